@@ -1,0 +1,59 @@
+"""gan-viz: see inside GANs and the classifiers around them, one Gradio tab per idea (module-level `demo`)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home; must precede `import gradio`
+
+import gradio as gr  # noqa: E402
+
+from gan_viz import device, hub  # noqa: E402
+from gan_viz.ui import cam_tab  # noqa: E402
+from gan_viz.ui.context import AppContext  # noqa: E402
+
+TITLE = "gan-viz: see inside GANs"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=TITLE)
+    p.add_argument("--device", default=os.environ.get("GAN_VIZ_DEVICE", "auto"), choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--hub-repo", default=os.environ.get("GAN_VIZ_HUB_REPO"), help="OWNER/NAME of the weights repo")
+    p.add_argument("--hub-revision", default=os.environ.get("GAN_VIZ_HUB_REVISION", "main"), help="pin a commit hash")
+    p.add_argument("--offline", action="store_true", help="never use the network (HF cache or bundled weights)")
+    p.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
+    return p.parse_args(argv)
+
+
+def build_context(args: argparse.Namespace) -> AppContext:
+    from gan_viz.models.cam_classifier.visualize import CAMExplainer
+
+    device.set_device(args.device)
+    ctx = AppContext(hub.HubSettings.from_env(repo=args.hub_repo, revision=args.hub_revision,
+                                              offline=True if args.offline else None))
+    ctx.add("cam_classifier", "CAM face classifier", CAMExplainer.from_weights)
+    ctx.resolve_all()
+    return ctx
+
+
+def build_demo(ctx: AppContext) -> gr.Blocks:
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}\nEvery result is computed live on **{device.get_device()}**. "
+                    "Each tab opens one model so you can watch what it does.")
+        with gr.Tab("CAM", id="cam"):
+            cam_tab.build(ctx.families["cam_classifier"])
+        with gr.Accordion("About these models", open=False):
+            gr.Markdown(ctx.about_markdown(), elem_id="about-models")
+    return demo
+
+
+# Module-level `demo` (Spaces and the tests import it). Flags are read only when run as a script,
+# so that `import app` under pytest does not parse pytest's own arguments.
+ARGS = parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+CONTEXT = build_context(ARGS)
+demo = build_demo(CONTEXT)
+
+if __name__ == "__main__":
+    # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by launch() itself (default 127.0.0.1:7860).
+    demo.queue(default_concurrency_limit=2).launch(share=ARGS.share)

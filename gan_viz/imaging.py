@@ -1,0 +1,146 @@
+"""Every user image enters here: validation and conversion to uint8 RGB, plus heatmap overlays and colour bars.
+
+Convention for the whole app: an image that crosses into or out of the UI is a numpy
+uint8 array of shape (H, W, 3), RGB. Conversions done here, documented for users in the
+README: EXIF orientation is applied; transparency is composited on white; grayscale,
+palette, CMYK and 1-bit images become RGB; 16-bit and float images are scaled to 8 bits;
+images with a side over MAX_SIDE are downscaled to it. Refused with a clear message: no
+image, files that are not images, images under MIN_SIDE px, decompression bombs.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MIN_SIDE = 32
+MAX_SIDE = 2048  # bigger photos are downscaled: no model here needs more, and it bounds memory per request
+COLORMAPS = ("viridis", "cividis", "magma", "inferno", "plasma")  # perceptually uniform, colour-blind safe
+
+
+class ImageError(ValueError):
+    """A user-facing problem with an input image; the message is shown as it is."""
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        hi = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        if im.mode == "F":
+            lo, hi = float(a.min()), float(a.max())
+            a = (a - lo) / (hi - lo or 1.0) * 255.0
+        else:
+            a = a / hi * 255.0
+        im = Image.fromarray(np.clip(a, 0, 255).round().astype(np.uint8), "L")
+    if im.mode == "P":
+        im = im.convert("RGBA")  # palettes may carry transparency
+    if im.mode in ("RGBA", "LA", "PA", "RGBa"):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba)
+    return im.convert("RGB")
+
+
+def _array_to_pil(a: np.ndarray) -> Image.Image:
+    a = np.asarray(a)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+        raise ImageError(f"expected an image array of shape HxW, HxWx3 or HxWx4, got {a.shape}")
+    if a.dtype == np.uint16:
+        a = (a.astype(np.float64) / 65535.0 * 255.0).round().astype(np.uint8)
+    elif a.dtype.kind == "f":
+        a = (np.clip(a, 0.0, 1.0) * 255.0).round().astype(np.uint8) if a.max() <= 1.0 else np.clip(a, 0, 255).astype(np.uint8)
+    elif a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    return Image.fromarray(a)
+
+
+def load_image(value, what: str = "image") -> np.ndarray:
+    """A path, bytes, PIL image or array -> uint8 (H, W, 3) RGB, or ImageError with a message for the user."""
+    if value is None:
+        raise ImageError(f"No {what} given: upload one, use the webcam or pick an example.")
+    try:
+        if isinstance(value, (str, os.PathLike)):
+            if not Path(value).is_file():
+                raise ImageError(f"The {what} file could not be found.")
+            im = Image.open(value)
+        elif isinstance(value, (bytes, bytearray)):
+            im = Image.open(io.BytesIO(value))
+        elif isinstance(value, Image.Image):
+            im = value
+        else:
+            im = _array_to_pil(np.asarray(value))
+        w, h = im.size
+        if min(w, h) < MIN_SIDE:
+            raise ImageError(f"The {what} is {w}x{h} px; it needs at least {MIN_SIDE}x{MIN_SIDE} px.")
+        if max(w, h) > MAX_SIDE:
+            im.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at reduced scale, far cheaper
+        im = ImageOps.exif_transpose(im)
+        im = _to_rgb(im)
+        if max(im.size) > MAX_SIDE:
+            im.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+        return np.asarray(im, dtype=np.uint8).copy()
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"The {what} is too large to open safely ({e}). Resize it below 80 megapixels.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ImageError(f"The {what} could not be read as an image ({type(e).__name__}). "
+                         "Use a PNG, JPEG, WebP or BMP file.") from None
+
+
+def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 (H, W, 3) -> uint8 at size (width, height), bicubic."""
+    return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.BICUBIC))
+
+
+def colorize(heat: np.ndarray, cmap: str = "viridis") -> np.ndarray:
+    """A map in [0, 1] (h, w) -> uint8 (h, w, 3) through a matplotlib colormap."""
+    import matplotlib
+
+    if cmap not in COLORMAPS:
+        raise ImageError(f"unknown colormap {cmap!r}; choose one of {', '.join(COLORMAPS)}")
+    rgba = matplotlib.colormaps[cmap](np.clip(heat, 0.0, 1.0))  # (h, w, 4) float
+    return (rgba[..., :3] * 255).round().astype(np.uint8)
+
+
+def upsample_map(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """float map (h, w) -> (height, width) of size=(width, height), bilinear, as float32."""
+    return np.asarray(Image.fromarray(heat.astype(np.float32), mode="F").resize(size, Image.Resampling.BILINEAR))
+
+
+def overlay(img: np.ndarray, heat: np.ndarray, alpha: float = 0.5, cmap: str = "viridis") -> np.ndarray:
+    """Blend a [0, 1] map (any resolution, upsampled bilinearly) over a uint8 RGB image."""
+    h, w = img.shape[:2]
+    colored = colorize(upsample_map(heat, (w, h)), cmap).astype(np.float32)
+    out = (1 - alpha) * img.astype(np.float32) + alpha * colored
+    return out.round().clip(0, 255).astype(np.uint8)
+
+
+def colorbar(cmap: str, vmin: float, vmax: float, label: str, width: int = 360) -> np.ndarray:
+    """A horizontal colour bar with its scale, as a uint8 RGB image (rendered by matplotlib)."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width / 100, 0.75), dpi=100)
+    FigureCanvasAgg(fig)  # an off-screen canvas of its own: no pyplot, no global backend, thread-safe
+    ax = fig.add_axes((0.05, 0.55, 0.9, 0.3))
+    mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(vmin, vmax), cmap=cmap)
+    fig.colorbar(mappable, cax=ax, orientation="horizontal")
+    ax.tick_params(labelsize=7)
+    ax.set_title(label, fontsize=8)
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def to_png_bytes(img: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()

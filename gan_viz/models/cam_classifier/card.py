@@ -1,0 +1,51 @@
+"""The model card of the CAM face classifier: what the weights are, what they were trained on, how well they do."""
+from __future__ import annotations
+
+FAMILY = "cam_classifier"
+
+
+def model_card(config: dict, metrics: dict, settings: dict) -> str:
+    m = metrics
+    rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
+    return f"""---
+license: other
+license_name: utkface-non-commercial
+tags: [gan-viz, class-activation-mapping, image-classification]
+---
+# gan-viz CAM face classifier
+
+A small convolutional face classifier whose last conv feature map
+({config['image_size'] // 4}x{config['image_size'] // 4}x{config['width'] * 8}) is globally average pooled and fed to one
+linear layer per head, so that class activation maps (Zhou et al., CVPR 2016) read
+straight off its weights. Heads: `gender` ({", ".join(config['heads']['gender'])}) and
+`age_group` ({", ".join(config['heads']['age_group'])}). Input: a {config['image_size']}x{config['image_size']}
+RGB face crop framed like the UTKFace aligned crops, scaled to [-1, 1].
+
+Trained by this project with `python -m gan_viz.models.cam_classifier.train --data ../shared/data/utkface`.
+
+## Training data and licence
+UTKFace aligned crops (Zhang, Song and Qi, CVPR 2017). **UTKFace is for non-commercial
+research and education only; so are these weights.** The validation split is every
+file whose salted SHA-1 of its name is 0 mod 10 (`gan_viz/utkface.py`, 2,141 files); it
+was never trained on.
+
+## Metrics (validation split, measured at export by the training script)
+| metric | value |
+|---|---|
+| gender accuracy, ages 18-65 | {m['gender_acc_18_65']:.4f} (n={m['n_18_65']}) |
+| gender accuracy, all ages | {m['gender_acc_all']:.4f} (n={m['n_val']}) |
+| age-group accuracy (5 groups), all ages | {m['age_acc']:.4f} |
+| epoch of these weights | {m['epoch']} |
+
+Rerun: `python -m gan_viz.models.cam_classifier.evaluate --data ../shared/data/utkface`.
+
+## Training settings
+| setting | value |
+|---|---|
+{rows}
+
+## Limits
+Gender is predicted as a binary label from appearance, as in the data set's annotation;
+it says nothing about anyone's identity. Children's faces and profile views are harder
+(see the all-ages accuracy). The age groups are coarse and the accuracy is modest.
+"""

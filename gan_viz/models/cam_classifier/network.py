@@ -1,0 +1,89 @@
+"""The face classifier built for class activation mapping (Zhou et al., CVPR 2016): convs -> GAP -> linear heads.
+
+CAM needs exactly this shape: the class score is a linear function of the globally
+average-pooled last feature map, y^c = sum_k w_k^c * mean_xy f_k(x, y), so the map
+M_c(x, y) = sum_k w_k^c f_k(x, y) says where the evidence for class c lies.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+GENDER_CLASSES = ("male", "female")  # index = UTKFace gender label
+AGE_CLASSES = ("0-12", "13-19", "20-39", "40-59", "60+")
+
+
+@dataclass
+class CAMClassifierConfig:
+    image_size: int = 64  # input crop is image_size x image_size RGB
+    width: int = 24  # channels of the first stage; later stages double it
+    heads: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"gender": GENDER_CLASSES, "age_group": AGE_CLASSES}
+    )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["heads"] = {k: list(v) for k, v in self.heads.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CAMClassifierConfig":
+        d = dict(d)
+        d["heads"] = {k: tuple(v) for k, v in d.get("heads", {}).items()} or None
+        if d["heads"] is None:
+            del d["heads"]
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+    )
+
+
+class CAMClassifier(nn.Module):
+    """Five conv stages, total stride 4, so a 64x64 crop gives a 16x16 last feature map (not blocky)."""
+
+    def __init__(self, config: CAMClassifierConfig | None = None):
+        super().__init__()
+        self.config = config = config or CAMClassifierConfig()
+        w = config.width
+        # Named stages: these names are the layers a user can pick for Grad-CAM.
+        self.features = nn.Sequential()
+        self.features.add_module("conv1", _conv(3, w, stride=2))  # (B, w, S/2, S/2)
+        self.features.add_module("conv2", _conv(w, 2 * w))  # (B, 2w, S/2, S/2)
+        self.features.add_module("conv3", _conv(2 * w, 4 * w, stride=2))  # (B, 4w, S/4, S/4)
+        self.features.add_module("conv4", _conv(4 * w, 4 * w))  # (B, 4w, S/4, S/4)
+        self.features.add_module("conv5", _conv(4 * w, 8 * w))  # (B, 8w, S/4, S/4): CAM's f_k
+        self.dropout = nn.Dropout(0.2)
+        # One linear layer per head on the pooled features: the w_k^c of CAM.
+        self.heads = nn.ModuleDict({name: nn.Linear(8 * w, len(cls)) for name, cls in config.heads.items()})
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [name for name, _ in self.features.named_children()]
+
+    @property
+    def last_layer(self) -> str:
+        return self.layer_names[-1]
+
+    def pooled(self, f: torch.Tensor) -> torch.Tensor:
+        return f.mean(dim=(2, 3))  # global average pooling: (B, K, h, w) -> (B, K)
+
+    def activations(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(logits per head, the output of every named conv stage). No hooks: safe under concurrent requests."""
+        acts = {}
+        for name, stage in self.features.named_children():
+            x = stage(x)
+            acts[name] = x  # (B, C_layer, h_layer, w_layer)
+        z = self.dropout(self.pooled(x))
+        return {name: head(z) for name, head in self.heads.items()}, acts
+
+    def forward(self, x: torch.Tensor, return_maps: bool = False):
+        """x: (B, 3, S, S) in [-1, 1]. Returns {head: logits (B, n_classes)} and, on request, the last map."""
+        f = self.features(x)  # (B, K, S/4, S/4)
+        z = self.dropout(self.pooled(f))  # (B, K)
+        logits = {name: head(z) for name, head in self.heads.items()}
+        return (logits, f) if return_maps else logits

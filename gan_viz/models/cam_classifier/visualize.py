@@ -1,0 +1,140 @@
+"""Public inference surface of the CAM face classifier: numpy images in, named maps and numbers out."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gan_viz import faces, hub
+from gan_viz.device import get_device
+from gan_viz.imaging import resize, upsample_map
+from gan_viz.models.cam_classifier import cams
+from gan_viz.models.cam_classifier.card import FAMILY
+from gan_viz.models.cam_classifier.network import CAMClassifier, CAMClassifierConfig
+
+METHOD_LABELS = {"cam": "CAM", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++"}
+
+
+@dataclass
+class Explanation:
+    method: str
+    head: str
+    class_name: str
+    layer: str
+    heatmap: np.ndarray  # (S, S) float32 in [0, 1] at the input crop's resolution
+    raw: np.ndarray  # (h, w) float32 map at the layer's resolution, before normalisation
+    weights: np.ndarray  # (K,) channel weights (w_k^c or alpha_k^c)
+    activation_means: np.ndarray  # (K,) mean_xy A_k, to show w_k * mean A_k contributions
+    score: float  # the logit y^c explained
+    seconds: float  # wall time of this method on this device
+
+
+class CAMExplainer:
+    """The loaded classifier; every method is re-entrant (no state kept between calls)."""
+
+    def __init__(self, model: CAMClassifier, device: torch.device, source: hub.ResolvedWeights | None = None):
+        self.model = model.to(device).eval()
+        self.device = device
+        self.source = source
+        self.size = model.config.image_size
+        self.heads = {name: list(classes) for name, classes in model.config.heads.items()}
+
+    @classmethod
+    def from_weights(cls, w: hub.ResolvedWeights) -> "CAMExplainer":
+        model = CAMClassifier(CAMClassifierConfig.from_dict(w.config))
+        model.load_state_dict(w.state_dict())
+        return cls(model, get_device(), w)
+
+    @classmethod
+    def load(cls, settings: hub.HubSettings | None = None) -> "CAMExplainer":
+        return cls.from_weights(hub.resolve(FAMILY, settings))
+
+    @property
+    def layers(self) -> list[str]:
+        return self.model.layer_names
+
+    def find_face(self, img: np.ndarray, use_whole_image: bool = False, display_size: int = 256) -> faces.FaceCrop:
+        """The largest face in the training framing (or the image itself when it is a crop), at display_size.
+
+        The model sees this crop resized to its input size the way the training data was (bicubic).
+        """
+        return faces.find_faces(img, display_size, use_whole_image=use_whole_image, max_faces=1)[0]
+
+    def model_input(self, crop: np.ndarray) -> np.ndarray:
+        """Any square face crop -> uint8 (S, S, 3) at the model's resolution; a non-square one is centre-cropped."""
+        if crop.shape[0] != crop.shape[1]:
+            crop = faces.whole_image(crop, max(crop.shape[:2])).crop
+        return crop if crop.shape[0] == self.size else resize(crop, (self.size, self.size))
+
+    def _tensor(self, crop: np.ndarray) -> torch.Tensor:
+        crop = self.model_input(crop)
+        x = torch.from_numpy(np.array(crop, dtype=np.uint8)).permute(2, 0, 1).float().div(127.5).sub(1.0)  # (3, S, S) in [-1, 1]
+        return x.unsqueeze(0).to(self.device)
+
+    def classify(self, crop: np.ndarray) -> dict[str, dict[str, float]]:
+        """{head: {class: probability}} for a crop in the training framing."""
+        with torch.inference_mode():
+            logits = self.model(self._tensor(crop))
+        return {h: dict(zip(self.heads[h], torch.softmax(l[0], 0).tolist())) for h, l in logits.items()}
+
+    def resolve_target(self, target: str, probs: dict[str, dict[str, float]] | None, crop: np.ndarray) -> tuple[str, str]:
+        """'predicted' (the gender head's top class), 'head:class' or a class name -> (head, class name)."""
+        if target in ("predicted", "", None):
+            probs = probs or self.classify(crop)
+            return "gender", max(probs["gender"], key=probs["gender"].get)
+        if ":" in target:
+            head, name = target.split(":", 1)
+            if head in self.heads and name in self.heads[head]:
+                return head, name
+        for head, classes in self.heads.items():
+            if target in classes:
+                return head, target
+        choices = ", ".join(c for cl in self.heads.values() for c in cl)
+        raise ValueError(f"unknown class {target!r}; use 'predicted' or one of {choices}")
+
+    def explain(self, crop: np.ndarray, method: str = "gradcam", target: str = "predicted", layer: str = "last",
+                probs: dict | None = None) -> Explanation:
+        head, name = self.resolve_target(target, probs, crop)
+        layer = self.model.last_layer if layer in ("last", "", None) else layer
+        if layer not in self.layers:
+            raise ValueError(f"unknown layer {layer!r}; use 'last' or one of {', '.join(self.layers)}")
+        x = self._tensor(crop)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        r = cams.explain(self.model, x, head, self.heads[head].index(name), method, layer)
+        heat = cams.normalise(r.cam)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        heat_np = heat.float().cpu().numpy()
+        return Explanation(
+            method=method, head=head, class_name=name, layer=layer,
+            heatmap=np.clip(upsample_map(heat_np, (self.size, self.size)), 0.0, 1.0),
+            raw=r.cam.float().cpu().numpy(), weights=r.weights.float().cpu().numpy(),
+            activation_means=r.activation.mean(dim=(1, 2)).float().cpu().numpy(), score=r.score, seconds=seconds)
+
+
+def formula(e: Explanation, top: int = 5) -> str:
+    """The chosen method's formula in Markdown with its live numbers: the channels that contribute most."""
+    contrib = e.weights * e.activation_means  # w_k * mean_xy A_k: channel k's share of the pooled score
+    order = np.argsort(-np.abs(contrib))[:top]
+    rows = "\n".join(f"| {k} | {e.weights[k]:+.4f} | {e.activation_means[k]:.4f} | {contrib[k]:+.4f} |" for k in order)
+    h, w = e.raw.shape
+    if e.method == "cam":
+        head = (f"**CAM** (Zhou et al. 2016): $M_c(x,y) = \\sum_k w_k^c f_k(x,y)$ — no gradients; $w^c$ is row "
+                f"'{e.class_name}' of the `{e.head}` linear layer, $f_k$ the {len(e.weights)} maps of `{e.layer}` ({h}x{w}).")
+        wname = "w_k^c"
+    elif e.method == "gradcam":
+        head = (f"**Grad-CAM** (Selvaraju et al. 2017): $\\alpha_k^c = \\frac{{1}}{{Z}}\\sum_{{ij}} \\partial y^c/\\partial A_k^{{ij}}$, "
+                f"$L^c = \\mathrm{{ReLU}}(\\sum_k \\alpha_k^c A_k)$ at `{e.layer}` ({h}x{w}, Z = {h * w}).")
+        wname = "alpha_k^c"
+    else:
+        head = (f"**Grad-CAM++** (Chattopadhay et al. 2018): $w_k^c = \\sum_{{ij}} a_k^{{ij}}\\,\\mathrm{{ReLU}}(\\partial y^c/\\partial A_k^{{ij}})$, "
+                f"$a_k^{{ij}} = g^2 / (2g^2 + \\sum_{{ab}} A_k^{{ab}} g^3)$, $L^c = \\mathrm{{ReLU}}(\\sum_k w_k^c A_k)$ at `{e.layer}` ({h}x{w}).")
+        wname = "w_k^c"
+    return (f"{head}\n\nExplaining y^c = {e.score:+.3f} (logit of '{e.class_name}', head `{e.head}`); map range before "
+            f"normalising: [{e.raw.min():+.4f}, {e.raw.max():+.4f}]; computed in {e.seconds * 1000:.1f} ms.\n\n"
+            f"| channel k | {wname} | mean A_k | product |\n|---|---|---|---|\n{rows}")

@@ -1,0 +1,154 @@
+"""Training entry point of SAGAN on 64x64 faces: python -m gan_viz.models.sagan.train --data DIR.
+
+Hinge loss, two time-scale update rule (D at 4e-4, G at 1e-4, Adam betas (0, 0.9)), an
+exponential moving average of G for sampling. Resumable, stops at --max-minutes, writes a
+checkpoint and a sample grid (made by the model) every --checkpoint-minutes, and exports
+G_ema + D to checkpoints/sagan with the model card.
+"""
+from __future__ import annotations
+
+import copy
+import io
+import json
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from gan_viz import training, utkface
+from gan_viz.models.sagan.card import model_card
+from gan_viz.models.sagan.network import Discriminator, Generator, SAGANConfig
+
+
+def to_input(batch_u8: torch.Tensor) -> torch.Tensor:
+    """(B, H, W, 3) uint8 -> (B, 3, H, W) float in [-1, 1]."""
+    return batch_u8.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def sample_grid(g: nn.Module, z: torch.Tensor, nrow: int = 8) -> bytes:
+    """PNG bytes of a grid of G(z): images the model made, safe to commit."""
+    g.eval()
+    with torch.inference_mode():
+        x = g(z)  # (B, 3, 64, 64)
+    x = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()  # (B, 64, 64, 3)
+    b, h, w, _ = x.shape
+    rows = [np.concatenate(list(x[r * nrow:(r + 1) * nrow]), axis=1) for r in range(b // nrow)]
+    buf = io.BytesIO()
+    Image.fromarray(np.concatenate(rows, axis=0)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for pe, p in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(p, 1 - decay)
+    for be, b in zip(ema.buffers(), model.buffers()):
+        be.copy_(b)  # BN statistics and the spectral-norm u vectors follow G
+
+
+def train_step(g, d, g_ema, opt_g, opt_d, real: torch.Tensor, z_dim: int, ema_decay: float) -> dict:
+    """One D step and one G step with the hinge loss; returns the losses as floats."""
+    b = real.shape[0]
+    z = torch.randn(b, z_dim)
+    with torch.no_grad():
+        fake = g(z)
+    loss_d_real = F.relu(1.0 - d(real)).mean()
+    loss_d_fake = F.relu(1.0 + d(fake)).mean()
+    opt_d.zero_grad(set_to_none=True)
+    (loss_d_real + loss_d_fake).backward()
+    opt_d.step()
+
+    loss_g = -d(g(torch.randn(b, z_dim))).mean()
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    update_ema(g_ema, training.unwrap(g), ema_decay)
+    return {"loss_d_real": loss_d_real.item(), "loss_d_fake": loss_d_fake.item(), "loss_g": loss_g.item()}
+
+
+def gammas(g: nn.Module, d: nn.Module) -> dict[str, float]:
+    out = {f"G.{name}": float(m.gamma) for name, m in training.unwrap(g).attn.items()}
+    out.update({f"D.{name}": float(m.gamma) for name, m in training.unwrap(d).attn.items()})
+    return out
+
+
+def main() -> None:
+    p = training.common_args(__doc__.splitlines()[0], "sagan")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr-g", type=float, default=1e-4)
+    p.add_argument("--lr-d", type=float, default=4e-4)
+    p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--g-channels", type=int, default=32)
+    p.add_argument("--d-channels", type=int, default=16)
+    p.add_argument("--max-steps", type=int, default=1_000_000)
+    p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    d_info = training.init_distributed()
+    torch.manual_seed(args.seed + d_info.rank)
+
+    recs = [r for r in utkface.records(args.data) if not r.is_validation]
+    if args.limit:
+        recs = recs[: args.limit]
+    images = torch.from_numpy(np.ascontiguousarray(utkface.load_images(recs, 64)))  # (N, 64, 64, 3) uint8
+
+    cfg = SAGANConfig(g_channels=args.g_channels, d_channels=args.d_channels)
+    g, d = Generator(cfg), Discriminator(cfg)
+    g_ema = copy.deepcopy(g).eval()
+    for p_ in g_ema.parameters():
+        p_.requires_grad_(False)
+    opt_g = torch.optim.Adam(g.parameters(), lr=args.lr_g, betas=(0.0, 0.9))
+    opt_d = torch.optim.Adam(d.parameters(), lr=args.lr_d, betas=(0.0, 0.9))
+    run_dir = training.Path(args.run_dir)
+    modules = {"G": g, "D": d, "G_ema": g_ema}
+    meta = training.load_training_state(run_dir, modules, {"G": opt_g, "D": opt_d}) or {"step": 0}
+    log = training.MetricsLog(run_dir / "metrics.json")
+    if d_info.world_size > 1:
+        g, d = nn.parallel.DistributedDataParallel(g), nn.parallel.DistributedDataParallel(d)
+    budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
+    fixed_z = torch.randn(64, cfg.z_dim, generator=torch.Generator().manual_seed(1234))
+    gen = torch.Generator().manual_seed(args.seed * 7919 + meta["step"] + d_info.rank)
+    settings = {"batch size": args.batch_size * d_info.world_size, "lr G / D (TTUR)": f"{args.lr_g} / {args.lr_d}",
+                "Adam betas": "(0, 0.9)", "loss": "hinge", "EMA decay of G": args.ema_decay,
+                "G / D width": f"{args.g_channels} / {args.d_channels}", "precision": "float32",
+                "hardware": f"{d_info.world_size} process(es), {torch.get_num_threads()} threads, {d_info.device}"}
+
+    def checkpoint():
+        if not d_info.is_main:
+            return
+        training.save_training_state(run_dir, modules, {"G": opt_g, "D": opt_d}, meta)
+        grid = sample_grid(g_ema, fixed_z)
+        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        (run_dir / "samples" / f"step{meta['step']:06d}.png").write_bytes(grid)
+        card_extra = {"samples.png": grid, "training_log.json": json.dumps(log.records).encode()}
+        training.export_weights(
+            args.export_dir,
+            {**{f"G.{k}": v for k, v in g_ema.state_dict().items()},
+             **{f"D.{k}": v for k, v in training.unwrap(d).state_dict().items()}},
+            cfg.to_dict(), model_card(cfg.to_dict(), meta["step"], log.records, settings), card_extra)
+        print(f"checkpoint at step {meta['step']}", flush=True)
+
+    while meta["step"] < args.max_steps:
+        g.train(), d.train()
+        idx = torch.randint(0, len(images), (args.batch_size,), generator=gen)
+        real = to_input(images[idx])
+        flip = torch.rand(args.batch_size, generator=gen) < 0.5
+        real = torch.where(flip[:, None, None, None], real.flip(3), real)
+        losses = train_step(g, d, g_ema, opt_g, opt_d, real, cfg.z_dim, args.ema_decay)
+        meta["step"] += 1
+        if d_info.is_main and meta["step"] % 20 == 0:
+            log.log(step=meta["step"], **losses, gamma=gammas(g, d))
+            print(f"step {meta['step']} {losses} gamma {gammas(g, d)}", flush=True)
+        if training.broadcast_flag(budget.due(), d_info):
+            checkpoint()
+        if training.broadcast_flag(budget.expired(), d_info):
+            break
+    checkpoint()
+    training.shutdown_distributed()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""What every training script shares: resume, time budget, periodic checkpoints, JSON logs, DDP, export.
+
+Training state is stored as safetensors (weights and optimizer tensors) plus JSON (steps,
+hyper-parameters), never as a pickle, so the same rule holds for training and serving.
+Run under ``torchrun --nproc_per_node N`` for data parallelism (gloo on CPU, nccl on GPU).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def common_args(description: str, family: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--data", required=True, help="folder of UTKFace crops, e.g. ../shared/data/utkface")
+    p.add_argument("--run-dir", default=f"runs/{family}", help="checkpoints and logs of this run (resumed if present)")
+    p.add_argument("--export-dir", default=str(REPO_ROOT / "checkpoints" / family), help="where the best weights go")
+    p.add_argument("--max-minutes", type=float, default=30.0, help="stop by itself after this much wall time")
+    p.add_argument("--checkpoint-minutes", type=float, default=3.0, help="write a resumable checkpoint this often")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads per process (0: leave PyTorch's default)")
+    return p
+
+
+# ---------------------------------------------------------------- distributed
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> Dist:
+    """Join the process group torchrun set up, or run alone. gloo on CPU, nccl on CUDA."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist(device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        dist.init_process_group("nccl")
+        device = torch.device("cuda", local_rank)
+    else:
+        dist.init_process_group("gloo")
+        device = torch.device("cpu")
+    return Dist(rank=dist.get_rank(), world_size=world, device=device)
+
+
+def shutdown_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def broadcast_flag(flag: bool, d: Dist) -> bool:
+    """Rank 0's decision for everyone (e.g. 'time is up'), so no rank stops alone and hangs the others."""
+    if d.world_size == 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=d.device)
+    dist.broadcast(t, src=0)
+    return bool(t.item())
+
+
+# ---------------------------------------------------------------- time budget
+
+
+class TimeBudget:
+    """Wall-clock budget: `expired()` once max_minutes have passed; `due()` every `every_minutes`."""
+
+    def __init__(self, max_minutes: float, every_minutes: float):
+        self.start = self._last = time.monotonic()
+        self.limit = max_minutes * 60.0
+        self.every = every_minutes * 60.0
+
+    def expired(self) -> bool:
+        return time.monotonic() - self.start >= self.limit
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self._last = now
+            return True
+        return False
+
+    @property
+    def elapsed_minutes(self) -> float:
+        return (time.monotonic() - self.start) / 60.0
+
+
+# ---------------------------------------------------------------- checkpoints (safetensors + JSON)
+
+
+def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{prefix}/state/{idx}/{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}/{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    head = f"{prefix}/state/"
+    for name, t in tensors.items():
+        if name.startswith(head):
+            idx, k = name[len(head):].split("/", 1)
+            state.setdefault(int(idx), {})[k] = t
+    for key, v in meta["scalars"].items():
+        idx, k = key.split("/", 1)
+        state.setdefault(int(idx), {})[k] = v
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_training_state(run_dir: str | os.PathLike, modules: dict[str, nn.Module],
+                        optimizers: dict[str, torch.optim.Optimizer], meta: dict) -> Path:
+    """Write state.safetensors + state.json atomically (tmp then rename), so a kill mid-write loses nothing."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    opt_meta = {}
+    for name, m in modules.items():
+        for k, v in unwrap(m).state_dict().items():
+            tensors[f"{name}/{k}"] = v.detach().cpu().contiguous()
+    for name, o in optimizers.items():
+        t, om = _flatten_optimizer(f"opt:{name}", o)
+        tensors.update(t)
+        opt_meta[name] = om
+    save_file(tensors, run_dir / "state.safetensors.tmp")
+    (run_dir / "state.json.tmp").write_text(json.dumps({"meta": meta, "optimizers": opt_meta}))
+    os.replace(run_dir / "state.safetensors.tmp", run_dir / "state.safetensors")
+    os.replace(run_dir / "state.json.tmp", run_dir / "state.json")
+    return run_dir / "state.safetensors"
+
+
+def load_training_state(run_dir: str | os.PathLike, modules: dict[str, nn.Module],
+                        optimizers: dict[str, torch.optim.Optimizer]) -> dict | None:
+    """Restore modules and optimizers in place; returns the saved meta, or None when there is nothing to resume."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "state.safetensors").exists():
+        return None
+    tensors = load_file(run_dir / "state.safetensors")
+    saved = json.loads((run_dir / "state.json").read_text())
+    for name, m in modules.items():
+        head = f"{name}/"
+        unwrap(m).load_state_dict({k[len(head):]: v for k, v in tensors.items() if k.startswith(head)})
+    for name, o in optimizers.items():
+        o.load_state_dict(_unflatten_optimizer(f"opt:{name}", tensors, saved["optimizers"][name]))
+    return saved["meta"]
+
+
+class MetricsLog:
+    """Losses and metrics as one JSON file (a list of records) that survives restarts: it is appended to."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.records: list[dict] = json.loads(self.path.read_text()) if self.path.exists() else []
+
+    def log(self, **record) -> None:
+        record.setdefault("time", time.time())
+        self.records.append(record)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.records))
+        os.replace(tmp, self.path)
+
+
+# ---------------------------------------------------------------- export
+
+
+def export_weights(export_dir: str | os.PathLike, state_dict: dict[str, torch.Tensor], config: dict,
+                   card: str, extra_files: dict[str, bytes] | None = None) -> Path:
+    """Write config.json + model.safetensors + README.md (the model card): the layout gan_viz.hub reads."""
+    out = Path(export_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, out / "model.safetensors")
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (out / "README.md").write_text(card)
+    for name, data in (extra_files or {}).items():
+        (out / name).write_bytes(data)
+    return out

@@ -1,0 +1,158 @@
+"""The CAM tab: where a face classifier looks, by CAM, Grad-CAM and Grad-CAM++, for any class and layer."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import gradio as gr
+import numpy as np
+
+from gan_viz import imaging
+from gan_viz.models.cam_classifier.cams import METHODS
+from gan_viz.models.cam_classifier.visualize import METHOD_LABELS, formula
+from gan_viz.ui.context import Family
+from gan_viz.ui.widgets import image_input, session_file, user_errors
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+DISPLAY = 256  # px of the face crop shown; the model itself sees it at its input size
+
+
+def _face_and_probs(explainer, image, use_whole: bool):
+    img = image_input(image)
+    face = explainer.find_face(img, use_whole_image=bool(use_whole), display_size=DISPLAY)
+    return img, face, explainer.classify(face.crop)
+
+
+def _boxed(img: np.ndarray, face) -> np.ndarray:
+    out = img.copy()
+    x, y, w, h = face.box
+    t = max(2, round(max(img.shape[:2]) / 200))
+    cv2.rectangle(out, (x, y), (x + w, y + h), (255, 200, 0), t)
+    return out
+
+
+def classify_json(fam: Family, image) -> dict:
+    """/classify: probabilities of both heads and the face box used (null when the whole image was used)."""
+    explainer = fam.get()
+    _, face, probs = _face_and_probs(explainer, image, False)
+    probs["face_box"] = None if face.whole_image else [int(v) for v in face.box]
+    return probs
+
+
+def cam_api(fam: Family, image, method: str, target: str, layer: str):
+    """/cam: (overlay on the face crop, JSON with the heatmap rows in [0, 1] at the model's input resolution)."""
+    explainer = fam.get()
+    method = (method or "gradcam").lower().replace("grad-cam", "gradcam")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    _, face, probs = _face_and_probs(explainer, image, False)
+    e = explainer.explain(face.crop, method, target or "predicted", layer or "last", probs=probs)
+    return imaging.overlay(face.crop, e.heatmap, 0.5, "viridis"), {
+        "method": method, "head": e.head, "class": e.class_name, "layer": e.layer,
+        "probability": probs[e.head][e.class_name], "heatmap": np.round(e.heatmap, 4).tolist(),
+        "heatmap_size": list(e.heatmap.shape), "face_box": None if face.whole_image else [int(v) for v in face.box],
+        "seconds": round(e.seconds, 5)}
+
+
+def explain_tab(fam: Family, image, use_whole, method, target, layer, alpha, cmap):
+    """Everything the tab shows for one image and one set of choices."""
+    explainer = fam.get()
+    img, face, probs = _face_and_probs(explainer, image, use_whole)
+    chosen = None
+    gallery = []
+    for m in METHODS:
+        if m == "cam" and layer not in ("last", explainer.layers[-1]):
+            gallery.append((np.full((DISPLAY, DISPLAY, 3), 235, np.uint8), f"CAM: only at the last layer ({explainer.layers[-1]})"))
+            continue
+        e = explainer.explain(face.crop, m, target, layer, probs=probs)
+        gallery.append((imaging.overlay(face.crop, e.heatmap, alpha, cmap), f"{METHOD_LABELS[m]}: {e.seconds * 1000:.1f} ms"))
+        if m == method:
+            chosen = e
+    if chosen is None:  # CAM asked for at an inner layer
+        raise ValueError(f"CAM is defined only at the last conv layer ({explainer.layers[-1]}); "
+                         "pick Grad-CAM or Grad-CAM++ for inner layers, or the layer 'last'.")
+    over = imaging.overlay(face.crop, chosen.heatmap, alpha, cmap)
+    bar = imaging.colorbar(cmap, 0.0, 1.0, f"{METHOD_LABELS[method]} for '{chosen.class_name}' at {chosen.layer} "
+                                             "(share of the strongest positive evidence)")
+    where = ("the whole image (already a face crop)" if face.whole_image
+             else f"face box {list(face.box)}, eyes levelled by {face.angle:+.1f} degrees")
+    info = f"Explaining **{chosen.class_name}** (head `{chosen.head}`) using {where}.\n\n" + formula(chosen)
+    png = session_file(imaging.to_png_bytes(over), ".png")
+    npy = _npy(chosen.heatmap)
+    return (_boxed(img, face), probs["gender"], probs["age_group"], over, bar, gallery, info, png, npy)
+
+
+def _npy(heat: np.ndarray) -> str:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, heat.astype(np.float32))
+    return session_file(buf.getvalue(), ".npy")
+
+
+def build(fam: Family) -> None:
+    """The tab's components and events; call inside a gr.Blocks / gr.Tab."""
+    explainer_ready = fam.weights is not None
+    classes = ["predicted"]
+    layers = ["last"]
+    if explainer_ready:
+        heads = fam.weights.config["heads"]
+        classes += [f"{h}:{c}" for h, cl in heads.items() for c in cl]
+        layers += [f"conv{i}" for i in range(1, 6)]
+    gr.Markdown("Upload a face (or use the webcam or an example). The classifier predicts gender and age group; "
+                "the heatmap shows **where in the face the evidence for a class lies**. Pick the method, the class "
+                "and the layer; every method is also shown side by side with the time it took on this device.")
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
+                             elem_id="cam-input", height=320)
+            whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
+            method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value="gradcam", label="Method")
+            target = gr.Dropdown(classes, value="predicted", label="Class to explain")
+            layer = gr.Dropdown(layers, value="last", label="Layer (CAM: last only)")
+            with gr.Row():
+                alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Heatmap opacity")
+                cmap = gr.Dropdown(list(imaging.COLORMAPS), value="viridis", label="Colormap (colour-blind safe)")
+            run = gr.Button("Explain", variant="primary")
+            examples = sorted(str(p) for p in ASSETS.glob("*.jpg")) + sorted(str(p) for p in ASSETS.glob("face_*.png"))
+            if examples:
+                gr.Examples(examples, inputs=image, label="Examples")
+        with gr.Column(scale=2):
+            with gr.Row():
+                face_img = gr.Image(label="Face used", format="png", height=240, interactive=False)
+                gender = gr.Label(label="Gender", num_top_classes=2)
+                age = gr.Label(label="Age group", num_top_classes=5)
+            with gr.Row():
+                over = gr.Image(label="Heatmap over the face", format="png", elem_id="cam-overlay",
+                                height=300, interactive=False)
+                with gr.Column():
+                    bar = gr.Image(label="Colour bar", format="png", show_label=False, interactive=False, height=80)
+                    info = gr.Markdown(elem_id="cam-formula", latex_delimiters=[{"left": "$", "right": "$", "display": False}])
+            gallery = gr.Gallery(label="All methods, same class and layer", columns=3, height=260, format="png")
+            with gr.Row():
+                png = gr.File(label="Overlay (PNG)")
+                npy = gr.File(label="Heatmap (.npy, float32 in [0, 1])")
+
+    def handler(image, use_whole, method, target, layer, alpha, cmap):
+        if image is None:
+            raise gr.Error("Upload a photo, use the webcam or pick an example first.")
+        return explain_tab(fam, image, use_whole, method, target, layer, alpha, cmap)
+
+    gr.on([run.click, image.upload, method.change, target.change, layer.change, alpha.release, cmap.change, whole.change],
+          user_errors(handler), [image, whole, method, target, layer, alpha, cmap],
+          [face_img, gender, age, over, bar, gallery, info, png, npy], api_visibility="private",
+          trigger_mode="always_last")
+
+    # The programmatic API (gradio_client), on hidden components so its signature is exactly the documented one.
+    with gr.Group(visible=False):
+        api_image = gr.Image(type="filepath", label="image")
+        api_method = gr.Textbox(label="method", value="gradcam")
+        api_target = gr.Textbox(label="target", value="predicted")
+        api_layer = gr.Textbox(label="layer", value="last")
+        api_overlay = gr.Image(format="png", label="overlay")
+        api_json = gr.JSON(label="result")
+        api_classify_json = gr.JSON(label="classification")
+        b1, b2 = gr.Button(), gr.Button()
+    b1.click(user_errors(lambda im: classify_json(fam, im)), api_image, api_classify_json, api_name="classify")
+    b2.click(user_errors(lambda im, m, t, l: cam_api(fam, im, m, t, l)), [api_image, api_method, api_target, api_layer],
+             [api_overlay, api_json], api_name="cam")

@@ -1,0 +1,59 @@
+"""Gradio glue shared by the tabs: user-facing errors, payload conversion, per-session download files."""
+from __future__ import annotations
+
+import functools
+import logging
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from gan_viz.faces import FaceError
+from gan_viz.hub import WeightsNotFound
+from gan_viz.imaging import ImageError, load_image
+
+log = logging.getLogger("gan_viz")
+
+# Problems the user can fix: their message is shown as it is.
+USER_ERRORS = (ImageError, FaceError, WeightsNotFound, ValueError)
+
+
+def user_errors(fn):
+    """Turn every failure of a handler into a gr.Error: a short message, never a stack trace in the UI."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except USER_ERRORS as e:
+            raise gr.Error(str(e)) from None
+        except MemoryError:
+            raise gr.Error("The server ran out of memory for this input; try a smaller image.") from None
+        except Exception as e:  # noqa: BLE001 - logged in full for the operator, summarised for the user
+            log.exception("handler %s failed", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(e).__name__}); the app is still running. "
+                           "Try another image or settings.") from None
+
+    return wrapper
+
+
+def image_input(value, what: str = "image") -> np.ndarray:
+    """A gr.Image value (file path, array or PIL) -> uint8 (H, W, 3) RGB, via gan_viz.imaging."""
+    return load_image(value, what)
+
+
+def click_xy(evt: gr.SelectData) -> tuple[int, int]:
+    """SelectData from a click on a gr.Image -> (x, y) pixel in the original image."""
+    x, y = evt.index
+    return int(x), int(y)
+
+
+def session_file(data: bytes, suffix: str, request: gr.Request | None = None) -> str:
+    """Write a download into a fresh temp file (one per call, so sessions never share a path)."""
+    f = tempfile.NamedTemporaryFile(prefix="gan-viz-", suffix=suffix, delete=False)
+    f.write(data)
+    f.close()
+    return str(Path(f.name))

@@ -1,0 +1,85 @@
+"""UTKFace reading for the training scripts: labels from file names, a stable split, decoded arrays cached on disk.
+
+The app and the tests never import this with the real data; the training scripts take
+the folder as an argument (see ../shared/data/README.md). File name:
+``[age]_[gender]_[race]_[date&time].jpg.chip.jpg`` with gender 0 = male, 1 = female.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# Age groups of the classifier's second head; upper bounds are inclusive.
+AGE_GROUPS = ("0-12", "13-19", "20-39", "40-59", "60+")
+_AGE_UPPER = (12, 19, 39, 59, 10_000)
+
+
+def age_group(age: int) -> int:
+    """Index into AGE_GROUPS for an age in years."""
+    for i, upper in enumerate(_AGE_UPPER):
+        if age <= upper:
+            return i
+    raise ValueError(f"age {age} out of range")
+
+
+@dataclass(frozen=True)
+class Record:
+    path: str
+    age: int
+    gender: int  # 0 male, 1 female (as in the file name)
+
+    @property
+    def is_validation(self) -> bool:
+        # 10% validation, chosen by a salted hash of the file name so every script and
+        # every machine agrees on the split without a file listing it. The salt matters:
+        # the plain hash of the name is 0 mod 10 for no file here (that tenth was held out).
+        key = ("gan-viz-validation:" + os.path.basename(self.path)).encode()
+        return int(hashlib.sha1(key).hexdigest(), 16) % 10 == 0
+
+
+def records(folder: str | os.PathLike) -> list[Record]:
+    """Every parseable image in the folder; malformed names are skipped (a few exist in the wild)."""
+    out = []
+    for name in sorted(os.listdir(folder)):
+        parts = name.split("_")
+        if len(parts) < 4 or not name.endswith(".jpg"):
+            continue
+        try:
+            age, gender = int(parts[0]), int(parts[1])
+        except ValueError:
+            continue
+        if gender not in (0, 1):
+            continue
+        out.append(Record(os.path.join(folder, name), age, gender))
+    if not out:
+        raise FileNotFoundError(f"no UTKFace images found in {folder}")
+    return out
+
+
+def _load(path: str, size: int) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC))
+
+
+def load_images(recs: list[Record], size: int, cache_dir: str | os.PathLike | None = None) -> np.ndarray:
+    """Decode and resize to uint8 (N, size, size, 3); cached as .npy so restarts skip the JPEG decoding.
+
+    The cache holds pixels of the data set: it lives outside the repository (default
+    ~/.cache/gan-viz) and must never be committed.
+    """
+    cache_dir = Path(cache_dir or Path.home() / ".cache" / "gan-viz")
+    key = hashlib.sha1(("\n".join(r.path for r in recs) + f"@{size}").encode()).hexdigest()[:16]
+    cache = cache_dir / f"utkface-{size}-{key}.npy"
+    if cache.exists():
+        return np.load(cache, mmap_mode="r")
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        arr = np.stack(list(pool.map(lambda r: _load(r.path, size), recs)))  # (N, H, W, 3) uint8
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.save(cache, arr)
+    return arr
