@@ -47,16 +47,18 @@ class FaceCrop:
     whole_image: bool  # True when the image was used as it is (already a crop, or on request)
 
 
-def detect(img: np.ndarray, min_size: int = MIN_FACE) -> list[tuple[int, int, int, int]]:
+def detect(img: np.ndarray, min_size: int = MIN_FACE, neighbors: int = 5,
+           scale_factor: float = 1.1) -> list[tuple[int, int, int, int]]:
     """Frontal face boxes (x, y, w, h) in image pixels, largest first."""
     gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     scale = 1.0
     if max(gray.shape) > 1024:  # detection does not need full resolution; it dominates the time otherwise
         scale = 1024 / max(gray.shape)
         gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    gray = cv2.equalizeHist(cv2.copyMakeBorder(gray, PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE))
+    # No histogram equalisation: the framing was calibrated without it, and it hides small faces.
+    gray = cv2.copyMakeBorder(gray, PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE)
     boxes = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=5, minSize=(max(8, int(min_size * scale * 0.75)),) * 2)
+        gray, scaleFactor=scale_factor, minNeighbors=neighbors, minSize=(max(8, int(min_size * scale * 0.75)),) * 2)
     out = []
     for x, y, w, h in boxes:
         box = (int((x - PAD) / scale), int((y - PAD) / scale), int(w / scale), int(h / scale))
@@ -66,7 +68,7 @@ def detect(img: np.ndarray, min_size: int = MIN_FACE) -> list[tuple[int, int, in
 
 
 def looks_like_profile(img: np.ndarray) -> bool:
-    gray = cv2.equalizeHist(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     c = _cascade("haarcascade_profileface.xml")
     return len(c.detectMultiScale(gray, 1.1, 5, minSize=(MIN_FACE, MIN_FACE))) > 0 or \
         len(c.detectMultiScale(np.ascontiguousarray(gray[:, ::-1]), 1.1, 5, minSize=(MIN_FACE, MIN_FACE))) > 0
@@ -121,13 +123,39 @@ def is_aligned_crop(img: np.ndarray, box: tuple[int, int, int, int]) -> bool:
     return 0.8 <= w / h <= 1.25 and CROP_SCALE * box[2] >= 0.8 * min(h, w)
 
 
+def _find_tilted(img: np.ndarray, size: int) -> list[FaceCrop]:
+    """Heads tilted by more than ~10 degrees escape the upright cascade: retry on the image rotated both ways."""
+    h, w = img.shape[:2]
+    for angle in (15.0, -15.0, 30.0, -30.0):
+        r = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)  # (2, 3) original -> rotated
+        rotated = cv2.warpAffine(img, r, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        boxes = detect(rotated)
+        if not boxes:
+            continue
+        out = []
+        inv = cv2.invertAffineTransform(r)
+        for b in boxes:
+            fc = crop_face(rotated, b, size)
+            r3 = np.vstack([r, [0, 0, 1]])
+            fc.matrix = fc.matrix @ r3  # original -> rotated -> crop
+            fc.angle += angle
+            cx, cy = inv @ np.array([b[0] + b[2] / 2, b[1] + b[3] / 2, 1.0])
+            fc.box = (int(cx - b[2] / 2), int(cy - b[3] / 2), b[2], b[3])  # upright box around the face centre
+            out.append(fc)
+        return out
+    return []
+
+
 def find_faces(img: np.ndarray, size: int, use_whole_image: bool = False, max_faces: int = 8) -> list[FaceCrop]:
     """Every face, largest first, cropped to the training framing; a clear FaceError when there is none."""
     if use_whole_image:
         return [whole_image(img, size)]
     boxes = detect(img)
     if not boxes:
-        small = detect(img, min_size=16)
+        tilted = _find_tilted(img, size)
+        if tilted:
+            return tilted[:max_faces]
+        small = detect(img, min_size=16, neighbors=3, scale_factor=1.05)  # only to say why
         if small:
             raise FaceError(f"The face found is {small[0][2]} px wide; faces need to be at least {MIN_FACE} px. "
                             "Use a closer or larger photo, or tick 'use the whole image'.")

@@ -129,9 +129,9 @@ def colorbar(cmap: str, vmin: float, vmax: float, label: str, width: int = 360) 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width / 100, 0.75), dpi=100)
+    fig = Figure(figsize=(width / 100, 0.9), dpi=100)
     FigureCanvasAgg(fig)  # an off-screen canvas of its own: no pyplot, no global backend, thread-safe
-    ax = fig.add_axes((0.05, 0.55, 0.9, 0.3))
+    ax = fig.add_axes((0.05, 0.4, 0.9, 0.25))
     mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(vmin, vmax), cmap=cmap)
     fig.colorbar(mappable, cax=ax, orientation="horizontal")
     ax.tick_params(labelsize=7)

@@ -71,9 +71,9 @@ def load_images(recs: list[Record], size: int, cache_dir: str | os.PathLike | No
     """Decode and resize to uint8 (N, size, size, 3); cached as .npy so restarts skip the JPEG decoding.
 
     The cache holds pixels of the data set: it lives outside the repository (default
-    ~/.cache/gan-viz) and must never be committed.
+    $GAN_VIZ_CACHE or ~/.cache/gan-viz) and must never be committed.
     """
-    cache_dir = Path(cache_dir or Path.home() / ".cache" / "gan-viz")
+    cache_dir = Path(cache_dir or os.environ.get("GAN_VIZ_CACHE") or Path.home() / ".cache" / "gan-viz")
     key = hashlib.sha1(("\n".join(r.path for r in recs) + f"@{size}").encode()).hexdigest()[:16]
     cache = cache_dir / f"utkface-{size}-{key}.npy"
     if cache.exists():
@@ -81,5 +81,7 @@ def load_images(recs: list[Record], size: int, cache_dir: str | os.PathLike | No
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         arr = np.stack(list(pool.map(lambda r: _load(r.path, size), recs)))  # (N, H, W, 3) uint8
     cache_dir.mkdir(parents=True, exist_ok=True)
-    np.save(cache, arr)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")  # DDP ranks may decode at once: write, then rename
+    np.save(tmp, arr)
+    os.replace(tmp, cache)
     return arr

@@ -145,7 +145,9 @@ def build(fam: Family) -> None:
 
     # The programmatic API (gradio_client), on hidden components so its signature is exactly the documented one.
     with gr.Group(visible=False):
-        api_image = gr.Image(type="filepath", label="image")
+        # gr.File, not gr.Image: gradio's own image preprocessing would reject a broken upload with an
+        # internal error before our validation could answer it with a clear message.
+        api_image = gr.File(type="filepath", label="image", file_types=["image"])
         api_method = gr.Textbox(label="method", value="gradcam")
         api_target = gr.Textbox(label="target", value="predicted")
         api_layer = gr.Textbox(label="layer", value="last")

@@ -110,9 +110,11 @@ class CAMExplainer:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
         heat_np = heat.float().cpu().numpy()
+        up = np.clip(upsample_map(heat_np, (self.size, self.size)), 0.0, None)
+        up = up / up.max() if up.max() > 0 else up  # bilinear blurs the peak: rescale so max = 1 again
         return Explanation(
             method=method, head=head, class_name=name, layer=layer,
-            heatmap=np.clip(upsample_map(heat_np, (self.size, self.size)), 0.0, 1.0),
+            heatmap=up.astype(np.float32),
             raw=r.cam.float().cpu().numpy(), weights=r.weights.float().cpu().numpy(),
             activation_means=r.activation.mean(dim=(1, 2)).float().cpu().numpy(), score=r.score, seconds=seconds)
 

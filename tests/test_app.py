@@ -1,0 +1,109 @@
+"""The app as users and API clients meet it: handlers called directly, then the real server through gradio_client."""
+import json
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+import app
+from gan_viz.ui import cam_tab
+from gan_viz.ui.widgets import user_errors
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+HOPPER = str(ASSETS / "grace_hopper.jpg")
+FAM = app.CONTEXT.families["cam_classifier"]
+
+
+def test_classify_returns_both_heads_and_the_box():
+    out = cam_tab.classify_json(FAM, HOPPER)
+    assert set(out) == {"gender", "age_group", "face_box"}
+    assert abs(sum(out["gender"].values()) - 1) < 1e-5 and abs(sum(out["age_group"].values()) - 1) < 1e-5
+    assert len(out["face_box"]) == 4
+
+
+@pytest.mark.parametrize("method", ["cam", "gradcam", "gradcam++"])
+def test_cam_api_heatmap_is_in_unit_range_at_input_resolution(method):
+    overlay, info = cam_tab.cam_api(FAM, HOPPER, method, "predicted", "last")
+    heat = np.array(info["heatmap"])
+    size = FAM.weights.config["image_size"]
+    assert heat.shape == (size, size) and heat.min() >= 0 and heat.max() == pytest.approx(1.0, abs=1e-3)
+    assert overlay.dtype == np.uint8 and overlay.shape[2] == 3
+    assert info["class"] in ("male", "female")
+
+
+def test_target_class_and_inner_layer_are_honoured():
+    _, info = cam_tab.cam_api(FAM, HOPPER, "gradcam", "40-59", "conv3")
+    assert info["head"] == "age_group" and info["class"] == "40-59" and info["layer"] == "conv3"
+
+
+def test_explain_tab_outputs(tmp_path):
+    face, gender, age, over, bar, gallery, info, png, npy = cam_tab.explain_tab(
+        FAM, HOPPER, False, "gradcam++", "gender:female", "last", 0.6, "cividis")
+    assert set(gender) == {"male", "female"} and len(age) == 5
+    assert len(gallery) == 3 and all("ms" in caption for _, caption in gallery)
+    assert "Grad-CAM++" in info and "female" in info
+    assert np.load(npy).shape == (FAM.weights.config["image_size"],) * 2
+    assert (np.asarray(Image.open(png)) == over).all()  # the PNG download is exactly what is shown
+
+
+@pytest.mark.parametrize("bad, message", [
+    (None, "No image"),
+    ("not-a-file.png", "could not be found"),
+])
+def test_bad_input_becomes_a_clear_gradio_error(bad, message):
+    with pytest.raises(gr.Error, match=message):
+        user_errors(cam_tab.classify_json)(FAM, bad)
+
+
+def test_no_face_and_bad_choices_are_clear(tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (300, 200), (120, 120, 120)).save(blank)
+    with pytest.raises(gr.Error, match="No face found"):
+        user_errors(cam_tab.classify_json)(FAM, str(blank))
+    with pytest.raises(gr.Error, match="unknown class"):
+        user_errors(cam_tab.cam_api)(FAM, HOPPER, "gradcam", "giraffe", "last")
+    with pytest.raises(gr.Error, match="unknown layer"):
+        user_errors(cam_tab.cam_api)(FAM, HOPPER, "gradcam", "predicted", "conv99")
+    with pytest.raises(gr.Error, match="last conv layer"):
+        user_errors(cam_tab.cam_api)(FAM, HOPPER, "cam", "predicted", "conv2")
+
+
+def test_unexpected_failure_is_summarised_not_leaked():
+    def boom():
+        raise KeyError("internal detail")
+    with pytest.raises(gr.Error, match="still running") as e:
+        user_errors(boom)()
+    assert "internal detail" not in str(e.value)
+
+
+def test_about_panel_names_the_weights_source():
+    md = app.CONTEXT.about_markdown()
+    assert "cam_classifier" in md and "bundled checkpoints/cam_classifier" in md
+
+
+@pytest.fixture(scope="module")
+def server():
+    _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    yield url
+    app.demo.close()
+
+
+def test_api_through_gradio_client(server, tmp_path):
+    client = Client(server, verbose=False)
+    out = client.predict(handle_file(HOPPER), api_name="/classify")
+    assert set(out["gender"]) == {"male", "female"} and out["face_box"] is not None
+    overlay_path, info = client.predict(handle_file(HOPPER), "gradcam", "predicted", "last", api_name="/cam")
+    assert Image.open(overlay_path).format == "PNG"
+    heat = np.array(info["heatmap"])
+    assert heat.ndim == 2 and 0 <= heat.min() and heat.max() <= 1
+    # A bad upload is answered with a message and the server keeps serving.
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image at all")
+    with pytest.raises(Exception, match="could not be read as an image"):
+        client.predict(handle_file(str(junk)), api_name="/classify")
+    assert client.predict(handle_file(HOPPER), api_name="/classify")["gender"]
+    api = json.dumps(client.view_api(return_format="dict", print_info=False))
+    assert "/classify" in api and "/cam" in api

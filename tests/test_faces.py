@@ -1,0 +1,60 @@
+"""Face finding and cropping to the training framing (gan_viz/faces.py) on images the project may ship."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from gan_viz import faces
+from gan_viz.imaging import load_image
+
+HOPPER = Path(__file__).resolve().parent.parent / "assets" / "grace_hopper.jpg"
+
+
+@pytest.fixture(scope="module")
+def hopper():
+    return load_image(HOPPER)
+
+
+def test_finds_the_face_and_crops_square(hopper):
+    (face,) = faces.find_faces(hopper, 64, max_faces=1)
+    x, y, w, h = face.box
+    assert 100 < x < 250 and 50 < y < 200 and 150 < w < 320  # the face in the portrait's upper middle
+    assert face.crop.shape == (64, 64, 3) and not face.whole_image
+
+
+def test_crop_follows_the_affine_matrix(hopper):
+    face = faces.crop_face(hopper, (148, 103, 230, 230), 128, level_eyes=False)
+    # the matrix maps the face box centre (shifted by CROP_DY) to the crop centre
+    cx, cy = 148 + 115, 103 + 115 + faces.CROP_DY * 230
+    u, v = face.matrix @ np.array([cx, cy, 1.0])
+    assert abs(u - 64) < 1e-4 and abs(v - 64) < 1e-4
+
+
+def test_tilted_face_is_levelled(hopper):
+    h, w = hopper.shape[:2]
+    rot = cv2.getRotationMatrix2D((w / 2, h / 2), 12, 1.0)
+    tilted = cv2.warpAffine(hopper, rot, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    face = faces.find_faces(tilted, 64, max_faces=1)[0]
+    assert face.angle != 0.0 and abs(abs(face.angle) - 12) < 6
+
+
+def test_an_aligned_crop_is_used_as_it_is(hopper):
+    crop = faces.find_faces(hopper, 200, max_faces=1)[0].crop
+    again = faces.find_faces(crop, 64)
+    assert len(again) == 1 and again[0].whole_image
+
+
+def test_no_face_gives_a_clear_message():
+    blank = np.full((200, 300, 3), 128, np.uint8)
+    with pytest.raises(faces.FaceError, match="No face found"):
+        faces.find_faces(blank, 64)
+    assert faces.find_faces(blank, 64, use_whole_image=True)[0].crop.shape == (64, 64, 3)
+
+
+def test_too_small_face_is_named(hopper):
+    small = cv2.resize(hopper, None, fx=0.12, fy=0.12, interpolation=cv2.INTER_AREA)
+    canvas = np.full((400, 400, 3), 200, np.uint8)
+    canvas[100:100 + small.shape[0], 100:100 + small.shape[1]] = small
+    with pytest.raises(faces.FaceError, match="px wide"):
+        faces.find_faces(canvas, 64)

@@ -1,0 +1,102 @@
+"""Every kind of uploaded image becomes uint8 RGB or a clear message (gan_viz/imaging.py)."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_viz import imaging
+from gan_viz.imaging import ImageError, load_image
+
+
+def _save(tmp_path, im: Image.Image, name: str, **kw) -> str:
+    p = tmp_path / name
+    im.save(p, **kw)
+    return str(p)
+
+
+def test_rgba_is_composited_on_white(tmp_path):
+    im = Image.new("RGBA", (40, 40), (255, 0, 0, 0))  # fully transparent red
+    out = load_image(_save(tmp_path, im, "a.png"))
+    assert out.shape == (40, 40, 3) and out.dtype == np.uint8
+    assert (out == 255).all()
+
+
+def test_grayscale_and_palette_become_rgb(tmp_path):
+    g = load_image(_save(tmp_path, Image.new("L", (40, 50), 77), "g.png"))
+    assert g.shape == (50, 40, 3) and (g == 77).all()
+    p = Image.new("RGB", (40, 40), (10, 200, 30)).convert("P", palette=Image.Palette.ADAPTIVE)
+    assert tuple(load_image(_save(tmp_path, p, "p.png"))[0, 0]) == (10, 200, 30)
+
+
+def test_16_bit_is_scaled_to_8_bit(tmp_path):
+    a = np.full((40, 40), 65535, np.uint16)
+    a[0, 0] = 0
+    out = load_image(_save(tmp_path, Image.fromarray(a), "x16.png"))
+    assert out[1, 1, 0] == 255 and out[0, 0, 0] == 0
+    arr = load_image(np.full((40, 40, 3), 32768, np.uint16))
+    assert arr[0, 0, 0] == 128
+
+
+def test_exif_rotation_is_applied(tmp_path):
+    im = Image.new("RGB", (60, 40), (0, 0, 0))
+    im.paste((255, 255, 255), (0, 0, 30, 40))  # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 CW to display
+    out = load_image(_save(tmp_path, im, "r.jpg", exif=exif.tobytes(), quality=95))
+    assert out.shape == (60, 40, 3)  # portrait once rotated
+    assert out[5, 20].mean() > 200 and out[55, 20].mean() < 50  # the white half is now on top
+
+
+def test_tiny_image_is_refused_with_its_size(tmp_path):
+    with pytest.raises(ImageError, match=r"20x10 px.*at least 32x32"):
+        load_image(_save(tmp_path, Image.new("RGB", (20, 10)), "t.png"))
+
+
+def test_huge_image_is_downscaled(tmp_path):
+    p = _save(tmp_path, Image.new("L", (12000, 12000), 128), "huge.png")
+    out = load_image(p)
+    assert max(out.shape[:2]) == imaging.MAX_SIDE and out.shape[2] == 3
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 2x this is a bomb
+    with pytest.raises(ImageError, match="too large"):
+        load_image(_save(tmp_path, Image.new("L", (100, 100)), "b.png"))
+
+
+def test_non_image_file_is_refused(tmp_path):
+    p = tmp_path / "notes.png"
+    p.write_text("this is not a picture")
+    with pytest.raises(ImageError, match="could not be read as an image"):
+        load_image(str(p))
+    with pytest.raises(ImageError, match="No image"):
+        load_image(None)
+    with pytest.raises(ImageError, match="could not be read"):
+        load_image(b"\x00\x01garbage")
+
+
+def test_float_and_bool_arrays():
+    assert load_image(np.ones((40, 40, 3), np.float32))[0, 0, 0] == 255
+    assert load_image(np.ones((40, 40), bool))[0, 0, 0] == 255
+    with pytest.raises(ImageError, match="shape"):
+        load_image(np.zeros((40, 40, 5), np.uint8))
+
+
+def test_overlay_and_colorbar():
+    img = np.zeros((64, 64, 3), np.uint8)
+    heat = np.zeros((16, 16), np.float32)
+    heat[0, 0] = 1.0
+    out = imaging.overlay(img, heat, alpha=1.0, cmap="viridis")
+    assert out.shape == (64, 64, 3)
+    assert out[0, 0].tolist() != out[63, 63].tolist()  # hot corner differs from cold corner
+    assert out[63, 63].tolist() == imaging.colorize(np.zeros((1, 1)), "viridis")[0, 0].tolist()
+    bar = imaging.colorbar("cividis", 0, 1, "label")
+    assert bar.ndim == 3 and bar.shape[2] == 3 and bar.std() > 0
+    with pytest.raises(ImageError, match="unknown colormap"):
+        imaging.colorize(heat, "jet")
+
+
+def test_png_roundtrip_is_lossless():
+    img = np.random.default_rng(0).integers(0, 256, (33, 35, 3), dtype=np.uint8)
+    assert (np.asarray(Image.open(io.BytesIO(imaging.to_png_bytes(img)))) == img).all()

@@ -1,0 +1,56 @@
+"""The house rules that keep the code readable: layers, one-line headers, no pickles."""
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = [p for p in ROOT.rglob("*.py") if not any(part in {".git", "runs", "__pycache__"} for part in p.parts)]
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_no_gradio_below_the_ui():
+    for p in (ROOT / "gan_viz").rglob("*.py"):
+        if "ui" in p.relative_to(ROOT / "gan_viz").parts:
+            continue
+        assert not any(n.split(".")[0] == "gradio" for n in _imports(p)), f"{p} imports gradio"
+
+
+def test_families_do_not_import_each_other():
+    models = ROOT / "gan_viz" / "models"
+    families = [d.name for d in models.iterdir() if d.is_dir() and not d.name.startswith("_")]
+    for fam in families:
+        for p in (models / fam).rglob("*.py"):
+            for n in _imports(p):
+                for other in families:
+                    assert other == fam or not n.startswith(f"gan_viz.models.{other}"), f"{p} imports {n}"
+
+
+def test_the_app_never_imports_training_code():
+    for p in list((ROOT / "gan_viz" / "ui").rglob("*.py")) + [ROOT / "app.py"]:
+        bad = [n for n in _imports(p) if n.endswith(".train") or n in ("gan_viz.training", "gan_viz.utkface")]
+        assert not bad, f"{p} imports {bad}"
+
+
+def test_every_file_says_what_it_owns_in_its_first_line():
+    for p in PY:
+        text = p.read_text()
+        if p.name == "__init__.py" and not text.strip():
+            continue
+        doc = ast.get_docstring(ast.parse(text))
+        assert doc and len(doc.splitlines()[0]) > 10, f"{p} lacks a one-line docstring"
+
+
+def test_no_pickle_loading_anywhere():
+    for p in PY:
+        if p.parent.name == "tests":
+            continue
+        text = p.read_text()
+        assert "torch.load(" not in text and "pickle" not in _imports(p), f"{p} may unpickle"

@@ -1,0 +1,93 @@
+"""Shared training machinery: safetensors state round trip, time budget, and real runs of the entry points on tiny data."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from gan_viz import training, utkface
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """40 random 'faces' named the UTKFace way (ages and genders spread), made here, not taken from the data set."""
+    d = tmp_path_factory.mktemp("utk")
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        age, gender = [5, 16, 25, 45, 70][i % 5], i % 2
+        arr = rng.integers(0, 256, (200, 200, 3), dtype=np.uint8)
+        Image.fromarray(arr).save(d / f"{age}_{gender}_0_2017010{i:03d}.jpg.chip.jpg")
+    return d
+
+
+def test_state_round_trip_restores_model_and_optimizer(tmp_path):
+    torch.manual_seed(0)
+    m = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    m(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    training.save_training_state(tmp_path, {"m": m}, {"opt": opt}, {"step": 7})
+    m2 = torch.nn.Linear(3, 2)
+    opt2 = torch.optim.Adam(m2.parameters(), lr=1.0)
+    meta = training.load_training_state(tmp_path, {"m": m2}, {"opt": opt2})
+    assert meta == {"step": 7}
+    assert torch.equal(m.weight, m2.weight)
+    assert opt2.param_groups[0]["lr"] == 1e-2
+    s1, s2 = opt.state_dict()["state"], opt2.state_dict()["state"]
+    assert torch.equal(s1[0]["exp_avg"], s2[0]["exp_avg"]) and float(s1[0]["step"]) == float(s2[0]["step"])
+    assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.pkl"))  # no pickles
+
+
+def test_time_budget():
+    b = training.TimeBudget(max_minutes=0.0, every_minutes=0.0)
+    assert b.expired() and b.due()
+    assert not training.TimeBudget(max_minutes=10, every_minutes=10).expired()
+
+
+def test_split_is_stable_and_about_a_tenth(tiny_data):
+    recs = utkface.records(tiny_data)
+    assert len(recs) == 40 and [r.is_validation for r in recs] == [r.is_validation for r in utkface.records(tiny_data)]
+    many = [utkface.Record(f"{i}_0_0_x.jpg.chip.jpg", 30, 0).is_validation for i in range(5000)]
+    assert 0.08 < np.mean(many) < 0.12
+    assert [utkface.age_group(a) for a in (0, 12, 13, 19, 20, 39, 40, 59, 60, 116)] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+
+
+def _run(args, tmp_path, launcher=(sys.executable,)):
+    env = {**os.environ, "GAN_VIZ_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([*launcher, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def test_classifier_trains_exports_and_resumes(tiny_data, tmp_path):
+    args = ["-m", "gan_viz.models.cam_classifier.train", "--data", str(tiny_data), "--epochs", "1", "--batch-size", "8",
+            "--width", "4", "--image-size", "32", "--run-dir", "run", "--export-dir", "export", "--threads", "1"]
+    _run(args, tmp_path)
+    exported = tmp_path / "export"
+    cfg = json.loads((exported / "config.json").read_text())
+    assert cfg["image_size"] == 32 and "non-commercial" in (exported / "README.md").read_text()
+    assert "heads.gender.weight" in load_file(exported / "model.safetensors")
+    log = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert any("gender_acc_18_65" in r for r in log)
+    # Resume with one more epoch: it continues from the saved step instead of starting over.
+    _run(args[:5] + ["2"] + args[6:], tmp_path)
+    state = json.loads((tmp_path / "run" / "state.json").read_text())["meta"]
+    assert state["epoch"] == 2 and state["step"] == 2 * 5  # 36 training files / batch 8 -> 5 steps per epoch
+
+
+def test_classifier_trains_under_torchrun_with_two_cpu_processes(tiny_data, tmp_path):
+    args = ["-m", "gan_viz.models.cam_classifier.train", "--data", str(tiny_data), "--epochs", "1", "--batch-size", "4",
+            "--width", "4", "--image-size", "32", "--run-dir", "run", "--export-dir", "export", "--threads", "1"]
+    launcher = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
+    _run(args[1:], tmp_path, launcher=launcher + ("--module",))
+    state = json.loads((tmp_path / "run" / "state.json").read_text())["meta"]
+    assert state["epoch"] == 1 and state["step"] == 5  # 36 files / (4 per rank x 2 ranks) -> 5 steps
+    assert (tmp_path / "export" / "model.safetensors").exists()
