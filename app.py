@@ -10,7 +10,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home; m
 import gradio as gr  # noqa: E402
 
 from gan_viz import device, hub  # noqa: E402
-from gan_viz.ui import cam_tab  # noqa: E402
+from gan_viz.ui import attention_tab, cam_tab  # noqa: E402
 from gan_viz.ui.context import AppContext  # noqa: E402
 
 TITLE = "gan-viz: see inside GANs"
@@ -28,11 +28,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_context(args: argparse.Namespace) -> AppContext:
     from gan_viz.models.cam_classifier.visualize import CAMExplainer
+    from gan_viz.models.sagan.visualize import SAGANExplorer
 
     device.set_device(args.device)
     ctx = AppContext(hub.HubSettings.from_env(repo=args.hub_repo, revision=args.hub_revision,
                                               offline=True if args.offline else None))
     ctx.add("cam_classifier", "CAM face classifier", CAMExplainer.from_weights)
+    ctx.add("sagan", "SAGAN face generator", SAGANExplorer.from_weights)
     ctx.resolve_all()
     return ctx
 
@@ -41,10 +43,18 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nEvery result is computed live on **{device.get_device()}**. "
                     "Each tab opens one model so you can watch what it does.")
-        with gr.Tab("CAM", id="cam"):
-            cam_tab.build(ctx.families["cam_classifier"])
+        loaders = []
+        # A tab whose weights could not be found is left out (the About panel says why), never shown broken.
+        if ctx.families["sagan"].weights is not None:
+            with gr.Tab("SAGAN attention", id="sagan"):
+                loaders += attention_tab.build(ctx.families["sagan"])
+        if ctx.families["cam_classifier"].weights is not None:
+            with gr.Tab("CAM", id="cam"):
+                cam_tab.build(ctx.families["cam_classifier"])
         with gr.Accordion("About these models", open=False):
             gr.Markdown(ctx.about_markdown(), elem_id="about-models")
+        for event in loaders:
+            demo.load(**event)
     return demo
 
 

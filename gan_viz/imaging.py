@@ -144,3 +144,26 @@ def to_png_bytes(img: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def upscale_nearest(img: np.ndarray, factor: int) -> np.ndarray:
+    """uint8 (H, W, 3) -> (H*factor, W*factor, 3), blocky on purpose: every model pixel stays visible."""
+    return np.repeat(np.repeat(img, factor, axis=0), factor, axis=1)
+
+
+def mark(img: np.ndarray, query: tuple[int, int] | None, others: list[tuple[int, int]] = (),
+         radius: int = 6) -> np.ndarray:
+    """Draw a crosshair at the query pixel and numbered circles at other points (x, y in img pixels)."""
+    import cv2
+
+    out = np.ascontiguousarray(img.copy())
+    for n, (x, y) in enumerate(others, start=1):
+        cv2.circle(out, (int(x), int(y)), radius, (255, 255, 255), 2, cv2.LINE_AA)
+        cv2.circle(out, (int(x), int(y)), radius + 2, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(out, str(n), (int(x) + radius, int(y) - radius), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+    if query is not None:
+        x, y = int(query[0]), int(query[1])
+        for color, t in (((0, 0, 0), 4), ((255, 60, 60), 2)):
+            cv2.drawMarker(out, (x, y), color, cv2.MARKER_CROSS, 3 * radius, t, cv2.LINE_AA)
+    return out

@@ -200,5 +200,6 @@ def export_weights(export_dir: str | os.PathLike, state_dict: dict[str, torch.Te
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (out / "README.md").write_text(card)
     for name, data in (extra_files or {}).items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_bytes(data)
     return out

@@ -107,3 +107,21 @@ def test_api_through_gradio_client(server, tmp_path):
     assert client.predict(handle_file(HOPPER), api_name="/classify")["gender"]
     api = json.dumps(client.view_api(return_format="dict", print_info=False))
     assert "/classify" in api and "/cam" in api
+
+
+def test_sagan_api_through_gradio_client(server):
+    client = Client(server, verbose=False)
+    img64, view = client.predict(7, api_name="/sagan_generate")
+    assert Image.open(img64).size == (64, 64) and Image.open(view).size == (256, 256)
+    a, b = (client.predict(7, x, y, "default", "query", api_name="/sagan_attention") for x, y in ((5, 5), (50, 40)))
+    for overlay, info in (a, b):
+        m = np.array(info["map"])
+        assert m.shape == (info["feature_size"],) * 2 and abs(m.sum() - 1) < 1e-3  # the query reading sums to 1
+        assert isinstance(info["gamma"], float)
+    assert a[1]["feature_xy"] != b[1]["feature_xy"]
+    _, key = client.predict(7, 5, 5, "default", "key", api_name="/sagan_attention")
+    assert key["reading"] == "key"
+    with pytest.raises(Exception, match="outside"):
+        client.predict(7, 64, 3, "default", "query", api_name="/sagan_attention")
+    with pytest.raises(Exception, match="unknown layer"):
+        client.predict(7, 3, 3, "G.attn99", "query", api_name="/sagan_attention")

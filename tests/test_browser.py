@@ -45,3 +45,15 @@ def test_cam_tab_upload_shows_heatmap(page, tmp_path):
     shot = os.environ.get("GAN_VIZ_SCREENSHOT")
     if shot:  # used to refresh the README's screenshot
         page.screenshot(path=shot, full_page=False)
+
+
+def test_sagan_tab_click_shows_attention(page):
+    page.get_by_role("tab", name="SAGAN attention").click()
+    face = page.locator("#sagan-image img")
+    face.wait_for(state="visible", timeout=60_000)
+    box = face.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
+    page.locator("#sagan-overlay img").wait_for(state="visible", timeout=30_000)
+    info = page.locator("#sagan-info")
+    info.get_by_text("gamma", exact=False).first.wait_for(timeout=30_000)
+    assert "G was not rerun" in info.inner_text()

@@ -15,12 +15,8 @@ from torch import nn
 
 from gan_viz import training, utkface
 from gan_viz.models.cam_classifier.card import model_card
+from gan_viz.models.cam_classifier.evaluate import evaluate, to_input
 from gan_viz.models.cam_classifier.network import CAMClassifier, CAMClassifierConfig
-
-
-def to_input(batch_u8: torch.Tensor) -> torch.Tensor:
-    """(B, H, W, 3) uint8 -> (B, 3, H, W) float in [-1, 1], the network's input convention."""
-    return batch_u8.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -35,28 +31,6 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     gain = 1 + 0.2 * (torch.rand(b, 1, 1, 1, generator=gen) - 0.5)
     bias = 0.2 * (torch.rand(b, 1, 1, 1, generator=gen) - 0.5)
     return (x * gain + bias).clamp(-1, 1)
-
-
-@torch.inference_mode()
-def evaluate(model: nn.Module, images: np.ndarray, recs: list[utkface.Record], batch: int = 256) -> dict:
-    model.eval()
-    g_pred, a_pred = [], []
-    for i in range(0, len(recs), batch):
-        x = to_input(torch.from_numpy(np.ascontiguousarray(images[i:i + batch]))).contiguous(memory_format=torch.channels_last)
-        out = model(x)
-        g_pred.append(out["gender"].argmax(1))
-        a_pred.append(out["age_group"].argmax(1))
-    g_pred, a_pred = torch.cat(g_pred).numpy(), torch.cat(a_pred).numpy()
-    g = np.array([r.gender for r in recs])
-    a = np.array([utkface.age_group(r.age) for r in recs])
-    adult = np.array([18 <= r.age <= 65 for r in recs])
-    return {
-        "gender_acc_18_65": float((g_pred == g)[adult].mean()),
-        "n_18_65": int(adult.sum()),
-        "gender_acc_all": float((g_pred == g).mean()),
-        "age_acc": float((a_pred == a).mean()),
-        "n_val": len(recs),
-    }
 
 
 def main() -> None:

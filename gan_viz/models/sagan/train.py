@@ -69,8 +69,8 @@ def train_step(g, d, g_ema, opt_g, opt_d, real: torch.Tensor, z_dim: int, ema_de
 
 
 def gammas(g: nn.Module, d: nn.Module) -> dict[str, float]:
-    out = {f"G.{name}": float(m.gamma) for name, m in training.unwrap(g).attn.items()}
-    out.update({f"D.{name}": float(m.gamma) for name, m in training.unwrap(d).attn.items()})
+    out = {f"G.{name}": float(m.gamma.detach()) for name, m in training.unwrap(g).attn.items()}
+    out.update({f"D.{name}": float(m.gamma.detach()) for name, m in training.unwrap(d).attn.items()})
     return out
 
 
@@ -124,6 +124,9 @@ def main() -> None:
         (run_dir / "samples").mkdir(parents=True, exist_ok=True)
         (run_dir / "samples" / f"step{meta['step']:06d}.png").write_bytes(grid)
         card_extra = {"samples.png": grid, "training_log.json": json.dumps(log.records).encode()}
+        history = sorted((run_dir / "samples").glob("step*.png"))
+        for p_ in history[:: max(1, len(history) // 5)]:  # about six grids along the run
+            card_extra[f"samples/{p_.name}"] = p_.read_bytes()
         training.export_weights(
             args.export_dir,
             {**{f"G.{k}": v for k, v in g_ema.state_dict().items()},

@@ -1,0 +1,92 @@
+"""SAGAN sample quality judged by the project's CAM classifier: gender balance, confidence, feature-space distance.
+
+Run: python benchmarks/sagan_quality.py --data ../shared/data/utkface [--n 1000] [--write-card]
+The distance is the Frechet distance between Gaussians fitted to the classifier's pooled
+conv5 features (an FID computed with this project's own face classifier instead of
+Inception). Reference: the same distance between the real validation split and an equal
+number of real training faces. --write-card stores the table in checkpoints/sagan.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy import linalg  # noqa: E402
+
+from gan_viz import utkface  # noqa: E402
+from gan_viz.imaging import resize  # noqa: E402
+from gan_viz.models.cam_classifier.visualize import CAMExplainer  # noqa: E402
+from gan_viz.models.sagan.visualize import SAGANExplorer, to_uint8  # noqa: E402
+
+
+def classify(ex: CAMExplainer, images: np.ndarray, batch: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (N, H, W, 3) faces -> (gender probabilities (N, 2), pooled features (N, K))."""
+    probs, feats = [], []
+    for i in range(0, len(images), batch):
+        x = torch.stack([ex._tensor(im)[0] for im in images[i:i + batch]])
+        with torch.inference_mode():
+            logits, acts = ex.model.activations(x)
+        probs.append(torch.softmax(logits["gender"], 1).numpy())
+        feats.append(acts[ex.model.last_layer].mean(dim=(2, 3)).numpy())
+    return np.concatenate(probs), np.concatenate(feats)
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean.real))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--write-card", action="store_true")
+    args = p.parse_args()
+    cam, gan = CAMExplainer.load(), SAGANExplorer.load()
+    size = cam.size
+
+    zs = torch.randn(args.n, gan.cfg.z_dim, generator=torch.Generator().manual_seed(2024))
+    with torch.inference_mode():
+        fake = np.stack([to_uint8(x) for i in range(0, args.n, 100) for x in gan.g(zs[i:i + 100])])
+    fake = np.stack([resize(im, (size, size)) for im in fake])
+    recs = utkface.records(args.data)
+    val = [r for r in recs if r.is_validation][: args.n]
+    train = [r for r in recs if not r.is_validation]
+    train = [train[i] for i in np.random.default_rng(0).choice(len(train), len(val), replace=False)]
+    val_x, train_x = utkface.load_images(val, size), utkface.load_images(train, size)
+
+    fp, ff = classify(cam, fake)
+    vp, vf = classify(cam, np.asarray(val_x))
+    _, tf = classify(cam, np.asarray(train_x))
+    result = {
+        "samples": args.n,
+        "classified female (samples)": round(float((fp[:, 1] > 0.5).mean()), 3),
+        "classified female (real validation faces)": round(float((vp[:, 1] > 0.5).mean()), 3),
+        "mean top-class confidence (samples)": round(float(fp.max(1).mean()), 3),
+        "mean top-class confidence (real validation faces)": round(float(vp.max(1).mean()), 3),
+        "Frechet distance, classifier features: samples vs real validation": round(frechet(ff, vf), 3),
+        "Frechet distance, classifier features: real training vs real validation (reference)": round(frechet(tf, vf), 3),
+    }
+    print("| measure | value |\n|---|---|")
+    for k, v in result.items():
+        print(f"| {k} | {v} |")
+    if args.write_card:
+        folder = ROOT / "checkpoints" / "sagan"
+        (folder / "quality.json").write_text(json.dumps(result, indent=2) + "\n")
+        card = (folder / "README.md").read_text()
+        card = card.split("\n## Quality")[0].rstrip() + "\n\n## Quality (python benchmarks/sagan_quality.py)\n" + \
+            "| measure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in result.items()) + "\n"
+        (folder / "README.md").write_text(card)
+
+
+if __name__ == "__main__":
+    main()

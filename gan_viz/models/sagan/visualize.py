@@ -1,0 +1,150 @@
+"""Public inference surface of SAGAN: generate from a seed, read beta for a clicked pixel, inspect spectral norms."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gan_viz import hub
+from gan_viz.device import get_device
+from gan_viz.models.sagan.card import FAMILY
+from gan_viz.models.sagan.network import (Discriminator, Generator, SAGANConfig, power_iteration,
+                                          spectral_layers)
+
+READINGS = ("query", "key")
+
+
+@dataclass
+class Generated:
+    seed: int
+    image: np.ndarray  # uint8 (64, 64, 3)
+    maps: dict[str, np.ndarray]  # layer name -> beta (N, N) float32, beta[j, i], rows = query j, sum to 1
+    gammas: dict[str, float]
+
+
+@dataclass
+class AttentionReading:
+    layer: str
+    reading: str  # "query": beta[j, :] (where pixel j looks) / "key": beta[:, i] (who looks at pixel i)
+    map: np.ndarray  # (res, res) float32
+    feature_xy: tuple[int, int]  # the clicked pixel on the layer's res x res grid
+    res: int
+    top: list[tuple[int, int, float]]  # top-k (fx, fy, weight) on that grid
+    gamma: float
+    seconds: float
+
+
+def z_from_seed(seed: int, z_dim: int) -> torch.Tensor:
+    """The same seed gives the same face on every machine and device (CPU generator)."""
+    if not 0 <= int(seed) < 2 ** 63:
+        raise ValueError(f"seed must be between 0 and 2^63 - 1, got {seed}")
+    return torch.randn(1, z_dim, generator=torch.Generator().manual_seed(int(seed)))
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(3, H, W) in [-1, 1] -> uint8 (H, W, 3)."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def read_attention(beta: np.ndarray, layer: str, x: int, y: int, reading: str, gamma: float,
+                   image_size: int = 64, k: int = 5) -> AttentionReading:
+    """Slice beta for the pixel (x, y) of the image_size generated image: no network is run."""
+    t0 = time.perf_counter()
+    if reading not in READINGS:
+        raise ValueError(f"reading must be 'query' or 'key', got {reading!r}")
+    n = beta.shape[0]
+    res = int(round(n ** 0.5))
+    if not (0 <= x < image_size and 0 <= y < image_size):
+        raise ValueError(f"pixel ({x}, {y}) is outside the {image_size}x{image_size} image")
+    fx, fy = x * res // image_size, y * res // image_size
+    j = fy * res + fx
+    vec = beta[j, :] if reading == "query" else beta[:, j]  # (N,)
+    top_idx = np.argsort(-vec)[:k]
+    top = [(int(i % res), int(i // res), float(vec[i])) for i in top_idx]
+    return AttentionReading(layer, reading, vec.reshape(res, res).astype(np.float32), (fx, fy), res, top, gamma,
+                            time.perf_counter() - t0)
+
+
+class SAGANExplorer:
+    def __init__(self, g: Generator, d: Discriminator, cfg: SAGANConfig, device: torch.device,
+                 source: hub.ResolvedWeights | None = None):
+        self.g, self.d = g.to(device).eval(), d.to(device).eval()
+        self.cfg, self.device, self.source = cfg, device, source
+
+    @classmethod
+    def from_weights(cls, w: hub.ResolvedWeights) -> "SAGANExplorer":
+        cfg = SAGANConfig.from_dict(w.config)
+        sd = w.state_dict()
+        g, d = Generator(cfg), Discriminator(cfg)
+        g.load_state_dict({k[2:]: v for k, v in sd.items() if k.startswith("G.")})
+        d.load_state_dict({k[2:]: v for k, v in sd.items() if k.startswith("D.")})
+        return cls(g, d, cfg, get_device(), w)
+
+    @classmethod
+    def load(cls, settings: hub.HubSettings | None = None) -> "SAGANExplorer":
+        return cls.from_weights(hub.resolve(FAMILY, settings))
+
+    @property
+    def g_layers(self) -> list[str]:
+        return [f"G.{n}" for n in self.g.attn]
+
+    @property
+    def d_layers(self) -> list[str]:
+        return [f"D.{n}" for n in self.d.attn]
+
+    def gamma(self, layer: str) -> float:
+        net, name = (self.g, layer[2:]) if layer.startswith("G.") else (self.d, layer[2:])
+        return net.attn[name].gamma.item()
+
+    def generate(self, seed: int) -> Generated:
+        with torch.inference_mode():
+            img, maps = self.g(z_from_seed(seed, self.cfg.z_dim).to(self.device), return_maps=True)
+        return Generated(int(seed), to_uint8(img[0]), {k: v[0].float().cpu().numpy() for k, v in maps.items()},
+                         {k: self.gamma(k) for k in maps})
+
+    def interpolate(self, seed_a: int, seed_b: int, steps: int = 8) -> list[np.ndarray]:
+        """Faces along the straight line between two seeds' z (G_ema is smooth enough for that)."""
+        za, zb = z_from_seed(seed_a, self.cfg.z_dim), z_from_seed(seed_b, self.cfg.z_dim)
+        t = torch.linspace(0, 1, steps).view(-1, 1)
+        with torch.inference_mode():
+            imgs = self.g(((1 - t) * za + t * zb).to(self.device))
+        return [to_uint8(x) for x in imgs]
+
+    def discriminate(self, img: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        """D's realness score (hinge: > 0 leans real) and its attention maps for a uint8 (64, 64, 3) image."""
+        x = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div(127.5).sub(1).unsqueeze(0)
+        with torch.inference_mode():
+            score, maps = self.d(x.to(self.device), return_maps=True)
+        return float(score[0]), {k: v[0].float().cpu().numpy() for k, v in maps.items()}
+
+    def spectral_report(self, k: int) -> list[dict]:
+        """For every spectrally normalised layer of G and D: the sigma in use, after k more iterations, and exact."""
+        rows = []
+        for net_name, net in (("G", self.g), ("D", self.d)):
+            for name, sn in spectral_layers(net).items():
+                w_mat = sn.weight_matrix().detach().float().cpu()
+                u = sn.u.detach().float().cpu()
+                used, _, _ = power_iteration(w_mat, u, 1)  # v from the stored u: what the forward pass divides by
+                more, _, _ = power_iteration(w_mat, u, k + 1) if k > 0 else (used, None, None)
+                exact = torch.linalg.matrix_norm(w_mat, ord=2)
+                rows.append({"layer": f"{net_name}.{name}", "shape": list(sn.layer.weight.shape),
+                             "sigma_used": float(used), f"sigma_after_{k}": float(more), "sigma_exact": float(exact),
+                             "rel_error_used": float(abs(used - exact) / exact),
+                             f"rel_error_after_{k}": float(abs(more - exact) / exact),
+                             "normalised_norm": float(exact / used)})
+        return rows
+
+    def power_iteration_curve(self, layer: str, steps: int = 30, from_random: bool = True) -> tuple[list[float], float]:
+        """sigma estimate after 1..steps iterations (from a random u, as at initialisation) and the exact value."""
+        net = self.g if layer.startswith("G.") else self.d
+        sn = spectral_layers(net)[layer[2:]]
+        w_mat = sn.weight_matrix().detach().float().cpu()
+        u = torch.nn.functional.normalize(torch.randn(w_mat.shape[0], generator=torch.Generator().manual_seed(0)), dim=0) \
+            if from_random else sn.u.detach().float().cpu()
+        est = []
+        for _ in range(steps):
+            sigma, u, _ = power_iteration(w_mat, u, 1)
+            est.append(float(sigma))
+        return est, float(torch.linalg.matrix_norm(w_mat, ord=2))

@@ -1,0 +1,245 @@
+"""The SAGAN attention tab: click a pixel of a generated (or real) face and see beta for it; spectral norm made visible."""
+from __future__ import annotations
+
+import random
+
+import gradio as gr
+import numpy as np
+
+from gan_viz import imaging
+from gan_viz.models.sagan.visualize import Generated, read_attention
+from gan_viz.ui.context import Family
+from gan_viz.ui.widgets import click_xy, image_input, user_errors
+
+VIEW = 4  # the 64x64 face is shown at 256x256, blocky, so every model pixel can be clicked
+SAMPLE_SEEDS = list(range(12))
+READING_CHOICES = [("where this pixel looks (row j of beta; sums to 1)", "query"),
+                   ("who looks at this pixel (column i of beta)", "key")]
+SOFTMAX_NOTE = (
+    "**Which axis the softmax runs over.** SAGAN computes $s_{ij} = f(x_i)^\\top g(x_j)$ and "
+    "$\\beta_{j,i} = \\exp(s_{ij}) / \\sum_{i} \\exp(s_{ij})$: for every *query* location $j$ the softmax runs over "
+    "the *attended* locations $i$. So row $j$ of beta is a probability map (it sums to 1): where pixel $j$ looks when "
+    "its new feature $o_j = v(\\sum_i \\beta_{j,i} h(x_i))$ is formed. Column $i$ does not sum to 1: it shows how "
+    "much every other pixel draws on pixel $i$. The block's output is $y = \\gamma\\,o + x$; $\\gamma$ starts at 0, "
+    "so a trained non-zero $\\gamma$ means the network learned to use its attention.")
+SN_NOTE = (
+    "**Why spectral normalisation.** The critic of a GAN should be Lipschitz-bounded so its gradients stay "
+    "informative; dividing each weight by its largest singular value $\\sigma(W)$ makes every layer 1-Lipschitz, so the "
+    "whole network is bounded by the product of the layers' norms (about 1). Weight clipping also bounds the "
+    "network but crudely, pushing weights to the clip values and wasting capacity, while spectral normalisation "
+    "keeps the weights' direction and only rescales; $\\sigma$ is estimated cheaply by one power-iteration step per "
+    "training step, reusing the vector $u$ from the step before.")
+
+
+def attention_view(gen_image: np.ndarray, beta: np.ndarray, layer: str, x: int, y: int, reading: str, gamma: float,
+                   alpha: float, k: int, cmap: str = "magma"):
+    """The overlay (view-sized, query and top-k marked) and the reading's numbers for one click."""
+    r = read_attention(beta, layer, x, y, reading, gamma, image_size=gen_image.shape[0], k=k)
+    view = imaging.upscale_nearest(gen_image, VIEW)
+    shown = r.map / r.map.max() if r.map.max() > 0 else r.map
+    cell = view.shape[0] / r.res
+    over = imaging.overlay(view, shown, alpha, cmap)
+    over = imaging.mark(over, ((x + 0.5) * VIEW, (y + 0.5) * VIEW),
+                        [((fx + 0.5) * cell, (fy + 0.5) * cell) for fx, fy, _ in r.top])
+    return over, r
+
+
+def _reading_md(r, x: int, y: int) -> str:
+    what = ("where this pixel looks: row j of beta (sums to {:.3f})".format(float(r.map.sum())) if r.reading == "query"
+            else "who looks at this pixel: column i of beta (sums to {:.3f}, not 1)".format(float(r.map.sum())))
+    tops = ", ".join(f"#{n} ({fx},{fy}) {w:.4f}" for n, (fx, fy, w) in enumerate(r.top, 1))
+    return (f"**{r.layer}**, gamma = **{r.gamma:+.4f}**. Clicked pixel ({x}, {y}) of the 64x64 face = cell "
+            f"({r.feature_xy[0]}, {r.feature_xy[1]}) of the {r.res}x{r.res} feature map. Showing {what}; uniform "
+            f"attention would be {1 / r.res ** 2:.5f} per cell. Top {len(r.top)}: {tops}. Answered in "
+            f"{r.seconds * 1000:.2f} ms from the session's stored maps (G was not rerun).")
+
+
+def build(fam: Family) -> list[dict]:
+    gr.Markdown("Generate a face, then **click any pixel** of it: the map shows the self-attention beta of that query "
+                "location in the chosen attention layer. " + SOFTMAX_NOTE, latex_delimiters=[{"left": "$", "right": "$", "display": False}])
+    layers = []
+    if fam.weights is not None:
+        cfg = fam.weights.config
+        layers = [f"G.attn{r}" for r in cfg["g_attention"]]
+        d_layers = [f"D.attn{r}" for r in cfg["d_attention"]]
+    else:
+        d_layers = []
+    default_layer = max(layers, key=lambda n: int(n.split("attn")[1])) if layers else None
+    state = gr.State(None)  # this session's Generated: image + beta maps; never shared between users
+    with gr.Row():
+        with gr.Column(scale=1):
+            with gr.Row():
+                seed = gr.Number(value=3, precision=0, label="Seed", minimum=0, elem_id="sagan-seed")
+                rnd = gr.Button("Random")
+            gen_btn = gr.Button("Generate", variant="primary")
+            layer = gr.Radio(layers, value=default_layer, label="Attention layer of G")
+            reading = gr.Radio(READING_CHOICES, value="query", label="Reading")
+            topk = gr.Slider(1, 10, value=5, step=1, label="Top-k attended locations marked")
+            alpha = gr.Slider(0.0, 1.0, value=0.6, step=0.05, label="Map opacity")
+            samples = gr.Gallery(label="Samples (click one to explore it)", columns=4, height=220, format="png",
+                                 allow_preview=False)
+        with gr.Column(scale=2):
+            with gr.Row():
+                face = gr.Image(label="Generated face: click a pixel", format="png", interactive=False,
+                                elem_id="sagan-image", height=300)
+                over = gr.Image(label="beta for the clicked pixel", format="png", interactive=False,
+                                elem_id="sagan-overlay", height=300)
+            info = gr.Markdown("Click the face.", elem_id="sagan-info")
+    with gr.Accordion("Interpolate between two seeds", open=False):
+        with gr.Row():
+            seed_a = gr.Number(value=1, precision=0, label="Seed A", minimum=0)
+            seed_b = gr.Number(value=2, precision=0, label="Seed B", minimum=0)
+            interp_btn = gr.Button("Interpolate")
+        interp = gr.Gallery(columns=8, height=160, format="png", label="A -> B")
+    with gr.Accordion("The discriminator's attention on a real face", open=False):
+        gr.Markdown("Upload a face (it is squashed to 64x64, as D sees it) and click a pixel of it.")
+        d_state = gr.State(None)
+        with gr.Row():
+            d_in = gr.Image(label="Real face", type="filepath", sources=["upload", "webcam", "clipboard"], height=260)
+            d_view = gr.Image(label="As D sees it: click a pixel", format="png", interactive=False, height=260)
+            d_over = gr.Image(label="D's beta for the clicked pixel", format="png", interactive=False, height=260)
+        d_layer = gr.Radio(d_layers, value=d_layers[0] if d_layers else None, label="Attention layer of D")
+        d_info = gr.Markdown()
+    with gr.Accordion("Spectral normalisation, made visible", open=False):
+        gr.Markdown(SN_NOTE, latex_delimiters=[{"left": "$", "right": "$", "display": False}])
+        k_more = gr.Slider(0, 50, value=10, step=1, label="k more power iterations")
+        sn_btn = gr.Button("Measure every layer")
+        sn_table = gr.Dataframe(label="sigma per spectrally normalised layer", wrap=True)
+        sn_summary = gr.Markdown()
+        sn_plot = gr.Plot(label="Power iteration converging (from a random u)")
+
+    def explorer():
+        return fam.get()
+
+    def generate(s):
+        ex = explorer()
+        g = ex.generate(int(s))
+        return g, imaging.upscale_nearest(g.image, VIEW), None, f"Seed {g.seed}: click a pixel of the face."
+
+    def on_click(g: Generated, layer_name, reading_name, k, a, evt: gr.SelectData):
+        if g is None:
+            raise gr.Error("Generate a face first.")
+        vx, vy = click_xy(evt)
+        x, y = min(vx // VIEW, 63), min(vy // VIEW, 63)
+        o, r = attention_view(g.image, g.maps[layer_name], layer_name, x, y, reading_name, g.gammas[layer_name], a, int(k))
+        return o, _reading_md(r, x, y), (x, y)
+
+    last_click = gr.State(None)
+
+    def redraw(g, layer_name, reading_name, k, a, xy):
+        if g is None or xy is None:
+            return gr.skip(), gr.skip()
+        o, r = attention_view(g.image, g.maps[layer_name], layer_name, *xy, reading_name, g.gammas[layer_name], a, int(k))
+        return o, _reading_md(r, *xy)
+
+    def sample_grid():
+        ex = explorer()
+        return [(ex.generate(s).image, f"seed {s}") for s in SAMPLE_SEEDS]
+
+    def pick_sample(evt: gr.SelectData):
+        return SAMPLE_SEEDS[evt.index]
+
+    gen_event = dict(fn=user_errors(generate), inputs=seed, outputs=[state, face, over, info], api_visibility="private")
+    gen_btn.click(**gen_event)
+    rnd.click(lambda: random.randrange(0, 2 ** 31), None, seed, api_visibility="private").then(**gen_event)
+    samples.select(pick_sample, None, seed, api_visibility="private").then(**gen_event)
+    face.select(user_errors(on_click), [state, layer, reading, topk, alpha], [over, info, last_click],
+                api_visibility="private", concurrency_id="sagan_click", concurrency_limit=8)
+    for comp in (layer, reading, topk, alpha):
+        comp.change(user_errors(redraw), [state, layer, reading, topk, alpha, last_click], [over, info],
+                    api_visibility="private", concurrency_id="sagan_click")
+
+    def interpolate(a, b):
+        return [(im, f"{i}/7") for i, im in enumerate(explorer().interpolate(int(a), int(b), 8))]
+
+    interp_btn.click(user_errors(interpolate), [seed_a, seed_b], interp, api_visibility="private")
+
+    def d_upload(path):
+        if path is None:
+            return None, None, None, ""
+        ex = explorer()
+        img = imaging.resize(image_input(path), (64, 64))
+        score, maps = ex.discriminate(img)
+        g = Generated(-1, img, maps, {n: ex.gamma(n) for n in maps})
+        verdict = "real" if score > 0 else "fake"
+        return g, imaging.upscale_nearest(img, VIEW), None, f"D's score {score:+.3f} (hinge loss: above 0 leans {verdict})."
+
+    d_in.upload(user_errors(d_upload), d_in, [d_state, d_view, d_over, d_info], api_visibility="private")
+
+    def d_click(g, layer_name, evt: gr.SelectData):
+        if g is None:
+            raise gr.Error("Upload a face first.")
+        vx, vy = click_xy(evt)
+        x, y = min(vx // VIEW, 63), min(vy // VIEW, 63)
+        o, r = attention_view(g.image, g.maps[layer_name], layer_name, x, y, "query", g.gammas[layer_name], 0.6, 5)
+        return o, _reading_md(r, x, y)
+
+    d_view.select(user_errors(d_click), [d_state, d_layer], [d_over, d_info], api_visibility="private")
+
+    def spectral(k):
+        import pandas as pd
+        from matplotlib.figure import Figure
+
+        ex = explorer()
+        k = int(k)
+        rows = ex.spectral_report(k)
+        df = pd.DataFrame(rows)
+        bound_raw = float(np.prod([r["sigma_exact"] for r in rows]))
+        bound_norm = float(np.prod([r["normalised_norm"] for r in rows]))
+        worst = max(rows, key=lambda r: r["rel_error_used"])
+        summary = (f"{len(rows)} layers. Product of the raw weights' sigmas (the Lipschitz bound the network would "
+                   f"have without normalisation): **{bound_raw:.3e}**. Product of the normalised layers' norms "
+                   f"sigma_exact / sigma_used (the bound it has): **{bound_norm:.4f}**. Largest relative error of the "
+                   f"sigma in use: {worst['rel_error_used']:.2e} ({worst['layer']}); after {k} more iterations: "
+                   f"{worst[f'rel_error_after_{k}']:.2e}. (For a conv the reshaped-matrix norm is the one SN uses, an "
+                   f"approximation of the conv operator's norm.)")
+        fig = Figure(figsize=(6, 3))
+        ax = fig.add_subplot()
+        for name in (rows[0]["layer"], worst["layer"], rows[-1]["layer"]):
+            curve, exact = ex.power_iteration_curve(name, steps=30)
+            line = ax.plot(range(1, 31), curve, marker=".", label=f"{name} estimate")[0]
+            ax.axhline(exact, color=line.get_color(), linestyle="--", linewidth=0.8)
+        ax.set_xlabel("power iterations")
+        ax.set_ylabel("sigma estimate (dashed: exact)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        return df.round(5), summary, fig
+
+    sn_btn.click(user_errors(spectral), k_more, [sn_table, sn_summary, sn_plot], api_visibility="private")
+    k_more.release(user_errors(spectral), k_more, [sn_table, sn_summary, sn_plot], api_visibility="private")
+
+    # Programmatic API on hidden components (exact documented signatures).
+    with gr.Group(visible=False):
+        a_seed = gr.Number(precision=0, label="seed")
+        a_x, a_y = gr.Number(precision=0, label="x"), gr.Number(precision=0, label="y")
+        a_layer = gr.Textbox(label="layer", value="default")
+        a_reading = gr.Textbox(label="reading", value="query")
+        a_img, a_view, a_over = gr.Image(format="png"), gr.Image(format="png"), gr.Image(format="png")
+        a_json = gr.JSON()
+        b_gen, b_att = gr.Button(), gr.Button()
+
+    def api_generate(s):
+        if s is None:
+            raise ValueError("seed is required")
+        g = explorer().generate(int(s))
+        return g.image, imaging.upscale_nearest(g.image, VIEW)
+
+    def api_attention(s, x, y, layer_name, reading_name):
+        if s is None or x is None or y is None:
+            raise ValueError("seed, x and y are required")
+        ex = explorer()
+        layer_name = default_layer if layer_name in (None, "", "default") else layer_name
+        if layer_name not in ex.g_layers:
+            raise ValueError(f"unknown layer {layer_name!r}; use 'default' or one of {', '.join(ex.g_layers)}")
+        g = ex.generate(int(s))
+        o, r = attention_view(g.image, g.maps[layer_name], layer_name, int(x), int(y), reading_name or "query",
+                              g.gammas[layer_name], 0.6, 5)
+        return o, {"layer": layer_name, "reading": r.reading, "map": np.round(r.map, 6).tolist(),
+                   "feature_xy": list(r.feature_xy), "feature_size": r.res, "gamma": r.gamma,
+                   "top": [{"x": fx, "y": fy, "weight": w} for fx, fy, w in r.top]}
+
+    b_gen.click(user_errors(api_generate), a_seed, [a_img, a_view], api_name="sagan_generate")
+    b_att.click(user_errors(api_attention), [a_seed, a_x, a_y, a_layer, a_reading], [a_over, a_json],
+                api_name="sagan_attention")
+    # Filled when the page opens (app.py registers these on demo.load): the sample grid and a first face.
+    return [dict(fn=user_errors(sample_grid), inputs=None, outputs=samples, api_visibility="private"), gen_event]
