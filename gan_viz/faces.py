@@ -45,6 +45,8 @@ class FaceCrop:
     angle: float  # degrees the image was rotated to level the eyes
     matrix: np.ndarray  # (2, 3) affine map original -> crop pixels (invert it to paste back)
     whole_image: bool  # True when the image was used as it is (already a crop, or on request)
+    native: np.ndarray | None = None  # whole-image case: the square region at its own resolution, so a
+    # model can resize it in one step exactly as its training data was resized
 
 
 def detect(img: np.ndarray, min_size: int = MIN_FACE, neighbors: int = 5,
@@ -114,13 +116,13 @@ def whole_image(img: np.ndarray, size: int) -> FaceCrop:
     x0, y0 = (w - s) // 2, (h - s) // 2
     m = np.array([[size / s, 0, -x0 * size / s], [0, size / s, -y0 * size / s]])
     crop = cv2.resize(img[y0:y0 + s, x0:x0 + s], (size, size), interpolation=cv2.INTER_AREA if s > size else cv2.INTER_CUBIC)
-    return FaceCrop(crop, (x0, y0, s, s), 0.0, m, whole_image=True)
+    return FaceCrop(crop, (x0, y0, s, s), 0.0, m, whole_image=True, native=img[y0:y0 + s, x0:x0 + s])
 
 
 def is_aligned_crop(img: np.ndarray, box: tuple[int, int, int, int]) -> bool:
     """The image already is a training-like crop: nearly square and the face fills it."""
     h, w = img.shape[:2]
-    return 0.8 <= w / h <= 1.25 and CROP_SCALE * box[2] >= 0.8 * min(h, w)
+    return 0.8 <= w / h <= 1.25 and CROP_SCALE * box[2] >= 0.65 * min(h, w)
 
 
 def _find_tilted(img: np.ndarray, size: int) -> list[FaceCrop]:

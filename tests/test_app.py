@@ -62,7 +62,9 @@ def test_no_face_and_bad_choices_are_clear(tmp_path):
     blank = tmp_path / "blank.png"
     Image.new("RGB", (300, 200), (120, 120, 120)).save(blank)
     with pytest.raises(gr.Error, match="No face found"):
-        user_errors(cam_tab.classify_json)(FAM, str(blank))
+        user_errors(cam_tab.explain_tab)(FAM, str(blank), False, "gradcam", "predicted", "last", 0.5, "viridis")
+    # the API has no checkbox: it classifies the whole image and says so with a null box
+    assert cam_tab.classify_json(FAM, str(blank))["face_box"] is None
     with pytest.raises(gr.Error, match="unknown class"):
         user_errors(cam_tab.cam_api)(FAM, HOPPER, "gradcam", "giraffe", "last")
     with pytest.raises(gr.Error, match="unknown layer"):

@@ -95,3 +95,26 @@ def test_bundled_checkpoints_resolve_without_network():
     for family in [d.name for d in hub.CHECKPOINTS.iterdir() if d.is_dir()]:
         w = hub.resolve(family, hub.HubSettings(repo=None))
         assert w.source == "bundled" and w.state_dict() and w.card.strip()
+
+
+def test_push_uploads_the_checkpoints_folder(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    calls = {}
+
+    class FakeApi:
+        def __init__(self, endpoint=None):
+            calls["endpoint"] = endpoint
+
+        def create_repo(self, repo, **kw):
+            calls["create"] = (repo, kw)
+
+        def upload_folder(self, **kw):
+            calls["upload"] = kw
+            return "commit-url"
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    _family(tmp_path, "toy", 3.0)
+    hub.main(["push", "--repo", "me/gan-viz", "--folder", str(tmp_path)])
+    assert calls["create"][0] == "me/gan-viz" and calls["create"][1]["repo_type"] == "model"
+    assert calls["upload"]["folder_path"] == str(tmp_path) and calls["upload"]["repo_id"] == "me/gan-viz"

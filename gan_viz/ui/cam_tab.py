@@ -8,6 +8,7 @@ import gradio as gr
 import numpy as np
 
 from gan_viz import imaging
+from gan_viz.faces import FaceError
 from gan_viz.models.cam_classifier.cams import METHODS
 from gan_viz.models.cam_classifier.visualize import METHOD_LABELS, formula
 from gan_viz.ui.context import Family
@@ -20,7 +21,12 @@ DISPLAY = 256  # px of the face crop shown; the model itself sees it at its inpu
 def _face_and_probs(explainer, image, use_whole: bool):
     img = image_input(image)
     face = explainer.find_face(img, use_whole_image=bool(use_whole), display_size=DISPLAY)
-    return img, face, explainer.classify(face.crop)
+    return img, face, explainer.classify(_model_crop(face))
+
+
+def _model_crop(face):
+    """What the model is given: the native square when the image is used whole (one resize, as in training)."""
+    return face.native if face.native is not None else face.crop
 
 
 def _boxed(img: np.ndarray, face) -> np.ndarray:
@@ -32,9 +38,16 @@ def _boxed(img: np.ndarray, face) -> np.ndarray:
 
 
 def classify_json(fam: Family, image) -> dict:
-    """/classify: probabilities of both heads and the face box used (null when the whole image was used)."""
+    """/classify: probabilities of both heads and the face box used (null when the whole image was used).
+
+    An API caller cannot tick "use the whole image", so when no face is found the whole image is
+    classified and face_box is null (most such inputs are tight crops the detector misses).
+    """
     explainer = fam.get()
-    _, face, probs = _face_and_probs(explainer, image, False)
+    try:
+        _, face, probs = _face_and_probs(explainer, image, False)
+    except FaceError:
+        _, face, probs = _face_and_probs(explainer, image, True)
     probs["face_box"] = None if face.whole_image else [int(v) for v in face.box]
     return probs
 
@@ -46,7 +59,7 @@ def cam_api(fam: Family, image, method: str, target: str, layer: str):
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     _, face, probs = _face_and_probs(explainer, image, False)
-    e = explainer.explain(face.crop, method, target or "predicted", layer or "last", probs=probs)
+    e = explainer.explain(_model_crop(face), method, target or "predicted", layer or "last", probs=probs)
     return imaging.overlay(face.crop, e.heatmap, 0.5, "viridis"), {
         "method": method, "head": e.head, "class": e.class_name, "layer": e.layer,
         "probability": probs[e.head][e.class_name], "heatmap": np.round(e.heatmap, 4).tolist(),
@@ -64,7 +77,7 @@ def explain_tab(fam: Family, image, use_whole, method, target, layer, alpha, cma
         if m == "cam" and layer not in ("last", explainer.layers[-1]):
             gallery.append((np.full((DISPLAY, DISPLAY, 3), 235, np.uint8), f"CAM: only at the last layer ({explainer.layers[-1]})"))
             continue
-        e = explainer.explain(face.crop, m, target, layer, probs=probs)
+        e = explainer.explain(_model_crop(face), m, target, layer, probs=probs)
         gallery.append((imaging.overlay(face.crop, e.heatmap, alpha, cmap), f"{METHOD_LABELS[m]}: {e.seconds * 1000:.1f} ms"))
         if m == method:
             chosen = e
