@@ -30,7 +30,10 @@ def build_context(args: argparse.Namespace) -> AppContext:
     from gan_viz.models.cam_classifier.visualize import CAMExplainer
     from gan_viz.models.sagan.visualize import SAGANExplorer
 
-    device.set_device(args.device)
+    try:
+        device.set_device(args.device)
+    except ValueError as e:  # e.g. --device cuda on a machine without a GPU: say so, no traceback
+        raise SystemExit(f"gan-viz: {e}") from None
     ctx = AppContext(hub.HubSettings.from_env(repo=args.hub_repo, revision=args.hub_revision,
                                               offline=True if args.offline else None))
     ctx.add("cam_classifier", "CAM face classifier", CAMExplainer.from_weights)

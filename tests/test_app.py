@@ -121,6 +121,7 @@ def test_sagan_api_through_gradio_client(server):
         assert m.shape == (info["feature_size"],) * 2 and abs(m.sum() - 1) < 1e-3  # the query reading sums to 1
         assert isinstance(info["gamma"], float)
     assert a[1]["feature_xy"] != b[1]["feature_xy"]
+    assert not np.allclose(a[1]["map"], b[1]["map"])  # the bundled G attends differently from different queries
     _, key = client.predict(7, 5, 5, "default", "key", api_name="/sagan_attention")
     assert key["reading"] == "key"
     with pytest.raises(Exception, match="outside"):
