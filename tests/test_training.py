@@ -91,3 +91,22 @@ def test_classifier_trains_under_torchrun_with_two_cpu_processes(tiny_data, tmp_
     state = json.loads((tmp_path / "run" / "state.json").read_text())["meta"]
     assert state["epoch"] == 1 and state["step"] == 5  # 36 files / (4 per rank x 2 ranks) -> 5 steps
     assert (tmp_path / "export" / "model.safetensors").exists()
+
+
+def test_sagan_entry_point_runs_and_exports_samples(tiny_data, tmp_path):
+    _run(["-m", "gan_viz.models.sagan.train", "--data", str(tiny_data), "--max-steps", "2", "--batch-size", "4",
+          "--g-channels", "8", "--d-channels", "8", "--run-dir", "run", "--export-dir", "export", "--threads", "1"],
+         tmp_path)
+    exported = tmp_path / "export"
+    assert {"config.json", "model.safetensors", "README.md", "samples.png"} <= {p.name for p in exported.iterdir()}
+    keys = load_file(exported / "model.safetensors")
+    assert any(k.startswith("G.") for k in keys) and any(k.startswith("D.") for k in keys)
+    assert json.loads((tmp_path / "run" / "state.json").read_text())["meta"]["step"] == 2
+
+
+def test_cyclegan_entry_point_runs_and_exports(tiny_data, tmp_path):
+    _run(["-m", "gan_viz.models.cyclegan.train", "--data", str(tiny_data), "--total-steps", "2", "--batch-size", "2",
+          "--image-size", "32", "--ngf", "4", "--ndf", "4", "--n-blocks", "1", "--run-dir", "run",
+          "--export-dir", "export", "--threads", "1"], tmp_path)
+    keys = load_file(tmp_path / "export" / "model.safetensors")
+    assert any(k.startswith("male_to_female.") for k in keys) and any(k.startswith("D_female.") for k in keys)

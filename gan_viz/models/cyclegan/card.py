@@ -1,0 +1,47 @@
+"""The model card of the male <-> female CycleGAN: settings, losses, and (once measured) the flip rate."""
+from __future__ import annotations
+
+FAMILY = "cyclegan"
+
+
+def model_card(config: dict, step: int, records: list[dict], settings: dict) -> str:
+    rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
+    logged = [r for r in records if "loss_gan" in r]
+    picked = logged[:: max(1, len(logged) // 12)]
+    if logged and logged[-1] is not picked[-1]:
+        picked.append(logged[-1])
+    curve = "\n".join(f"| {r['step']} | {r['loss_gan']:.3f} | {r['loss_cycle']:.3f} | {r['loss_identity']:.3f} | "
+                      f"{r['loss_d']:.3f} |" for r in picked)
+    return f"""---
+license: other
+license_name: utkface-non-commercial
+tags: [gan-viz, cyclegan, image-to-image]
+---
+# gan-viz CycleGAN, male <-> female faces
+
+CycleGAN (Zhu, Park, Isola and Efros, ICCV 2017) trained by this project with
+`python -m gan_viz.models.cyclegan.train --data ../shared/data/utkface`, at
+{config['image_size']}x{config['image_size']} px, for {step} steps. Generators `male_to_female` and
+`female_to_male` (ResNet, {config['n_blocks']} blocks, width {config['ngf']}); PatchGAN discriminators
+`D_female` and `D_male` (width {config['ndf']}).
+
+## Training data and licence
+UTKFace aligned crops of people aged 18-65 (Zhang, Song and Qi, CVPR 2017), training split
+(the validation tenth chosen by a salted SHA-1 of the file name in `gan_viz/utkface.py` is
+held out), split into domains by the gender in the file name. **UTKFace is for
+non-commercial research and education only; so are these weights.**
+
+## Training settings
+| setting | value |
+|---|---|
+{rows}
+
+## Losses (full log in training_log.json)
+| step | G adversarial (LSGAN) | cycle (x10) | identity (x5) | D |
+|---|---|---|---|---|
+{curve}
+
+## Limits
+Gender here is the binary label of the data set's annotation, translated as appearance;
+it says nothing about anyone's identity.
+"""

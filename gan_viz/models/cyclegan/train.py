@@ -1,0 +1,164 @@
+"""Training entry point of the male <-> female CycleGAN: python -m gan_viz.models.cyclegan.train --data DIR.
+
+Faces aged 18-65, split by the gender in the file name (training split only). LSGAN loss,
+cycle loss (lambda 10), identity loss (0.5 lambda), a history pool of 50 generated images
+per domain, Adam (2e-4, betas (0.5, 0.999)), learning rate constant for the first half of
+--total-steps and decaying linearly to 0 over the second half. Resumable, stops at
+--max-minutes, checkpoints regularly and exports to checkpoints/cyclegan with its card.
+A fully convolutional net: train at 64 (--image-size 64), then resume at 96 or 128.
+"""
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gan_viz import training, utkface
+from gan_viz.models.cyclegan.card import model_card
+from gan_viz.models.cyclegan.network import DIRECTIONS, CycleGAN, CycleGANConfig
+
+
+class ImagePool:
+    """Shrivastava et al. 2017: D sees a mix of current and past fakes, which damps oscillation."""
+
+    def __init__(self, size: int = 50):
+        self.size, self.images = size, []
+
+    def query(self, batch: torch.Tensor) -> torch.Tensor:
+        out = []
+        for img in batch.detach():
+            if len(self.images) < self.size:
+                self.images.append(img)
+                out.append(img)
+            elif random.random() < 0.5:
+                i = random.randrange(self.size)
+                out.append(self.images[i])
+                self.images[i] = img
+            else:
+                out.append(img)
+        return torch.stack(out)
+
+
+def lr_factor(step: int, total: int) -> float:
+    """1 for the first half, then linear to 0 at `total` (the paper's 100 + 100 epochs, in steps)."""
+    half = total // 2
+    return 1.0 if step < half else max(0.0, 1.0 - (step - half) / max(1, total - half))
+
+
+def train_step(m: CycleGAN, opt_g, opt_d, real_m: torch.Tensor, real_f: torch.Tensor, pools: dict,
+               lambda_cycle: float = 10.0, lambda_identity: float = 0.5) -> dict:
+    """One generator and one discriminator update on a male batch and a female batch (B, 3, S, S)."""
+    fake_f = m.male_to_female(real_m)
+    fake_m = m.female_to_male(real_f)
+    rec_m = m.female_to_male(fake_f)
+    rec_f = m.male_to_female(fake_m)
+    idt_f = m.male_to_female(real_f)  # G given a target-domain image should change nothing
+    idt_m = m.female_to_male(real_m)
+    for d in (m.D_female, m.D_male):
+        d.requires_grad_(False)
+    pred_f, pred_m = m.D_female(fake_f), m.D_male(fake_m)
+    loss_gan = F.mse_loss(pred_f, torch.ones_like(pred_f)) + F.mse_loss(pred_m, torch.ones_like(pred_m))
+    loss_cycle = (F.l1_loss(rec_m, real_m) + F.l1_loss(rec_f, real_f)) * lambda_cycle
+    loss_idt = (F.l1_loss(idt_f, real_f) + F.l1_loss(idt_m, real_m)) * lambda_cycle * lambda_identity
+    opt_g.zero_grad(set_to_none=True)
+    (loss_gan + loss_cycle + loss_idt).backward()
+    opt_g.step()
+
+    for d in (m.D_female, m.D_male):
+        d.requires_grad_(True)
+    loss_d = 0.0
+    for d, real, fake in ((m.D_female, real_f, pools["female"].query(fake_f)), (m.D_male, real_m, pools["male"].query(fake_m))):
+        pr, pf = d(real), d(fake.detach())
+        loss_d = loss_d + 0.5 * (F.mse_loss(pr, torch.ones_like(pr)) + F.mse_loss(pf, torch.zeros_like(pf)))
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    return {"loss_gan": loss_gan.item(), "loss_cycle": loss_cycle.item(), "loss_identity": loss_idt.item(),
+            "loss_d": loss_d.item()}
+
+
+def main() -> None:
+    p = training.common_args(__doc__.splitlines()[0], "cyclegan")
+    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--total-steps", type=int, default=20_000, help="schedule length; the last half decays to 0")
+    p.add_argument("--ngf", type=int, default=24)
+    p.add_argument("--ndf", type=int, default=32)
+    p.add_argument("--n-blocks", type=int, default=6)
+    p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    d_info = training.init_distributed()
+    if d_info.world_size > 1:  # four nets with shared steps: not wrapped for DDP yet
+        raise SystemExit("CycleGAN training runs in a single process for now; start it without torchrun")
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+
+    recs = [r for r in utkface.records(args.data) if not r.is_validation and 18 <= r.age <= 65]
+    if args.limit:
+        recs = recs[: args.limit]
+    load = args.image_size + args.image_size // 8  # resize a little larger, random-crop back (the paper's jitter)
+    images = torch.from_numpy(np.array(utkface.load_images(recs, load)))  # (N, L, L, 3) uint8
+    gender = torch.tensor([r.gender for r in recs])
+    idx_m, idx_f = torch.nonzero(gender == 0).flatten(), torch.nonzero(gender == 1).flatten()
+    if len(idx_m) == 0 or len(idx_f) == 0:
+        raise SystemExit("need faces of both genders in the training data")
+
+    cfg = CycleGANConfig(image_size=args.image_size, ngf=args.ngf, ndf=args.ndf, n_blocks=args.n_blocks)
+    m = CycleGAN(cfg)
+    gens = list(m.male_to_female.parameters()) + list(m.female_to_male.parameters())
+    discs = list(m.D_female.parameters()) + list(m.D_male.parameters())
+    opt_g = torch.optim.Adam(gens, lr=args.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discs, lr=args.lr, betas=(0.5, 0.999))
+    run_dir = training.Path(args.run_dir)
+    meta = training.load_training_state(run_dir, {"model": m}, {"G": opt_g, "D": opt_d}) or {"step": 0}
+    log = training.MetricsLog(run_dir / "metrics.json")
+    budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
+    pools = {"male": ImagePool(), "female": ImagePool()}
+    gen = torch.Generator().manual_seed(args.seed * 7919 + meta["step"] + d_info.rank)
+    settings = {"image size": args.image_size, "batch size (per domain)": args.batch_size * d_info.world_size,
+                "G / D width": f"{args.ngf} / {args.ndf}", "residual blocks": args.n_blocks,
+                "loss": "LSGAN + 10 cycle L1 + 5 identity L1", "optimizer": f"Adam {args.lr}, betas (0.5, 0.999)",
+                "schedule": f"constant, then linear decay to 0 over the second half of {args.total_steps} steps",
+                "history pool": 50, "hardware": f"{d_info.world_size} process(es), {torch.get_num_threads()} threads"}
+
+    def batch(idx: torch.Tensor) -> torch.Tensor:
+        pick = idx[torch.randint(0, len(idx), (args.batch_size,), generator=gen)]
+        x = images[pick].permute(0, 3, 1, 2).float().div(127.5).sub(1)  # (B, 3, L, L) in [-1, 1]
+        dx, dy = torch.randint(0, load - args.image_size + 1, (2,), generator=gen).tolist()
+        x = x[:, :, dy:dy + args.image_size, dx:dx + args.image_size]
+        return torch.where((torch.rand(len(x), generator=gen) < 0.5)[:, None, None, None], x.flip(3), x)
+
+    def checkpoint():
+        if not d_info.is_main:
+            return
+        training.save_training_state(run_dir, {"model": m}, {"G": opt_g, "D": opt_d}, meta)
+        training.export_weights(args.export_dir, m.state_dict(), cfg.to_dict(),
+                                model_card(cfg.to_dict(), meta["step"], log.records, settings),
+                                {"training_log.json": json.dumps(log.records).encode()})
+        print(f"checkpoint at step {meta['step']}", flush=True)
+
+    m.train()
+    while meta["step"] < args.total_steps:
+        for group in opt_g.param_groups + opt_d.param_groups:
+            group["lr"] = args.lr * lr_factor(meta["step"], args.total_steps)
+        losses = train_step(m, opt_g, opt_d, batch(idx_m), batch(idx_f), pools)
+        meta["step"] += 1
+        if d_info.is_main and meta["step"] % 20 == 0:
+            log.log(step=meta["step"], **losses)
+            print(f"step {meta['step']} {losses}", flush=True)
+        if training.broadcast_flag(budget.due(), d_info):
+            checkpoint()
+        if training.broadcast_flag(budget.expired(), d_info):
+            break
+    checkpoint()
+    training.shutdown_distributed()
+
+
+if __name__ == "__main__":
+    main()
