@@ -110,3 +110,11 @@ def test_cyclegan_entry_point_runs_and_exports(tiny_data, tmp_path):
           "--export-dir", "export", "--threads", "1"], tmp_path)
     keys = load_file(tmp_path / "export" / "model.safetensors")
     assert any(k.startswith("male_to_female.") for k in keys) and any(k.startswith("D_female.") for k in keys)
+
+
+def test_lbam_entry_point_runs_and_exports(tiny_data, tmp_path):
+    _run(["-m", "gan_viz.models.lbam.train", "--data", str(tiny_data), "--max-steps", "2", "--batch-size", "2",
+          "--image-size", "32", "--channels", "4,8,8,8", "--run-dir", "run", "--export-dir", "export",
+          "--threads", "1"], tmp_path)
+    assert "enc.0.weight" in load_file(tmp_path / "export" / "model.safetensors")
+    assert json.loads((tmp_path / "export" / "config.json").read_text())["channels"] == [4, 8, 8, 8]

@@ -6,7 +6,7 @@ import random
 import gradio as gr
 import numpy as np
 
-from gan_viz import imaging
+from gan_viz import faces, imaging
 from gan_viz.models.sagan.visualize import Generated, read_attention
 from gan_viz.ui.context import Family
 from gan_viz.ui.widgets import click_xy, image_input, user_errors
@@ -92,7 +92,8 @@ def build(fam: Family) -> list[dict]:
             interp_btn = gr.Button("Interpolate")
         interp = gr.Gallery(columns=8, height=160, format="png", label="A -> B")
     with gr.Accordion("The discriminator's attention on a real face", open=False):
-        gr.Markdown("Upload a face (it is squashed to 64x64, as D sees it) and click a pixel of it.")
+        gr.Markdown("Upload a face photo: it is cropped to the training framing at 64x64, as D sees it; "
+                    "then click a pixel of it.")
         d_state = gr.State(None)
         with gr.Row():
             d_in = gr.Image(label="Real face", type="filepath", sources=["upload", "webcam", "clipboard"], height=260)
@@ -158,7 +159,11 @@ def build(fam: Family) -> list[dict]:
         if path is None:
             return None, None, None, ""
         ex = explorer()
-        img = imaging.resize(image_input(path), (64, 64))
+        photo = image_input(path)
+        try:  # D was trained on aligned 64x64 crops: give it the same framing when a face is found
+            img = faces.find_faces(photo, 64, max_faces=1)[0].crop
+        except faces.FaceError:
+            img = faces.whole_image(photo, 64).crop
         score, maps = ex.discriminate(img)
         g = Generated(-1, img, maps, {n: ex.gamma(n) for n in maps})
         verdict = "real" if score > 0 else "fake"

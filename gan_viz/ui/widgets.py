@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import logging
 import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -51,9 +52,24 @@ def click_xy(evt: gr.SelectData) -> tuple[int, int]:
     return int(x), int(y)
 
 
-def session_file(data: bytes, suffix: str, request: gr.Request | None = None) -> str:
-    """Write a download into a fresh temp file (one per call, so sessions never share a path)."""
-    f = tempfile.NamedTemporaryFile(prefix="gan-viz-", suffix=suffix, delete=False)
+DOWNLOADS = Path(tempfile.gettempdir()) / "gan-viz-downloads"
+DOWNLOAD_TTL_S = 3600
+
+
+def session_file(data: bytes, suffix: str) -> str:
+    """Write a download into a fresh temp file (one per call, so sessions never share a path).
+
+    Files older than an hour are removed on the way, so a long-running Space does not fill its disk.
+    """
+    DOWNLOADS.mkdir(exist_ok=True)
+    now = time.time()
+    for old in DOWNLOADS.iterdir():
+        try:
+            if now - old.stat().st_mtime > DOWNLOAD_TTL_S:
+                old.unlink()
+        except OSError:  # another request removed it first
+            pass
+    f = tempfile.NamedTemporaryFile(dir=DOWNLOADS, prefix="gan-viz-", suffix=suffix, delete=False)
     f.write(data)
     f.close()
-    return str(Path(f.name))
+    return f.name

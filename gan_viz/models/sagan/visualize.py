@@ -10,8 +10,8 @@ import torch
 from gan_viz import hub
 from gan_viz.device import get_device
 from gan_viz.models.sagan.card import FAMILY
-from gan_viz.models.sagan.network import (Discriminator, Generator, SAGANConfig, power_iteration,
-                                          spectral_layers)
+from gan_viz.models.sagan.network import Discriminator, Generator, SAGANConfig
+from gan_viz.spectral import power_iteration, spectral_layers
 
 READINGS = ("query", "key")
 
