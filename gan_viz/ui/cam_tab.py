@@ -1,6 +1,7 @@
 """The CAM tab: where a face classifier looks, by CAM, Grad-CAM and Grad-CAM++, for any class and layer."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
@@ -10,7 +11,7 @@ import numpy as np
 from gan_viz import imaging
 from gan_viz.faces import FaceError
 from gan_viz.models.cam_classifier.cams import METHODS
-from gan_viz.models.cam_classifier.visualize import METHOD_LABELS, formula
+from gan_viz.models.cam_classifier.visualize import LAYERS, METHOD_LABELS, formula
 from gan_viz.ui.context import Family
 from gan_viz.ui.widgets import image_input, session_file, user_errors
 
@@ -96,8 +97,6 @@ def explain_tab(fam: Family, image, use_whole, method, target, layer, alpha, cma
 
 
 def _npy(heat: np.ndarray) -> str:
-    import io
-
     buf = io.BytesIO()
     np.save(buf, heat.astype(np.float32))
     return session_file(buf.getvalue(), ".npy")
@@ -111,7 +110,7 @@ def build(fam: Family) -> None:
     if explainer_ready:
         heads = fam.weights.config["heads"]
         classes += [f"{h}:{c}" for h, cl in heads.items() for c in cl]
-        layers += [f"conv{i}" for i in range(1, 6)]
+        layers += list(LAYERS)
     gr.Markdown("Upload a face (or use the webcam or an example). The classifier predicts gender and age group; "
                 "the heatmap shows **where in the face the evidence for a class lies**. Pick the method, the class "
                 "and the layer; every method is also shown side by side with the time it took on this device.")
@@ -127,7 +126,7 @@ def build(fam: Family) -> None:
                 alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Heatmap opacity")
                 cmap = gr.Dropdown(list(imaging.COLORMAPS), value="viridis", label="Colormap (colour-blind safe)")
             run = gr.Button("Explain", variant="primary")
-            examples = sorted(str(p) for p in ASSETS.glob("*.jpg")) + sorted(str(p) for p in ASSETS.glob("face_*.png"))
+            examples = sorted(str(p) for p in ASSETS.glob("*.jpg")) + sorted(str(p) for p in ASSETS.glob("sagan_face_*.png"))
             if examples:
                 gr.Examples(examples, inputs=image, label="Examples")
         with gr.Column(scale=2):
@@ -146,15 +145,22 @@ def build(fam: Family) -> None:
                 png = gr.File(label="Overlay (PNG)")
                 npy = gr.File(label="Heatmap (.npy, float32 in [0, 1])")
 
-    def handler(image, use_whole, method, target, layer, alpha, cmap):
+    inputs = [image, whole, method, target, layer, alpha, cmap]
+    outputs = [face_img, gender, age, over, bar, gallery, info, png, npy]
+
+    def on_button(image, *choices):
         if image is None:
             raise gr.Error("Upload a photo, use the webcam or pick an example first.")
-        return explain_tab(fam, image, use_whole, method, target, layer, alpha, cmap)
+        return explain_tab(fam, image, *choices)
 
-    gr.on([run.click, image.upload, method.change, target.change, layer.change, alpha.release, cmap.change, whole.change],
-          user_errors(handler), [image, whole, method, target, layer, alpha, cmap],
-          [face_img, gender, age, over, bar, gallery, info, png, npy], api_visibility="private",
-          trigger_mode="always_last")
+    def on_change(image, *choices):  # a new photo or a changed setting: quiet while there is no photo
+        if image is None:
+            return [gr.skip()] * len(outputs)
+        return explain_tab(fam, image, *choices)
+
+    run.click(user_errors(on_button), inputs, outputs, api_visibility="private")
+    gr.on([image.change, method.change, target.change, layer.change, alpha.release, cmap.change, whole.change],
+          user_errors(on_change), inputs, outputs, api_visibility="private", trigger_mode="always_last")
 
     # The programmatic API (gradio_client), on hidden components so its signature is exactly the documented one.
     with gr.Group(visible=False):

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 GENDER_CLASSES = ("male", "female")  # index = UTKFace gender label
+LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")  # the conv stages, input to output
 AGE_CLASSES = ("0-12", "13-19", "20-39", "40-59", "60+")
 
 
@@ -51,12 +52,16 @@ class CAMClassifier(nn.Module):
         self.config = config = config or CAMClassifierConfig()
         w = config.width
         # Named stages: these names are the layers a user can pick for Grad-CAM.
+        stages = (
+            _conv(3, w, stride=2),  # (B, w, S/2, S/2)
+            _conv(w, 2 * w),  # (B, 2w, S/2, S/2)
+            _conv(2 * w, 4 * w, stride=2),  # (B, 4w, S/4, S/4)
+            _conv(4 * w, 4 * w),  # (B, 4w, S/4, S/4)
+            _conv(4 * w, 8 * w),  # (B, 8w, S/4, S/4): CAM's f_k
+        )
         self.features = nn.Sequential()
-        self.features.add_module("conv1", _conv(3, w, stride=2))  # (B, w, S/2, S/2)
-        self.features.add_module("conv2", _conv(w, 2 * w))  # (B, 2w, S/2, S/2)
-        self.features.add_module("conv3", _conv(2 * w, 4 * w, stride=2))  # (B, 4w, S/4, S/4)
-        self.features.add_module("conv4", _conv(4 * w, 4 * w))  # (B, 4w, S/4, S/4)
-        self.features.add_module("conv5", _conv(4 * w, 8 * w))  # (B, 8w, S/4, S/4): CAM's f_k
+        for name, stage in zip(LAYERS, stages):
+            self.features.add_module(name, stage)
         self.dropout = nn.Dropout(0.2)
         # One linear layer per head on the pooled features: the w_k^c of CAM.
         self.heads = nn.ModuleDict({name: nn.Linear(8 * w, len(cls)) for name, cls in config.heads.items()})

@@ -12,7 +12,7 @@ from gan_viz.device import get_device
 from gan_viz.imaging import resize, upsample_map
 from gan_viz.models.cam_classifier import cams
 from gan_viz.models.cam_classifier.card import FAMILY
-from gan_viz.models.cam_classifier.network import CAMClassifier, CAMClassifierConfig
+from gan_viz.models.cam_classifier.network import LAYERS, CAMClassifier, CAMClassifierConfig  # noqa: F401 (LAYERS for the tab)
 
 METHOD_LABELS = {"cam": "CAM", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++"}
 
