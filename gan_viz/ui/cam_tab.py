@@ -126,9 +126,11 @@ def build(fam: Family) -> None:
                 alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Heatmap opacity")
                 cmap = gr.Dropdown(list(imaging.COLORMAPS), value="viridis", label="Colormap (colour-blind safe)")
             run = gr.Button("Explain", variant="primary")
-            examples = sorted(str(p) for p in ASSETS.glob("*.jpg")) + sorted(str(p) for p in ASSETS.glob("sagan_face_*.png"))
+            # Photos go through face detection; the project's own generated faces already are crops.
+            examples = [[str(p), False] for p in sorted(ASSETS.glob("*.jpg"))] + \
+                       [[str(p), True] for p in sorted(ASSETS.glob("sagan_face_*.png"))]
             if examples:
-                gr.Examples(examples, inputs=image, label="Examples")
+                gr.Examples(examples, inputs=[image, whole], label="Examples")
         with gr.Column(scale=2):
             with gr.Row():
                 face_img = gr.Image(label="Face used", format="png", height=240, interactive=False)
