@@ -38,7 +38,7 @@ class SpectralNorm(nn.Module):
         self.n_power_iterations = n_power_iterations
         w = layer.weight
         self.register_buffer("u", F.normalize(torch.randn(w.shape[0]), dim=0))
-        self.register_buffer("sigma", torch.ones(()))  # the sigma used by the last forward pass
+        self.register_buffer("sigma", torch.ones(()))  # the sigma used by the last training step
 
     def weight_matrix(self) -> torch.Tensor:
         w = self.layer.weight
@@ -56,7 +56,8 @@ class SpectralNorm(nn.Module):
             with torch.no_grad():
                 v = F.normalize(w_mat.t() @ self.u, dim=0)
             sigma = torch.dot(self.u, w_mat @ v)
-        self.sigma.copy_(sigma.detach())
+        if self.training:  # at inference nothing is written, so concurrent requests share the layer safely
+            self.sigma.copy_(sigma.detach())
         w = self.layer.weight / sigma
         if isinstance(self.layer, nn.Conv2d):
             return F.conv2d(x, w, self.layer.bias, self.layer.stride, self.layer.padding)
