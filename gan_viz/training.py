@@ -107,6 +107,22 @@ class TimeBudget:
         return (time.monotonic() - self.start) / 60.0
 
 
+def end_of_step(meta: dict, losses: dict, log: "MetricsLog", budget: TimeBudget, d: Dist, checkpoint,
+                log_every: int = 20, extra=None) -> bool:
+    """Count the step, log every log_every steps (extra() adds fields), checkpoint when due; True = time is up.
+
+    The loop of every GAN-style training script ends with this, so all stop and save the same way.
+    """
+    meta["step"] += 1
+    if d.is_main and meta["step"] % log_every == 0:
+        fields = {**losses, **(extra() if extra else {})}
+        log.log(step=meta["step"], **fields)
+        print(f"step {meta['step']} {fields}", flush=True)
+    if broadcast_flag(budget.due(), d):
+        checkpoint()
+    return broadcast_flag(budget.expired(), d)
+
+
 # ---------------------------------------------------------------- checkpoints (safetensors + JSON)
 
 

@@ -67,6 +67,11 @@ def _load(path: str, size: int) -> np.ndarray:
         return np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC))
 
 
+def to_input(batch_u8):
+    """(B, H, W, 3) uint8 tensor -> (B, 3, H, W) float in [-1, 1], the input convention of every model here."""
+    return batch_u8.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
 def load_images(recs: list[Record], size: int, cache_dir: str | os.PathLike | None = None) -> np.ndarray:
     """Decode and resize to uint8 (N, size, size, 3); cached as .npy so restarts skip the JPEG decoding.
 

@@ -18,17 +18,12 @@ from gan_viz.models.cam_classifier.card import FAMILY
 from gan_viz.models.cam_classifier.network import CAMClassifier, CAMClassifierConfig
 
 
-def to_input(batch_u8: torch.Tensor) -> torch.Tensor:
-    """(B, H, W, 3) uint8 -> (B, 3, H, W) float in [-1, 1], the network's input convention."""
-    return batch_u8.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-
-
 @torch.inference_mode()
 def evaluate(model: nn.Module, images: np.ndarray, recs: list[utkface.Record], batch: int = 256) -> dict:
     model.eval()
     g_pred, a_pred = [], []
     for i in range(0, len(recs), batch):
-        x = to_input(torch.from_numpy(np.ascontiguousarray(images[i:i + batch]))).contiguous(memory_format=torch.channels_last)
+        x = utkface.to_input(torch.from_numpy(np.ascontiguousarray(images[i:i + batch]))).contiguous(memory_format=torch.channels_last)
         out = model(x)
         g_pred.append(out["gender"].argmax(1))
         a_pred.append(out["age_group"].argmax(1))

@@ -15,7 +15,7 @@ from torch import nn
 
 from gan_viz import training, utkface
 from gan_viz.models.cam_classifier.card import model_card
-from gan_viz.models.cam_classifier.evaluate import evaluate, to_input
+from gan_viz.models.cam_classifier.evaluate import evaluate
 from gan_viz.models.cam_classifier.network import CAMClassifier, CAMClassifierConfig
 
 
@@ -91,7 +91,7 @@ def main() -> None:
             idx = perm[i * args.batch_size:(i + 1) * args.batch_size]
             if len(idx) == 0:
                 break
-            x = augment(to_input(train_x[idx]), gen).contiguous(memory_format=torch.channels_last)
+            x = augment(utkface.to_input(train_x[idx]), gen).contiguous(memory_format=torch.channels_last)
             for group in opt.param_groups:
                 group["lr"] = lr_at(meta["step"])
             out = ddp_model(x)

@@ -129,7 +129,7 @@ def main() -> None:
 
     def batch(idx: torch.Tensor) -> torch.Tensor:
         pick = idx[torch.randint(0, len(idx), (args.batch_size,), generator=gen)]
-        x = images[pick].permute(0, 3, 1, 2).float().div(127.5).sub(1)  # (B, 3, L, L) in [-1, 1]
+        x = utkface.to_input(images[pick])  # (B, 3, L, L) in [-1, 1]
         dx, dy = torch.randint(0, load - args.image_size + 1, (2,), generator=gen).tolist()
         x = x[:, :, dy:dy + args.image_size, dx:dx + args.image_size]
         return torch.where((torch.rand(len(x), generator=gen) < 0.5)[:, None, None, None], x.flip(3), x)
@@ -148,13 +148,7 @@ def main() -> None:
         for group in opt_g.param_groups + opt_d.param_groups:
             group["lr"] = args.lr * lr_factor(meta["step"], args.total_steps)
         losses = train_step(m, opt_g, opt_d, batch(idx_m), batch(idx_f), pools)
-        meta["step"] += 1
-        if d_info.is_main and meta["step"] % 20 == 0:
-            log.log(step=meta["step"], **losses)
-            print(f"step {meta['step']} {losses}", flush=True)
-        if training.broadcast_flag(budget.due(), d_info):
-            checkpoint()
-        if training.broadcast_flag(budget.expired(), d_info):
+        if training.end_of_step(meta, losses, log, budget, d_info, checkpoint):
             break
     checkpoint()
     training.shutdown_distributed()

@@ -113,16 +113,10 @@ def main() -> None:
     g.train(), d.train()
     while meta["step"] < args.max_steps:
         idx = torch.from_numpy(rng.integers(0, len(images), args.batch_size))
-        real = images[idx].permute(0, 3, 1, 2).float().div(127.5).sub(1)
+        real = utkface.to_input(images[idx])
         real = torch.where(torch.from_numpy(rng.random(args.batch_size) < 0.5)[:, None, None, None], real.flip(3), real)
         losses = train_step(g, d, opt_g, opt_d, real, random_masks(args.batch_size, args.image_size, rng), args.lambda_adv)
-        meta["step"] += 1
-        if meta["step"] % 20 == 0:
-            log.log(step=meta["step"], **losses)
-            print(f"step {meta['step']} {losses}", flush=True)
-        if budget.due():
-            checkpoint()
-        if budget.expired():
+        if training.end_of_step(meta, losses, log, budget, d_info, checkpoint):
             break
     checkpoint()
 

@@ -22,11 +22,6 @@ from gan_viz.models.sagan.card import model_card
 from gan_viz.models.sagan.network import Discriminator, Generator, SAGANConfig
 
 
-def to_input(batch_u8: torch.Tensor) -> torch.Tensor:
-    """(B, H, W, 3) uint8 -> (B, 3, H, W) float in [-1, 1]."""
-    return batch_u8.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-
-
 def sample_grid(g: nn.Module, z: torch.Tensor, nrow: int = 8) -> bytes:
     """PNG bytes of a grid of G(z): images the model made, safe to commit."""
     g.eval()
@@ -137,17 +132,11 @@ def main() -> None:
     while meta["step"] < args.max_steps:
         g.train(), d.train()
         idx = torch.randint(0, len(images), (args.batch_size,), generator=gen)
-        real = to_input(images[idx])
+        real = utkface.to_input(images[idx])
         flip = torch.rand(args.batch_size, generator=gen) < 0.5
         real = torch.where(flip[:, None, None, None], real.flip(3), real)
         losses = train_step(g, d, g_ema, opt_g, opt_d, real, cfg.z_dim, args.ema_decay)
-        meta["step"] += 1
-        if d_info.is_main and meta["step"] % 20 == 0:
-            log.log(step=meta["step"], **losses, gamma=gammas(g, d))
-            print(f"step {meta['step']} {losses} gamma {gammas(g, d)}", flush=True)
-        if training.broadcast_flag(budget.due(), d_info):
-            checkpoint()
-        if training.broadcast_flag(budget.expired(), d_info):
+        if training.end_of_step(meta, losses, log, budget, d_info, checkpoint, extra=lambda: {"gamma": gammas(g, d)}):
             break
     checkpoint()
     training.shutdown_distributed()
