@@ -10,7 +10,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home; m
 import gradio as gr  # noqa: E402
 
 from gan_viz import device, hub  # noqa: E402
-from gan_viz.ui import attention_tab, cam_tab  # noqa: E402
+from gan_viz.ui import attention_tab, cam_tab, gender_tab, inpainting_tab  # noqa: E402
 from gan_viz.ui.context import AppContext  # noqa: E402
 
 TITLE = "gan-viz: see inside GANs"
@@ -28,6 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_context(args: argparse.Namespace) -> AppContext:
     from gan_viz.models.cam_classifier.visualize import CAMExplainer
+    from gan_viz.models.cyclegan.visualize import GenderFlipper
+    from gan_viz.models.lbam.visualize import Inpainter
     from gan_viz.models.sagan.visualize import SAGANExplorer
 
     try:
@@ -38,6 +40,8 @@ def build_context(args: argparse.Namespace) -> AppContext:
                                               offline=True if args.offline else None))
     ctx.add("cam_classifier", "CAM face classifier", CAMExplainer.from_weights)
     ctx.add("sagan", "SAGAN face generator", SAGANExplorer.from_weights)
+    ctx.add("cyclegan", "CycleGAN gender flip", GenderFlipper.from_weights)
+    ctx.add("lbam", "LBAM inpainter", Inpainter.from_weights)
     ctx.resolve_all()
     return ctx
 
@@ -51,6 +55,12 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         if ctx.families["sagan"].weights is not None:
             with gr.Tab("SAGAN attention", id="sagan"):
                 loaders += attention_tab.build(ctx.families["sagan"])
+        if ctx.families["lbam"].weights is not None:
+            with gr.Tab("Inpainting", id="inpainting"):
+                inpainting_tab.build(ctx.families["lbam"])
+        if ctx.families["cyclegan"].weights is not None:
+            with gr.Tab("Gender flip", id="gender"):
+                gender_tab.build(ctx.families["cyclegan"], ctx.families["cam_classifier"])
         if ctx.families["cam_classifier"].weights is not None:
             with gr.Tab("CAM", id="cam"):
                 cam_tab.build(ctx.families["cam_classifier"])

@@ -169,3 +169,41 @@ def find_faces(img: np.ndarray, size: int, use_whole_image: bool = False, max_fa
     if is_aligned_crop(img, boxes[0]):
         return [whole_image(img, size)]
     return [crop_face(img, b, size) for b in boxes[:max_faces]]
+
+
+def _crop_to_photo(face: FaceCrop, patch_size: int) -> np.ndarray:
+    """(2, 3) affine map from pixels of a patch_size square in the crop's framing back to the photo."""
+    m = face.matrix * (patch_size / face.crop.shape[0])  # original -> patch pixels (scales both rows)
+    return cv2.invertAffineTransform(m)
+
+
+def face_alpha(face: FaceCrop, shape: tuple[int, int], feather: float = 0.08) -> np.ndarray:
+    """float32 (H, W) weight in [0, 1] of where a face crop lands in the photo.
+
+    A feathered ellipse over the face and hair (a whole-image crop: its whole square), so
+    that an edited face meets the untouched photo without a seam.
+    """
+    s = 256
+    a = np.zeros((s, s), np.float32)
+    if face.whole_image:
+        a[:] = 1.0
+    else:
+        # The crop's face occupies about the middle 80%: the ellipse covers it and the hairline.
+        cv2.ellipse(a, (s // 2, int(s * 0.47)), (int(s * 0.40), int(s * 0.47)), 0, 0, 360, 1.0, -1)
+        k = int(s * feather) | 1
+        a = cv2.GaussianBlur(a, (0, 0), sigmaX=k / 2)
+    a = cv2.warpAffine(a, _crop_to_photo(face, s), (shape[1], shape[0]), flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return np.clip(a, 0.0, 1.0)  # interpolation can overshoot 1 by a rounding error
+
+
+def add_to_photo(photo: np.ndarray, face: FaceCrop, delta: np.ndarray) -> np.ndarray:
+    """photo (H, W, 3) float + delta (S, S, 3) float, a change drawn in the crop's framing at any S.
+
+    The change is warped back through the inverse alignment (which also upsamples it) and
+    added under face_alpha: pixels the change does not touch keep the photo's full resolution.
+    """
+    h, w = photo.shape[:2]
+    warped = cv2.warpAffine(delta.astype(np.float32), _crop_to_photo(face, delta.shape[0]), (w, h),
+                            flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)  # replicate: no ringing at the edge
+    return photo + warped * face_alpha(face, (h, w))[..., None]

@@ -117,7 +117,7 @@ def end_of_step(meta: dict, losses: dict, log: "MetricsLog", budget: TimeBudget,
     if d.is_main and meta["step"] % log_every == 0:
         fields = {**losses, **(extra() if extra else {})}
         log.log(step=meta["step"], **fields)
-        print(f"step {meta['step']} {fields}", flush=True)
+        print(f"step {meta['step']} ({budget.elapsed_minutes:.1f} min) {fields}", flush=True)
     if broadcast_flag(budget.due(), d):
         checkpoint()
     return broadcast_flag(budget.expired(), d)

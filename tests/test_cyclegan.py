@@ -52,3 +52,84 @@ def test_one_training_step_updates_generators_and_discriminators():
                         {"male": ImagePool(), "female": ImagePool()})
     assert set(losses) == {"loss_gan", "loss_cycle", "loss_identity", "loss_d"}
     assert not torch.equal(g0, m.male_to_female.model[1].weight) and not torch.equal(d0, m.D_male.model[0].weight)
+
+
+# ---------------------------------------------------------------- the inference surface (tiny random nets)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from gan_viz import faces  # noqa: E402
+from gan_viz.imaging import load_image  # noqa: E402
+from gan_viz.models.cyclegan.visualize import MAX_FACES, GenderFlipper, patch_realness  # noqa: E402
+
+HOPPER = load_image(str(Path(__file__).resolve().parent.parent / "assets" / "grace_hopper.jpg"))
+
+
+@pytest.fixture(scope="module")
+def flipper():
+    torch.manual_seed(0)
+    return GenderFlipper(CycleGAN(TINY), torch.device("cpu"))
+
+
+def _t(img):
+    return torch.from_numpy(img).permute(2, 0, 1).float().div(127.5).sub(1)[None]
+
+
+def test_cycle_runs_g_then_f_and_identity_uses_the_other_generator(flipper):
+    crop = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    c = flipper.translate(crop, "male_to_female")
+    m = flipper.model
+    with torch.no_grad():
+        fake = m.male_to_female(_t(crop))
+        rec, idt = m.female_to_male(fake), m.female_to_male(_t(crop))
+    assert np.abs(c.fake.astype(int) - ((fake[0].permute(1, 2, 0) + 1) * 127.5).round().numpy()).max() <= 1
+    assert c.cycle_l1 == pytest.approx(float((_t(crop) - rec).abs().mean() / 2), rel=1e-5)
+    assert c.identity_l1 == pytest.approx(float((_t(crop) - idt).abs().mean() / 2), rel=1e-5)
+    assert c.cycle_error.shape == (32, 32) and c.cycle_error.mean() == pytest.approx(c.cycle_l1, rel=1e-5)
+    assert c.patch_map.shape == m.D_female(fake)[0, 0].shape
+    r = patch_realness(c.patch_map, 64)
+    assert r.shape == (64, 64) and 0 <= r.min() and r.max() <= 1
+    with pytest.raises(ValueError, match="direction"):
+        flipper.translate(crop, "cat_to_dog")
+
+
+def test_photo_keeps_every_pixel_outside_the_face_and_its_size(flipper):
+    ph = flipper.flip_photo(HOPPER, "male_to_female")
+    assert ph.result.shape == HOPPER.shape and len(ph.faces) == 1
+    fc = ph.faces[0].face
+    x, y, w, h = fc.box
+    changed = np.abs(ph.result.astype(int) - HOPPER).max(2) > 0
+    inside = faces.face_alpha(fc, HOPPER.shape[:2]) > 0
+    assert changed.any() and not (changed & ~inside).any()  # nothing outside the blended face region moved
+    ys, xs = np.nonzero(inside)
+    assert xs.min() >= x - w // 2 and xs.max() <= x + w * 3 // 2 and ys.max() <= y + h * 3 // 2
+
+
+def test_auto_direction_follows_the_classifier_and_refuses_without_it(flipper):
+    assert flipper.flip_photo(HOPPER, "auto", p_female=lambda c: 0.9).faces[0].cycle.direction == "female_to_male"
+    ph = flipper.flip_photo(HOPPER, "auto", p_female=lambda c: 0.2)
+    assert ph.faces[0].cycle.direction == "male_to_female" and ph.faces[0].p_female == 0.2
+    with pytest.raises(ValueError, match="classifier"):
+        flipper.flip_photo(HOPPER, "auto")
+    with pytest.raises(ValueError, match="pick a face from 1 to 1"):
+        flipper.flip_photo(HOPPER, "male_to_female", face_index=3)
+
+
+def test_many_faces_are_each_flipped_up_to_the_limit(flipper):
+    small = HOPPER[::2, ::2]
+    grid = np.concatenate([np.concatenate([small] * 3, 1)] * 3, 0)  # nine faces
+    ph = flipper.flip_photo(grid, "female_to_male")
+    assert len(ph.faces) == MAX_FACES and ph.skipped == 9 - MAX_FACES
+    boxes = {f.face.box for f in ph.faces}
+    assert len(boxes) == MAX_FACES
+
+
+def test_a_zero_change_leaves_the_photo_untouched():
+    fc = faces.find_faces(HOPPER, 256)[0]
+    out = faces.add_to_photo(HOPPER.astype(np.float32), fc, np.zeros((64, 64, 3), np.float32))
+    assert np.array_equal(out, HOPPER.astype(np.float32))
+    a = faces.face_alpha(fc, HOPPER.shape[:2])
+    cx, cy = fc.box[0] + fc.box[2] // 2, fc.box[1] + fc.box[3] // 2
+    assert a[cy, cx] > 0.99 and a[0, 0] == 0 and a.max() <= 1

@@ -15,7 +15,7 @@ def test_gaussian_activation_is_the_asymmetric_formula():
     left = 1.5 * torch.exp(-0.5 * (x - 2) ** 2)
     right = 1 + 0.5 * torch.exp(-2.0 * (x - 2) ** 2)
     assert torch.allclose(g(x), torch.where(x < 2, left, right))
-    assert abs(float(g(torch.tensor(2.0))) - 1.5) < 1e-6  # the peak a at mu
+    assert abs(g(torch.tensor(2.0)).item() - 1.5) < 1e-6  # the peak a at mu
 
 
 def test_mask_update_is_relu_power_alpha():
@@ -54,3 +54,100 @@ def test_one_training_step():
     losses = train_step(g, d, opt_g, opt_d, torch.rand(2, 3, 32, 32) * 2 - 1, mask, 0.01)
     assert all(np.isfinite(list(losses.values())))
     assert float(g.enc_att[0].g_A.a) != a0  # the activation's parameters are learned
+
+
+# ---------------------------------------------------------------- the inference surface (tiny random net)
+
+import pytest  # noqa: E402
+
+from gan_viz import metrics  # noqa: E402
+from gan_viz.models.lbam.visualize import Inpainter, mask_from_image, reconcile_mask  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def inpainter():
+    torch.manual_seed(0)
+    return Inpainter(LBAMGenerator(TINY), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (70, 50)])
+def test_composite_equals_the_input_outside_the_hole(inpainter, shape):
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    hole = np.zeros(shape, bool)
+    hole[5:20, 10:30] = True
+    res = inpainter.inpaint(img, hole, with_maps=True)
+    assert res.composite.shape == img.shape and res.raw.shape == img.shape
+    assert np.array_equal(res.composite[~hole], img[~hole])
+    assert np.array_equal(res.composite[hole], res.raw[hole])
+    assert res.hole_ratio == pytest.approx(hole.mean())
+    assert len(res.forward_maps) == len(TINY.channels) and len(res.reverse_maps) == len(TINY.channels) - 1
+
+
+def test_pixels_under_the_hole_do_not_matter(inpainter):
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    hole = np.zeros((32, 32), bool)
+    hole[8:24, 8:24] = True
+    black = img.copy()
+    black[hole] = 0
+    assert np.array_equal(inpainter.inpaint(img, hole).composite, inpainter.inpaint(black, hole).composite)
+
+
+def test_empty_mask_returns_the_input_and_a_full_mask_is_refused(inpainter):
+    img = np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    res = inpainter.inpaint(img, np.zeros((32, 32), bool))
+    assert np.array_equal(res.composite, img) and res.hole_ratio == 0
+    with pytest.raises(ValueError, match="covers 100%"):
+        inpainter.inpaint(img, np.ones((32, 32), bool))
+
+
+def test_masks_of_another_size_are_reconciled_or_refused():
+    m = np.zeros((16, 16), bool)
+    m[:8] = True
+    big = reconcile_mask(m, (64, 64))
+    assert big.shape == (64, 64) and big[:32].all() and not big[32:].any()
+    with pytest.raises(ValueError, match="different shape"):
+        reconcile_mask(m, (64, 32))
+    pic = np.zeros((4, 4, 3), np.uint8)
+    pic[0, 0] = 255
+    assert mask_from_image(pic).sum() == 1 and mask_from_image(pic)[0, 0]
+
+
+def test_activation_report_and_curves_are_the_modules_own(inpainter):
+    rows = inpainter.activations()
+    assert len(rows) == 2 * len(TINY.channels) - 1
+    first = inpainter.model.enc_att[0]
+    assert rows[0]["a"] == pytest.approx(max(1.01, float(first.g_A.a)))
+    xs = np.linspace(-1, 4, 11)
+    kind, name, ga, gm = inpainter.activation_curves(xs)[0]
+    p = rows[0]
+    want = np.where(xs < p["mu"], p["a"] * np.exp(-p["gamma_l"] * (xs - p["mu"]) ** 2),
+                    1 + (p["a"] - 1) * np.exp(-p["gamma_r"] * (xs - p["mu"]) ** 2))
+    assert kind == "forward" and np.allclose(ga, want, atol=1e-5)
+    assert np.allclose(gm, np.maximum(xs, 0) ** p["alpha"], atol=1e-3)
+
+
+def test_face_part_masks_and_dilation():
+    eyes, mouth = masks.face_part(128, "eyes"), masks.face_part(128, "mouth")
+    assert np.nonzero(eyes)[0].mean() < np.nonzero(mouth)[0].mean()  # eyes above the mouth
+    ys, xs = np.nonzero(eyes)
+    assert xs.min() < 40 and xs.max() > 88  # both eyes
+    grown = masks.dilate(mouth, 3)
+    assert grown.sum() > mouth.sum() and (grown >= mouth).all()
+    assert np.array_equal(masks.dilate(mouth, 0), mouth)
+
+
+def test_psnr_ssim_and_classical_inpainting_follow_their_definitions():
+    rng = np.random.default_rng(4)
+    a = rng.integers(20, 236, (32, 32, 3), dtype=np.uint8)
+    b = a.copy()
+    b[..., 0] += 10  # MSE = 100 / 3
+    assert metrics.psnr(a, b) == pytest.approx(10 * np.log10(255 ** 2 / (100 / 3)), abs=1e-6)
+    assert metrics.psnr(a, a) == float("inf") and metrics.ssim(a, a) == pytest.approx(1.0)
+    assert metrics.ssim(a, b) < 1
+    hole = np.zeros((32, 32), bool)
+    hole[10:20, 10:20] = True
+    c = a.copy()
+    c[hole] = 255  # what is under the hole must not leak into the classical fill either
+    assert np.array_equal(metrics.classical_inpaint(a, hole, "ns"), metrics.classical_inpaint(c, hole, "ns"))

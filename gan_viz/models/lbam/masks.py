@@ -44,3 +44,31 @@ def centre_box(size: int, ratio: float = 0.25) -> np.ndarray:
     o = (size - side) // 2
     m[o:o + side, o:o + side] = 1
     return m
+
+
+# Face parts in the UTKFace framing, as fractions of the crop side: medians measured by
+# scripts/calibrate_face_parts.py on 300 training crops (OpenCV eye and smile cascades);
+# the nose lies between them. (centre x, centre y, radius x, radius y) of an ellipse.
+FACE_PARTS = {
+    "eyes": ((0.278, 0.292, 0.14, 0.09), (0.685, 0.295, 0.14, 0.09)),
+    "nose": ((0.49, 0.52, 0.11, 0.14),),
+    "mouth": ((0.492, 0.749, 0.23, 0.11),),
+}
+
+
+def face_part(size: int, part: str) -> np.ndarray:
+    """An elliptical hole over the eyes, the nose or the mouth of a face in the training framing: uint8, 1 = hole."""
+    if part not in FACE_PARTS:
+        raise ValueError(f"unknown face part {part!r}; use one of {', '.join(FACE_PARTS)}")
+    m = np.zeros((size, size), np.uint8)
+    for cx, cy, rx, ry in FACE_PARTS[part]:
+        cv2.ellipse(m, (round(cx * size), round(cy * size)), (round(rx * size), round(ry * size)), 0, 0, 360, 1, -1)
+    return m
+
+
+def dilate(hole: np.ndarray, px: int) -> np.ndarray:
+    """Grow a hole mask by px pixels (a round structuring element), as the tab's dilation slider does."""
+    if px <= 0:
+        return hole
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+    return cv2.dilate(hole.astype(np.uint8), k).astype(hole.dtype)

@@ -45,6 +45,11 @@ class GaussianActivation(nn.Module):
         self.gamma_l = nn.Parameter(torch.tensor(gamma_l))
         self.gamma_r = nn.Parameter(torch.tensor(gamma_r))
 
+    def effective(self) -> dict[str, float]:
+        """The parameters as forward() uses them (after clamping)."""
+        return {"a": self.a.clamp(1.01, 6.0).item(), "mu": self.mu.item(),
+                "gamma_l": self.gamma_l.clamp(min=0.01).item(), "gamma_r": self.gamma_r.clamp(min=0.01).item()}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.a.clamp(1.01, 6.0)  # keep the peak above 1 and bounded, as the paper's clipping does
         gl, gr = self.gamma_l.clamp(min=0.01), self.gamma_r.clamp(min=0.01)
@@ -60,6 +65,10 @@ class MaskUpdate(nn.Module):
     def __init__(self, alpha: float = 0.8):
         super().__init__()
         self.alpha = nn.Parameter(torch.tensor(alpha))
+
+    def effective_alpha(self) -> float:
+        """alpha as forward() uses it (clamped to [0.6, 0.8], the paper's range)."""
+        return self.alpha.clamp(0.6, 0.8).item()
 
     def forward(self, m: torch.Tensor) -> torch.Tensor:
         return torch.pow(torch.relu(m) + 1e-6, self.alpha.clamp(0.6, 0.8))

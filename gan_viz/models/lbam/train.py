@@ -90,7 +90,9 @@ def main() -> None:
         recs = recs[: args.limit]
     images = torch.from_numpy(np.array(utkface.load_images(recs, args.image_size)))  # (N, S, S, 3) uint8
     cfg = LBAMConfig(image_size=args.image_size, channels=[int(c) for c in args.channels.split(",")])
-    g, d = LBAMGenerator(cfg), PatchDiscriminator()
+    # channels_last measured ~8% faster for these nets on this CPU (benchmarks/train_speed.py)
+    g = LBAMGenerator(cfg).to(memory_format=torch.channels_last)
+    d = PatchDiscriminator().to(memory_format=torch.channels_last)
     opt_g = torch.optim.Adam(g.parameters(), lr=args.lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(d.parameters(), lr=args.lr * 2, betas=(0.5, 0.9))
     run_dir = training.Path(args.run_dir)
@@ -115,6 +117,7 @@ def main() -> None:
         idx = torch.from_numpy(rng.integers(0, len(images), args.batch_size))
         real = utkface.to_input(images[idx])
         real = torch.where(torch.from_numpy(rng.random(args.batch_size) < 0.5)[:, None, None, None], real.flip(3), real)
+        real = real.contiguous(memory_format=torch.channels_last)
         losses = train_step(g, d, opt_g, opt_d, real, random_masks(args.batch_size, args.image_size, rng), args.lambda_adv)
         if training.end_of_step(meta, losses, log, budget, d_info, checkpoint):
             break

@@ -1,0 +1,152 @@
+"""Public inference surface of the gender CycleGAN: a face crop in, the whole cycle out; photos flipped face by face.
+
+For a face x and a direction G (say male_to_female, with F = female_to_male):
+    G(x)      the translation,
+    F(G(x))   the cycle reconstruction (the cycle loss asks it to equal x),
+    F(x)      the identity output (x already is in F's target domain, so F should leave it alone),
+    D_Y(G(x)) the target-domain discriminator's patch map: LSGAN scores, 1 = "real", 0 = "fake".
+A photo is flipped by adding the change G(x) - x, warped back through the face's alignment, to
+the original pixels under a feathered ellipse: the face changes, the photo keeps its resolution.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from gan_viz import faces, hub
+from gan_viz.device import get_device
+from gan_viz.imaging import resize
+from gan_viz.models.cyclegan.card import FAMILY
+from gan_viz.models.cyclegan.network import DIRECTIONS, CycleGAN, CycleGANConfig
+
+TARGET = {"male_to_female": "female", "female_to_male": "male"}
+MAX_FACES = 8  # more than this in one photo: the largest eight are flipped and the user is told
+
+
+@dataclass
+class Cycle:
+    direction: str
+    x: np.ndarray  # uint8 (S, S, 3) the aligned face at the model's resolution
+    fake: np.ndarray  # G(x)
+    rec: np.ndarray  # F(G(x))
+    identity: np.ndarray  # F(x)
+    change: np.ndarray  # float32 (S, S) mean over RGB of |G(x) - x|, in [0, 1] pixel units
+    cycle_error: np.ndarray  # float32 (S, S) mean over RGB of |x - F(G(x))|, in [0, 1] pixel units
+    patch_map: np.ndarray  # float32 (h, w) D_target(G(x)), LSGAN score per patch (1 real, 0 fake)
+    delta: np.ndarray  # float32 (S, S, 3) G(x) - x in [-1, 1] units, what is added to the photo
+    cycle_l1: float  # mean |x - F(G(x))| in [0, 1] pixel units
+    identity_l1: float  # mean |x - F(x)| in [0, 1] pixel units
+    seconds: float
+
+
+@dataclass
+class FlippedFace:
+    face: faces.FaceCrop
+    cycle: Cycle
+    p_female: float | None  # the deciding classifier's probability, when the direction was "auto"
+
+
+@dataclass
+class FlippedPhoto:
+    result: np.ndarray  # uint8 (H, W, 3), the whole photo with every face flipped
+    faces: list[FlippedFace] = field(default_factory=list)
+    skipped: int = 0  # faces beyond MAX_FACES left as they were
+    seconds: float = 0.0
+
+
+def _to_uint8(t: torch.Tensor) -> np.ndarray:
+    """(3, S, S) in [-1, 1] -> uint8 (S, S, 3)."""
+    return ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+class GenderFlipper:
+    """The loaded CycleGAN (generators and discriminators); re-entrant, nothing is kept between calls."""
+
+    def __init__(self, model: CycleGAN, device: torch.device, source: hub.ResolvedWeights | None = None):
+        self.model = model.to(device).eval()
+        self.device = device
+        self.source = source
+        self.size = model.config.image_size
+
+    @classmethod
+    def from_weights(cls, w: hub.ResolvedWeights) -> "GenderFlipper":
+        model = CycleGAN(CycleGANConfig.from_dict(w.config))
+        model.load_state_dict(w.state_dict())
+        return cls(model, get_device(), w)
+
+    @classmethod
+    def load(cls, settings: hub.HubSettings | None = None) -> "GenderFlipper":
+        return cls.from_weights(hub.resolve(FAMILY, settings))
+
+    def model_input(self, crop: np.ndarray) -> np.ndarray:
+        """A square face crop in the training framing -> uint8 (S, S, 3) at the model's resolution."""
+        return crop if crop.shape[0] == self.size else resize(crop, (self.size, self.size))
+
+    def translate(self, crop: np.ndarray, direction: str) -> Cycle:
+        """Run the whole cycle on one aligned face crop (any square size; resized to the model's)."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be 'auto' or one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        x_np = self.model_input(crop)
+        x = torch.from_numpy(np.array(x_np, dtype=np.uint8)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+        x = x.unsqueeze(0).to(self.device)  # (1, 3, S, S)
+        g, f = self.model.generator(direction), self.model.inverse(direction)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            fake = g(x)
+            rec = f(fake)
+            idt = f(x)
+            patch = self.model.target_discriminator(direction)(fake)  # (1, 1, h, w)
+        seconds = time.perf_counter() - t0
+        change = (fake - x).abs().mean(1)[0] / 2  # /2: [-1, 1] differences -> [0, 1] pixel units
+        cyc = (x - rec).abs().mean(1)[0] / 2
+        return Cycle(
+            direction=direction, x=x_np, fake=_to_uint8(fake[0]), rec=_to_uint8(rec[0]), identity=_to_uint8(idt[0]),
+            change=change.float().cpu().numpy(), cycle_error=cyc.float().cpu().numpy(),
+            patch_map=patch[0, 0].float().cpu().numpy(),
+            delta=(fake - x)[0].permute(1, 2, 0).float().cpu().numpy(),
+            cycle_l1=float(cyc.mean()), identity_l1=float((x - idt).abs().mean() / 2), seconds=seconds)
+
+    def flip_photo(self, img: np.ndarray, direction: str = "auto",
+                   p_female: Callable[[np.ndarray], float] | None = None, use_whole_image: bool = False,
+                   face_index: int | None = None, crop_size: int = 256) -> FlippedPhoto:
+        """Find the faces, translate each (or only face_index), and blend the changes back into the photo.
+
+        direction "auto" asks p_female(face crop) -> probability the face is female (the app passes the
+        CAM classifier) and translates towards the other gender.
+        """
+        if direction not in ("auto", *DIRECTIONS):
+            raise ValueError(f"direction must be 'auto' or one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        if direction == "auto" and p_female is None:
+            raise ValueError("'auto' needs the gender classifier, which is not loaded; pick a direction")
+        t0 = time.perf_counter()
+        found = faces.find_faces(img, crop_size, use_whole_image=use_whole_image, max_faces=1000)
+        skipped = max(0, len(found) - MAX_FACES)
+        found = found[:MAX_FACES]
+        if face_index is not None:
+            if not 0 <= face_index < len(found):
+                raise ValueError(f"there are {len(found)} faces in this photo; pick a face from 1 to {len(found)}")
+            skipped += len(found) - 1
+            found = [found[face_index]]
+        out = img.astype(np.float32)
+        flipped = []
+        for fc in found:
+            p = None
+            d = direction
+            if direction == "auto":
+                p = float(p_female(fc.native if fc.native is not None else fc.crop))
+                d = "female_to_male" if p >= 0.5 else "male_to_female"
+            cyc = self.translate(fc.crop, d)
+            out = faces.add_to_photo(out, fc, cyc.delta * 127.5)  # [-1, 1] units -> pixel units
+            flipped.append(FlippedFace(fc, cyc, p))
+        result = np.clip(out, 0, 255).round().astype(np.uint8)
+        return FlippedPhoto(result, flipped, skipped, time.perf_counter() - t0)
+
+
+def patch_realness(patch_map: np.ndarray, size: int) -> np.ndarray:
+    """The discriminator's patch scores clipped to [0, 1] and resized (nearest: one block per patch) to size."""
+    return cv2.resize(np.clip(patch_map, 0, 1).astype(np.float32), (size, size), interpolation=cv2.INTER_NEAREST)

@@ -1,0 +1,187 @@
+"""The gender-flip tab: CycleGAN male <-> female on the faces of the user's photo, with the whole cycle shown."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import gradio as gr
+import numpy as np
+
+from gan_viz import imaging
+from gan_viz.faces import FaceError
+from gan_viz.models.cyclegan.visualize import MAX_FACES, TARGET, FlippedPhoto, patch_realness
+from gan_viz.ui.context import Family
+from gan_viz.ui.widgets import image_input, session_file, user_errors
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+PANEL = 192  # px of each cycle panel shown
+DIRECTION_LABELS = {"auto": "auto (the CAM classifier decides)", "male_to_female": "male -> female",
+                    "female_to_male": "female -> male"}
+OTHER = {"male_to_female": "female_to_male", "female_to_male": "male_to_female"}
+HEAT_MAX = 0.5  # heatmaps of |differences| share one scale: 0 to half the pixel range
+
+
+def _p_female(cam: Family | None):
+    """The CAM classifier as the 'auto' judge (None when its weights are missing: 'auto' then says so)."""
+    if cam is None or cam.weights is None:
+        return None
+    return lambda crop: cam.get().classify(crop)["gender"]["female"]
+
+
+def _looks_like_crop(img: np.ndarray) -> bool:
+    """Small and nearly square: probably a face crop the detector missed, worth translating whole."""
+    h, w = img.shape[:2]
+    return 0.8 <= w / h <= 1.25 and max(h, w) <= 400
+
+
+def flip(fam: Family, cam: Family | None, image, direction: str, use_whole: bool = False,
+         face_index: int | None = None, fallback_whole: bool = False) -> FlippedPhoto:
+    img = image_input(image)
+    flipper = fam.get()
+    try:
+        return flipper.flip_photo(img, direction or "auto", _p_female(cam), bool(use_whole), face_index)
+    except FaceError:
+        if fallback_whole and not use_whole and _looks_like_crop(img):
+            return flipper.flip_photo(img, direction or "auto", _p_female(cam), True, face_index)
+        raise
+
+
+def _heat(m: np.ndarray) -> np.ndarray:
+    return imaging.colorize(imaging.upsample_map(np.clip(m / HEAT_MAX, 0, 1), (PANEL, PANEL)), "magma")
+
+
+def _big(img: np.ndarray) -> np.ndarray:
+    return imaging.resize(img, (PANEL, PANEL))
+
+
+def panels(ph: FlippedPhoto, which: int = 0) -> list[tuple[np.ndarray, str]]:
+    """The cycle of one face as (image, one-line caption) pairs, in the order the cycle runs."""
+    f = ph.faces[which]
+    c = f.cycle
+    tgt, src = TARGET[c.direction], TARGET[OTHER[c.direction]]
+    g, inv = c.direction, OTHER[c.direction]
+    realness = patch_realness(c.patch_map, PANEL)
+    d_over = imaging.overlay(_big(c.fake), realness, 0.55, "viridis")
+    return [
+        (_big(c.x), f"x: the face, aligned and resized to the model's {c.x.shape[0]} px"),
+        (_big(c.fake), f"G(x): {g} turned it {tgt}"),
+        (_big(c.rec), f"F(G(x)): {inv} turned it back; the cycle loss wants this to equal x"),
+        (_heat(c.cycle_error), f"|x - F(G(x))|: what the round trip lost (cycle L1 {c.cycle_l1:.3f})"),
+        (_heat(c.change), "|G(x) - x|: where the translation changed the face"),
+        (_big(c.identity), f"F(x): {inv} on a face that already looks {src}; should change little "
+                           f"(identity L1 {c.identity_l1:.3f})"),
+        (d_over, f"D_{tgt}(G(x)): where the {tgt} discriminator finds the result real (yellow) or fake (purple)"),
+    ]
+
+
+def _boxed(img: np.ndarray, ph: FlippedPhoto) -> np.ndarray:
+    out = np.ascontiguousarray(img.copy())
+    t = max(2, round(max(img.shape[:2]) / 250))
+    for n, f in enumerate(ph.faces, start=1):
+        if f.face.whole_image:
+            continue
+        x, y, w, h = f.face.box
+        cv2.rectangle(out, (x, y), (x + w, y + h), (255, 200, 0), t)
+        cv2.putText(out, str(n), (x + t, y + h - 2 * t), cv2.FONT_HERSHEY_SIMPLEX, max(0.6, w / 150), (255, 200, 0), t)
+    return out
+
+
+def face_json(ph: FlippedPhoto) -> dict:
+    """The numbers of a flip: direction used, boxes and cycle/identity L1 (of face 1 at the top level)."""
+    rows = [{"box": None if f.face.whole_image else [int(v) for v in f.face.box], "direction": f.cycle.direction,
+             "p_female": None if f.p_female is None else round(f.p_female, 4),
+             "cycle_l1": round(f.cycle.cycle_l1, 5), "identity_l1": round(f.cycle.identity_l1, 5),
+             "eye_angle": round(f.face.angle, 2)} for f in ph.faces]
+    first = rows[0]
+    return {"direction": first["direction"], "p_female": first["p_female"], "cycle_l1": first["cycle_l1"],
+            "identity_l1": first["identity_l1"], "face_boxes": [r["box"] for r in rows], "faces": rows,
+            "whole_image": ph.faces[0].face.whole_image, "faces_not_flipped": ph.skipped,
+            "seconds": round(ph.seconds, 4)}
+
+
+def summary(ph: FlippedPhoto, shown: int) -> str:
+    lines = []
+    for n, f in enumerate(ph.faces, start=1):
+        how = (f"auto: the classifier gives p(female) = {f.p_female:.2f}" if f.p_female is not None else "as chosen")
+        lines.append(f"| {n} | {DIRECTION_LABELS[f.cycle.direction]} | {how} | {f.cycle.cycle_l1:.3f} | "
+                     f"{f.cycle.identity_l1:.3f} | {f.cycle.seconds * 1000:.0f} ms |")
+    note = (f"\n\n{ph.skipped} more face(s) in the photo were left as they are (at most {MAX_FACES} are flipped; "
+            "pick one with 'Face')." if ph.skipped else "")
+    return ("| face | direction | why | cycle L1 | identity L1 | nets |\n|---|---|---|---|---|---|\n" + "\n".join(lines)
+            + f"\n\nWhole photo in {ph.seconds * 1000:.0f} ms (detection, alignment, four nets per face, blending). "
+              f"L1 is the mean absolute difference in [0, 1] pixel units. The panels below show face {shown + 1}."
+            + note)
+
+
+def flip_tab(fam: Family, cam: Family | None, image, direction, use_whole, which):
+    which_i = None if which in (None, "", "all faces") else int(str(which).split()[-1]) - 1
+    ph = flip(fam, cam, image, direction, use_whole, which_i)
+    if ph.skipped and which_i is None:
+        gr.Warning(f"{len(ph.faces) + ph.skipped} faces found; the {MAX_FACES} largest were flipped.")
+    img = image_input(image)
+    png = session_file(imaging.to_png_bytes(ph.result), ".png")
+    return ph.result, _boxed(img, ph), summary(ph, 0), panels(ph, 0), png
+
+
+def build(fam: Family, cam: Family | None) -> None:
+    """The tab's components and events; call inside a gr.Blocks / gr.Tab."""
+    gr.Markdown(
+        "Upload a photo (or use the webcam or an example). Each face is found, its eyes levelled, cropped the way the "
+        "training faces were, translated by a **CycleGAN** (Zhu et al. 2017), and the change is blended back into "
+        "your picture. Below, the whole cycle of one face: the translation G(x), the way back F(G(x)), what got lost, "
+        "and what the discriminator thinks.")
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
+                             elem_id="flip-input", height=320)
+            direction = gr.Radio([(v, k) for k, v in DIRECTION_LABELS.items()], value="auto", label="Direction")
+            which = gr.Dropdown(["all faces"] + [f"face {i}" for i in range(1, MAX_FACES + 1)], value="all faces",
+                                label="Face (numbered on the photo, largest first)")
+            whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
+            run = gr.Button("Flip", variant="primary")
+            examples = [[str(p), False] for p in sorted(ASSETS.glob("*.jpg"))] + \
+                       [[str(p), True] for p in sorted(ASSETS.glob("sagan_face_*.png"))]
+            if examples:
+                gr.Examples(examples, inputs=[image, whole], label="Examples")
+        with gr.Column(scale=2):
+            with gr.Row():
+                result = gr.Image(label="Result", format="png", elem_id="flip-result", height=340, interactive=False)
+                found = gr.Image(label="Faces found", format="png", height=340, interactive=False)
+            info = gr.Markdown(elem_id="flip-info")
+            gallery = gr.Gallery(label="The cycle of one face", columns=4, height=480, format="png",
+                                 elem_id="flip-cycle")
+            download = gr.File(label="Result (PNG)")
+
+    inputs = [image, direction, whole, which]
+    outputs = [result, found, info, gallery, download]
+
+    def on_button(image, *choices):
+        if image is None:
+            raise gr.Error("Upload a photo, use the webcam or pick an example first.")
+        return flip_tab(fam, cam, image, *choices)
+
+    def on_change(image, *choices):
+        if image is None:
+            return [gr.skip()] * len(outputs)
+        return flip_tab(fam, cam, image, *choices)
+
+    run.click(user_errors(on_button), inputs, outputs, api_visibility="private")
+    gr.on([image.change, direction.change, whole.change, which.change], user_errors(on_change), inputs, outputs,
+          api_visibility="private", trigger_mode="always_last")
+
+    with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
+        api_image = gr.File(type="filepath", label="image", file_types=["image"])
+        api_direction = gr.Textbox(label="direction", value="auto")
+        api_result = gr.Image(format="png", label="result")
+        api_face = gr.Image(format="png", label="translated face")
+        api_json = gr.JSON(label="details")
+        b = gr.Button()
+
+    def api_flip(im, d):
+        if im is None:
+            raise ValueError("send an image")
+        ph = flip(fam, cam, im, (d or "auto").strip().lower().replace("->", "_to_").replace(" ", ""),
+                  fallback_whole=True)
+        return ph.result, ph.faces[0].cycle.fake, face_json(ph)
+
+    b.click(user_errors(api_flip), [api_image, api_direction], [api_result, api_face, api_json], api_name="gender_flip")

@@ -1,0 +1,211 @@
+"""The inpainting tab: paint a hole in a face, LBAM fills it, and its forward and reverse attention maps are shown."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import gradio as gr
+import numpy as np
+
+from gan_viz import faces, imaging, metrics
+from gan_viz.models.lbam import masks
+from gan_viz.models.lbam.visualize import Inpainting, mask_from_image, reconcile_mask
+from gan_viz.ui.context import Family
+from gan_viz.ui.widgets import image_input, session_file, user_errors
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+EDIT = 256  # px of the face in the editor; the model works at its own size (128) and the mask is mapped to it
+MASK_RGBA = (255, 0, 255, 255)  # preset holes are drawn in the brush's colour, so brush and presets look alike
+PRESETS = {f"free-form {int(lo * 100)}-{int(hi * 100)}%": (lo, hi) for lo, hi in masks.BUCKETS}
+PRESETS.update({"centre box (25%)": "box", "eyes": "eyes", "nose": "nose", "mouth": "mouth"})
+
+
+def editor_value(crop: np.ndarray, hole: np.ndarray | None = None) -> dict:
+    """An ImageEditor value: the face as background and, optionally, a hole as one editable layer."""
+    layers = []
+    if hole is not None:
+        layer = np.zeros((*crop.shape[:2], 4), np.uint8)
+        layer[hole.astype(bool)] = MASK_RGBA
+        layers = [layer]
+    return {"background": crop, "layers": layers, "composite": None}
+
+
+def editor_hole(value, shape: tuple[int, int]) -> np.ndarray:
+    """The painted hole of an ImageEditor value: any layer pixel with alpha > 0, at shape (H, W)."""
+    layers = (value or {}).get("layers") or []
+    hole = np.zeros(shape, bool)
+    for layer in layers:
+        a = np.asarray(layer)
+        if a.ndim == 3 and a.shape[2] == 4:
+            hole |= reconcile_mask(a[..., 3] > 0, shape)
+    return hole
+
+
+def preset_hole(name: str, size: int, seed: int) -> np.ndarray:
+    kind = PRESETS.get(name)
+    if kind is None:
+        raise ValueError(f"unknown preset {name!r}")
+    if isinstance(kind, tuple):
+        return masks.free_form(size, np.random.default_rng(int(seed)), *kind).astype(bool)
+    if kind == "box":
+        return masks.centre_box(size, 0.25).astype(bool)
+    return masks.face_part(size, kind).astype(bool)
+
+
+def face_crop(image, use_whole: bool) -> np.ndarray:
+    """The face of a photo in the model's framing, at the editor's size."""
+    return faces.find_faces(image_input(image), EDIT, use_whole_image=bool(use_whole), max_faces=1)[0].crop
+
+
+def _maps_gallery(res: Inpainting, cmap: str = "viridis") -> list[tuple[np.ndarray, str]]:
+    out = []
+    for kind, maps, sym in (("forward", res.forward_maps, "A"), ("reverse", res.reverse_maps, "A^r")):
+        for n, (name, m) in enumerate(maps, start=1):
+            lo, hi = float(m.min()), float(m.max())
+            shown = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+            img = imaging.upscale_nearest(imaging.colorize(shown, cmap), max(1, 128 // m.shape[0]))
+            out.append((img, f"{kind} {sym}_{n}, {name}: mean over channels, {lo:.2f} (dark) to {hi:.2f} (bright)"))
+    return out
+
+
+def _activation_plot(inp):
+    from matplotlib.figure import Figure
+
+    xs = np.linspace(-2, 6, 241)
+    fig = Figure(figsize=(8, 3.2))
+    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for kind, name, ga, gm in inp.activation_curves(xs):
+        style = "-" if kind == "forward" else "--"
+        ax1.plot(xs, ga, style, linewidth=1, label=f"{kind} {name.split(' (')[0]}")
+        ax2.plot(xs, gm, style, linewidth=1)
+    ax1.set_title("g_A: attention from the convolved mask", fontsize=9)
+    ax2.set_title("g_M(M) = ReLU(M)^alpha: the updated mask", fontsize=9)
+    for ax in (ax1, ax2):
+        ax.set_xlabel("convolved mask value", fontsize=8)
+        ax.tick_params(labelsize=7)
+    ax1.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def _params_table(inp):
+    import pandas as pd
+
+    return pd.DataFrame(inp.activations()).round(4)
+
+
+def inpaint_tab(fam: Family, original, editor, dilation: int):
+    """Everything the tab shows for one face and one painted hole."""
+    if original is None:
+        raise gr.Error("Upload a photo or pick an example first; its face appears in the editor.")
+    inp = fam.get()
+    s = inp.size
+    hole_edit = masks.dilate(editor_hole(editor, original.shape[:2]), int(dilation))
+    if not hole_edit.any():
+        raise gr.Error("Paint over part of the face with the brush (or apply a preset) first.")
+    truth = imaging.resize(original, (s, s)) if original.shape[0] != s else original  # what the model sees, and the ground truth
+    hole = reconcile_mask_area(hole_edit, s)
+    res = inp.inpaint(truth, hole, with_maps=True)
+    telea = metrics.classical_inpaint(truth, hole, "telea")
+    masked = np.where(hole[..., None], np.array([255, 0, 255], np.uint8), truth)
+    rows = [("LBAM composite", res.composite), ("OpenCV Telea", telea)]
+    table = "\n".join(f"| {n} | {metrics.psnr(im, truth):.2f} | {metrics.ssim(im, truth):.4f} |" for n, im in rows)
+    info = (f"Hole: **{res.hole_ratio:.1%}** of the {s}x{s} face. LBAM ran in **{res.seconds * 1000:.0f} ms** on this "
+            f"device. Against the original pixels (the whole {s}x{s} image):\n\n| result | PSNR (dB) | SSIM |\n"
+            f"|---|---|---|\n{table}\n\nThe composite keeps every known pixel; only the hole comes from the network.")
+    view = (EDIT, EDIT)
+    png = session_file(imaging.to_png_bytes(res.composite), ".png")
+    return (imaging.resize(masked, view), imaging.resize(res.raw, view), imaging.resize(res.composite, view),
+            imaging.resize(telea, view), info, _maps_gallery(res), _activation_plot(inp), _params_table(inp), png)
+
+
+def reconcile_mask_area(hole: np.ndarray, size: int) -> np.ndarray:
+    """A hole painted at the editor's size -> the model's size; a model pixel is a hole if any part of it is."""
+    if hole.shape == (size, size):
+        return hole
+    return cv2.resize(hole.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > 0
+
+
+def inpaint_api(fam: Family, image, mask) -> tuple[np.ndarray, np.ndarray, dict]:
+    """/inpaint: the image as given (no face cropping) and a mask picture (white = hole) -> composite, raw, JSON."""
+    t0 = time.perf_counter()
+    if image is None or mask is None:
+        raise ValueError("send both an image and a mask (white = hole)")
+    img = image_input(image)
+    hole = mask_from_image(image_input(mask, "mask"))
+    hole = reconcile_mask(hole, img.shape[:2])
+    res = fam.get().inpaint(img, hole)
+    return res.composite, res.raw, {
+        "hole_ratio": round(res.hole_ratio, 5), "size": [int(img.shape[1]), int(img.shape[0])],
+        "model_size": fam.get().size,
+        "timings": {"network_s": round(res.seconds, 5), "total_s": round(time.perf_counter() - t0, 5)}}
+
+
+def build(fam: Family) -> None:
+    """The tab's components and events; call inside a gr.Blocks / gr.Tab."""
+    gr.Markdown(
+        "Upload a photo (or pick an example): its face appears in the editor. **Paint the hole** with the brush (size, "
+        "eraser and undo are in the editor's toolbar) or apply a preset, then press Inpaint. The LBAM network "
+        "(Xie et al. 2019) fills the hole; below it, the **learned attention maps**: each encoder layer re-weights its "
+        "features by a forward map computed from the mask, each decoder layer by a reverse map computed from 1 - mask.")
+    original = gr.State(None)  # the face at the editor's size, per session: the truth PSNR and SSIM are measured against
+    with gr.Row():
+        with gr.Column(scale=1):
+            photo = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
+                             elem_id="inpaint-input", height=220)
+            whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
+            examples = [[str(p), False] for p in sorted(ASSETS.glob("*.jpg"))] + \
+                       [[str(p), True] for p in sorted(ASSETS.glob("sagan_face_*.png"))]
+            if examples:
+                gr.Examples(examples, inputs=[photo, whole], label="Examples")
+            editor = gr.ImageEditor(label="Paint the hole", type="numpy", image_mode="RGBA", format="png",
+                                    sources=(), transforms=(), layers=False, elem_id="inpaint-editor", height=340,
+                                    brush=gr.Brush(default_size=10, colors=["#ff00ff"], color_mode="fixed"),
+                                    eraser=gr.Eraser(default_size=12))
+            with gr.Row():
+                preset = gr.Dropdown(list(PRESETS), value="free-form 30-40%", label="Preset hole")
+                seed = gr.Number(value=0, precision=0, label="Seed (free-form)")
+            with gr.Row():
+                apply = gr.Button("Apply preset")
+                dilation = gr.Slider(0, 16, value=0, step=1, label="Grow the hole by (px of the editor)")
+            run = gr.Button("Inpaint", variant="primary")
+        with gr.Column(scale=2):
+            with gr.Row():
+                masked = gr.Image(label="Masked input", format="png", interactive=False, height=220)
+                raw = gr.Image(label="LBAM raw output", format="png", interactive=False, height=220)
+                comp = gr.Image(label="Composite (known pixels kept)", format="png", interactive=False, height=220,
+                                elem_id="inpaint-composite")
+                telea = gr.Image(label="OpenCV Telea (classical)", format="png", interactive=False, height=220)
+            info = gr.Markdown(elem_id="inpaint-info")
+            maps = gr.Gallery(label="Attention maps: forward (encoder) and reverse (decoder)", columns=6, height=300,
+                              format="png")
+            plot = gr.Plot(label="Learned activation functions (solid: forward, dashed: reverse)")
+            params = gr.Dataframe(label="Learned parameters of g_A and g_M per layer", interactive=False)
+            download = gr.File(label="Composite (PNG)")
+
+    def load_face(image, use_whole):
+        if image is None:
+            return None, None
+        crop = face_crop(image, use_whole)
+        return crop, editor_value(crop)
+
+    def on_preset(crop, name, s):
+        if crop is None:
+            raise gr.Error("Upload a photo or pick an example first.")
+        return editor_value(crop, preset_hole(name, crop.shape[0], s))
+
+    gr.on([photo.change, whole.change], user_errors(load_face), [photo, whole], [original, editor],
+          api_visibility="private")
+    apply.click(user_errors(on_preset), [original, preset, seed], editor, api_visibility="private")
+    run.click(user_errors(lambda o, e, d: inpaint_tab(fam, o, e, d)), [original, editor, dilation],
+              [masked, raw, comp, telea, info, maps, plot, params, download], api_visibility="private")
+
+    with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
+        api_image = gr.File(type="filepath", label="image", file_types=["image"])
+        api_mask = gr.File(type="filepath", label="mask", file_types=["image"])
+        api_comp, api_raw = gr.Image(format="png", label="composite"), gr.Image(format="png", label="raw")
+        api_json = gr.JSON(label="details")
+        b = gr.Button()
+    b.click(user_errors(lambda i, m: inpaint_api(fam, i, m)), [api_image, api_mask], [api_comp, api_raw, api_json],
+            api_name="inpaint")
