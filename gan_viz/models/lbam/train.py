@@ -18,6 +18,7 @@ from torch import nn
 
 from gan_viz import training, utkface
 from gan_viz.models.lbam import masks
+from gan_viz.models.lbam.card import model_card
 from gan_viz.models.lbam.network import LBAMConfig, LBAMGenerator
 from gan_viz.spectral import sn_conv
 
@@ -101,13 +102,13 @@ def main() -> None:
     budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
     settings = {"image size": args.image_size, "batch size": args.batch_size, "channels": cfg.channels,
                 "loss": f"L1 (hole x{HOLE_WEIGHT:g}, known x1) + {args.lambda_adv} hinge adversarial (SN patch D)",
-                "optimizer": f"Adam {args.lr} (D {args.lr * 2}), betas (0.5, 0.9)", "masks": "free-form strokes, 5-60%"}
+                "optimizer": f"Adam {args.lr} (D {args.lr * 2}), betas (0.5, 0.9)", "masks": "free-form strokes, 5-60%",
+                "precision": "float32, channels_last (bf16 autocast measured far slower on this CPU)",
+                "hardware": f"{torch.get_num_threads()} CPU thread(s)"}
 
     def checkpoint():
         training.save_training_state(run_dir, {"G": g, "D": d}, {"G": opt_g, "D": opt_d}, meta)
-        card = (f"# gan-viz LBAM inpainter (work in progress)\n\nTrained by this project for {meta['step']} steps on "
-                "UTKFace (non-commercial research and education only; so are these weights).\n\n"
-                + "\n".join(f"- {k}: {v}" for k, v in settings.items()) + "\n")
+        card = model_card(cfg.to_dict(), meta["step"], log.records, settings)
         training.export_weights(args.export_dir, g.state_dict(), cfg.to_dict(), card,
                                 {"training_log.json": json.dumps(log.records).encode()})
         print(f"checkpoint at step {meta['step']}", flush=True)

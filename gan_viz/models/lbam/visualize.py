@@ -16,9 +16,8 @@ import torch
 
 from gan_viz import hub
 from gan_viz.device import get_device
+from gan_viz.models.lbam.card import FAMILY
 from gan_viz.models.lbam.network import LBAMConfig, LBAMGenerator
-
-FAMILY = "lbam"
 MAX_HOLE = 0.9  # beyond this there is too little face left to inpaint from
 
 

@@ -1,0 +1,99 @@
+"""CycleGAN flip rate: the share of translated validation faces the CAM classifier assigns to the target gender.
+
+Run: python benchmarks/gender_flip_quality.py --data ../shared/data/utkface [--n 400] [--write-card]
+Validation faces aged 18-65 (the salted-hash split of gan_viz/utkface.py), at UTKFace's own
+200 px, each sent through the same GenderFlipper.flip_photo the app's /gender_flip uses
+(detection, alignment, translation, blending back; the whole image when no face is found),
+towards the other gender than its label. The result is then classified by the project's
+CAM classifier the way the app's /classify does. Also reported: the classifier's accuracy on
+the untouched faces (its own ceiling), the cycle and identity L1, and SSIM between the
+photo and its translation (how much of the face's structure is kept).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from gan_viz import faces, metrics, utkface  # noqa: E402
+from gan_viz.hub import ResolvedWeights  # noqa: E402
+from gan_viz.models.cam_classifier.visualize import CAMExplainer  # noqa: E402
+from gan_viz.models.cyclegan.visualize import GenderFlipper  # noqa: E402
+
+GENDERS = ("male", "female")
+DIRECTION = {0: "male_to_female", 1: "female_to_male"}
+
+
+def p_female(cam: CAMExplainer, img: np.ndarray) -> float:
+    """The app's /classify path: the largest face in the training framing, else the whole image."""
+    try:
+        fc = cam.find_face(img)
+    except faces.FaceError:
+        fc = cam.find_face(img, use_whole_image=True)
+    return cam.classify(fc.native if fc.native is not None else fc.crop)["gender"]["female"]
+
+
+def flip(flipper: GenderFlipper, img: np.ndarray, direction: str):
+    try:
+        return flipper.flip_photo(img, direction)
+    except faces.FaceError:
+        return flipper.flip_photo(img, direction, use_whole_image=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--n", type=int, default=400, help="faces per gender")
+    p.add_argument("--weights", default=str(ROOT / "checkpoints" / "cyclegan"))
+    p.add_argument("--classifier", default=str(ROOT / "checkpoints" / "cam_classifier"))
+    p.add_argument("--write-card", action="store_true")
+    args = p.parse_args()
+    flipper = GenderFlipper.from_weights(ResolvedWeights("cyclegan", Path(args.weights), "local", args.weights))
+    cam = CAMExplainer.from_weights(ResolvedWeights("cam_classifier", Path(args.classifier), "local", args.classifier))
+    recs = [r for r in utkface.records(args.data) if r.is_validation and 18 <= r.age <= 65]
+    t0 = time.perf_counter()
+    rows = {}
+    for g in (0, 1):
+        rs = [r for r in recs if r.gender == g][: args.n]
+        images = utkface.load_images(rs, 200)
+        flipped, correct, cyc, idt, ssim, secs = [], [], [], [], [], []
+        for img in images:
+            img = np.ascontiguousarray(img)
+            correct.append((p_female(cam, img) >= 0.5) == bool(g))
+            ph = flip(flipper, img, DIRECTION[g])
+            flipped.append((p_female(cam, ph.result) >= 0.5) != bool(g))
+            c = ph.faces[0].cycle
+            cyc.append(c.cycle_l1), idt.append(c.identity_l1), secs.append(ph.seconds)
+            ssim.append(metrics.ssim(ph.result, img))
+        rows[DIRECTION[g]] = {"n": len(rs), "flip_rate": float(np.mean(flipped)),
+                              "classifier_accuracy_before": float(np.mean(correct)),
+                              "cycle_l1": float(np.mean(cyc)), "identity_l1": float(np.mean(idt)),
+                              "ssim_to_input": float(np.mean(ssim)), "median_seconds": float(np.median(secs))}
+    md = ["| direction | faces | flip rate (classifier says target) | classifier right before | cycle L1 | "
+          "identity L1 | SSIM(result, input) |", "|---|---|---|---|---|---|---|"]
+    for d, r in rows.items():
+        md.append(f"| {d} | {r['n']} | {r['flip_rate']:.1%} | {r['classifier_accuracy_before']:.1%} | "
+                  f"{r['cycle_l1']:.4f} | {r['identity_l1']:.4f} | {r['ssim_to_input']:.3f} |")
+    table = "\n".join(md)
+    print(table)
+    print(f"\nmedian flip_photo time {np.median([r['median_seconds'] for r in rows.values()]) * 1000:.0f} ms per 200 px "
+          f"face (this run; see benchmarks/gender_flip.py for the speed table); benchmark {time.perf_counter() - t0:.0f} s")
+    if args.write_card:
+        folder = Path(args.weights)
+        (folder / "quality.json").write_text(json.dumps(rows, indent=2) + "\n")
+        card = (folder / "README.md").read_text().split("\n## Flip rate")[0].rstrip()
+        card += ("\n\n## Flip rate (python benchmarks/gender_flip_quality.py --data ../shared/data/utkface)\n\n"
+                 "Validation faces aged 18-65 at 200 px, through the app's flip path, judged by this project's CAM "
+                 "classifier (`checkpoints/cam_classifier`) on the translated photo.\n\n" + table + "\n")
+        (folder / "README.md").write_text(card)
+
+
+if __name__ == "__main__":
+    main()

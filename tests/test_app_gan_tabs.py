@@ -1,0 +1,139 @@
+"""The gender-flip and inpainting tabs as users and API clients meet them, with the bundled weights."""
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+import app
+from gan_viz.imaging import load_image
+from gan_viz.ui import gender_tab, inpainting_tab
+from gan_viz.ui.widgets import user_errors
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+HOPPER = str(ASSETS / "grace_hopper.jpg")
+SAGAN_FACE = str(sorted(ASSETS.glob("sagan_face_*.png"))[0])
+FLIP = app.CONTEXT.families["cyclegan"]
+CAM = app.CONTEXT.families["cam_classifier"]
+LBAM = app.CONTEXT.families["lbam"]
+
+
+def test_flip_tab_shows_the_whole_cycle_and_the_photo_keeps_its_size():
+    result, found, info, gallery, png = gender_tab.flip_tab(FLIP, CAM, HOPPER, "auto", False, "all faces")
+    photo = load_image(HOPPER)
+    assert result.shape == photo.shape and not np.array_equal(result, photo)
+    assert np.array_equal(np.asarray(Image.open(png).convert("RGB")), result)  # the download is what is shown
+    captions = [c for _, c in gallery]
+    assert len(captions) == 7 and all(len(c.splitlines()) == 1 for c in captions)
+    assert captions[1].startswith("G(x)") and "F(G(x))" in captions[2] and "discriminator" in captions[6]
+    assert "p(female)" in info and "cycle L1" in info
+
+
+def test_explicit_direction_and_identity_uses_the_other_generator():
+    ph = gender_tab.flip(FLIP, CAM, HOPPER, "female_to_male")
+    js = gender_tab.face_json(ph)
+    assert js["direction"] == "female_to_male" and js["p_female"] is None
+    assert len(js["face_boxes"]) == 1 and len(js["face_boxes"][0]) == 4
+    assert 0 < js["cycle_l1"] < 1 and 0 < js["identity_l1"] < 1
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: Image.new("RGB", (300, 200), (120, 120, 120)).save(p), "No face found"),
+    (lambda p: Image.open(HOPPER).resize((60, 70)).save(p), "at least 40 px"),
+])
+def test_flip_bad_input_is_a_clear_message(tmp_path, make, message):
+    path = tmp_path / "in.png"
+    make(path)
+    with pytest.raises(gr.Error, match=message):
+        user_errors(gender_tab.flip_tab)(FLIP, CAM, str(path), "auto", False, "all faces")
+
+
+def test_a_tight_crop_is_translated_whole():
+    ph = gender_tab.flip(FLIP, CAM, SAGAN_FACE, "male_to_female", use_whole=True)
+    assert ph.faces[0].face.whole_image and ph.result.shape == load_image(SAGAN_FACE).shape
+
+
+def _editor_with_hole(crop, hole):
+    return inpainting_tab.editor_value(crop, hole)
+
+
+def test_inpaint_tab_outputs_and_metrics():
+    crop = inpainting_tab.face_crop(HOPPER, False)
+    assert crop.shape == (inpainting_tab.EDIT, inpainting_tab.EDIT, 3)
+    hole = inpainting_tab.preset_hole("mouth", crop.shape[0], 0)
+    masked, raw, comp, telea, info, maps, plot, params, png = inpainting_tab.inpaint_tab(
+        LBAM, crop, _editor_with_hole(crop, hole), 2)
+    assert comp.shape == raw.shape == telea.shape == masked.shape
+    n_enc = len(LBAM.weights.config["channels"])
+    assert len(maps) == 2 * n_enc - 1 and maps[0][1].startswith("forward") and maps[-1][1].startswith("reverse")
+    assert "PSNR" in info and "SSIM" in info and "Telea" in info
+    assert len(params) == 2 * n_enc - 1 and {"a", "mu", "gamma_l", "gamma_r", "alpha"} <= set(params.columns)
+
+
+def test_inpaint_tab_refuses_an_empty_canvas_clearly():
+    crop = inpainting_tab.face_crop(HOPPER, False)
+    with pytest.raises(gr.Error, match="Paint over"):
+        inpainting_tab.inpaint_tab(LBAM, crop, inpainting_tab.editor_value(crop), 0)
+
+
+def test_every_preset_gives_an_editable_layer():
+    crop = np.zeros((256, 256, 3), np.uint8)
+    for name in inpainting_tab.PRESETS:
+        v = inpainting_tab.editor_value(crop, inpainting_tab.preset_hole(name, 256, 3))
+        hole = inpainting_tab.editor_hole(v, (256, 256))
+        assert 0.02 < hole.mean() < 0.6, name
+
+
+@pytest.fixture(scope="module")
+def server():
+    _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    yield url
+    app.demo.close()
+
+
+def test_gender_flip_api(server):
+    client = Client(server, verbose=False)
+    result, face, info = client.predict(handle_file(HOPPER), "male_to_female", api_name="/gender_flip")
+    assert Image.open(result).size == Image.open(HOPPER).size and Image.open(result).format == "PNG"
+    assert Image.open(face).size == (FLIP.weights.config["image_size"],) * 2
+    assert info["direction"] == "male_to_female" and len(info["face_boxes"]) == 1
+    assert {"cycle_l1", "identity_l1", "faces"} <= set(info)
+    auto = client.predict(handle_file(HOPPER), "auto", api_name="/gender_flip")[2]
+    assert auto["direction"] in ("male_to_female", "female_to_male") and 0 <= auto["p_female"] <= 1
+    with pytest.raises(Exception, match="direction must be"):
+        client.predict(handle_file(HOPPER), "sideways", api_name="/gender_flip")
+
+
+def test_inpaint_api_keeps_known_pixels_and_handles_mask_sizes(server, tmp_path):
+    client = Client(server, verbose=False)
+    img = load_image(SAGAN_FACE)
+    img = np.asarray(Image.fromarray(img).resize((200, 200)))
+    h, w = img.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    mask[60:120, 50:150] = 255
+    blacked = img.copy()
+    blacked[mask > 0] = 0  # pixels under the hole may arrive blacked out
+    ip, mp = tmp_path / "img.png", tmp_path / "mask.png"
+    Image.fromarray(blacked).save(ip)
+    Image.fromarray(mask).save(mp)
+    comp, raw, info = client.predict(handle_file(str(ip)), handle_file(str(mp)), api_name="/inpaint")
+    comp, raw = np.asarray(Image.open(comp).convert("RGB")), np.asarray(Image.open(raw).convert("RGB"))
+    assert comp.shape == raw.shape == img.shape
+    assert np.array_equal(comp[mask == 0], img[mask == 0])
+    assert not np.array_equal(comp[mask > 0], blacked[mask > 0])
+    assert info["hole_ratio"] == pytest.approx((mask > 0).mean(), abs=1e-4) and info["timings"]["network_s"] > 0
+    # a mask at half the size is scaled up; one of another shape is refused; an empty one returns the input
+    Image.fromarray(mask[::2, ::2]).save(mp)
+    assert client.predict(handle_file(str(ip)), handle_file(str(mp)), api_name="/inpaint")[2]["hole_ratio"] > 0.1
+    Image.fromarray(mask[:, :100]).save(mp)
+    with pytest.raises(Exception, match="different shape"):
+        client.predict(handle_file(str(ip)), handle_file(str(mp)), api_name="/inpaint")
+    Image.fromarray(np.full((h, w), 255, np.uint8)).save(mp)
+    with pytest.raises(Exception, match="covers 100%"):
+        client.predict(handle_file(str(ip)), handle_file(str(mp)), api_name="/inpaint")
+    Image.fromarray(np.zeros((h, w), np.uint8)).save(mp)
+    Image.fromarray(img).save(ip)
+    comp = client.predict(handle_file(str(ip)), handle_file(str(mp)), api_name="/inpaint")[0]
+    assert np.array_equal(np.asarray(Image.open(comp).convert("RGB")), img)
