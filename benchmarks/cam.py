@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -16,26 +15,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from gan_viz.imaging import load_image  # noqa: E402
 from gan_viz.models.cam_classifier.cams import METHODS  # noqa: E402
 from gan_viz.models.cam_classifier.visualize import CAMExplainer  # noqa: E402
+from timing import timed  # noqa: E402
 
 HOPPER = ROOT / "assets" / "grace_hopper.jpg"
-
-
-def timed(fn, repeats: int) -> tuple[float, float]:
-    for _ in range(3):
-        fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1000, float(np.percentile(ts, 90)) * 1000
 
 
 def startup_seconds(extra_env: dict | None = None) -> tuple[float, float]:
@@ -77,11 +66,11 @@ def main() -> None:
     x = ex._tensor(face.crop)
     rows = []
     with torch.inference_mode():
-        rows.append(("forward pass alone (both heads)", *timed(lambda: ex.model(x), args.repeats)))
+        rows.append(("forward pass alone (both heads)", *timed(lambda _: ex.model(x), args.repeats)))
     for m in METHODS:
-        rows.append((f"{m}: map only", *timed(lambda m=m: ex.explain(face.crop, m, "predicted", "last"), args.repeats)))
-    rows.append(("gradcam at conv1 (largest map)", *timed(lambda: ex.explain(face.crop, "gradcam", "predicted", "conv1"), args.repeats)))
-    rows.append(("face detection + crop (600x512 photo)", *timed(lambda: ex.find_face(img), args.repeats)))
+        rows.append((f"{m}: map only", *timed(lambda _, m=m: ex.explain(face.crop, m, "predicted", "last"), args.repeats)))
+    rows.append(("gradcam at conv1 (largest map)", *timed(lambda _: ex.explain(face.crop, "gradcam", "predicted", "conv1"), args.repeats)))
+    rows.append(("face detection + crop (600x512 photo)", *timed(lambda _: ex.find_face(img), args.repeats)))
     size = ex.size
     print(f"CAM classifier on {ex.device}, input {size}x{size}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {args.repeats} repeats\n")

@@ -6,30 +6,19 @@ Prints a Markdown table (median and p90, after warm-up). The click target is < 5
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from gan_viz.models.sagan.visualize import SAGANExplorer  # noqa: E402
 from gan_viz.ui.attention_tab import attention_view  # noqa: E402
-
-
-def timed(fn, repeats: int) -> tuple[float, float]:
-    for i in range(3):
-        fn(i)
-    ts = []
-    for i in range(repeats):
-        t = time.perf_counter()
-        fn(i)
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1000, float(np.percentile(ts, 90)) * 1000
+from timing import timed  # noqa: E402
 
 
 def main() -> None:

@@ -50,10 +50,10 @@ def test_one_training_step():
     opt_g, opt_d = torch.optim.Adam(g.parameters(), 1e-3), torch.optim.Adam(d.parameters(), 1e-3)
     mask = torch.ones(2, 1, 32, 32)
     mask[:, :, :16] = 0
-    a0 = float(g.enc_att[0].g_A.a)
+    a0 = g.enc_att[0].g_A.a.item()
     losses = train_step(g, d, opt_g, opt_d, torch.rand(2, 3, 32, 32) * 2 - 1, mask, 0.01)
     assert all(np.isfinite(list(losses.values())))
-    assert float(g.enc_att[0].g_A.a) != a0  # the activation's parameters are learned
+    assert g.enc_att[0].g_A.a.item() != a0  # the activation's parameters are learned
 
 
 # ---------------------------------------------------------------- the inference surface (tiny random net)

@@ -8,11 +8,11 @@ import numpy as np
 import torch
 
 from gan_viz import faces, hub
-from gan_viz.device import get_device
 from gan_viz.imaging import resize, upsample_map
 from gan_viz.models.cam_classifier import cams
 from gan_viz.models.cam_classifier.card import FAMILY
 from gan_viz.models.cam_classifier.network import LAYERS, CAMClassifier, CAMClassifierConfig  # noqa: F401 (LAYERS for the tab)
+from gan_viz.models.surface import ModelSurface
 
 METHOD_LABELS = {"cam": "CAM", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++"}
 
@@ -31,25 +31,19 @@ class Explanation:
     seconds: float  # wall time of this method on this device
 
 
-class CAMExplainer:
+class CAMExplainer(ModelSurface):
     """The loaded classifier; every method is re-entrant (no state kept between calls)."""
 
+    FAMILY = FAMILY
+
     def __init__(self, model: CAMClassifier, device: torch.device, source: hub.ResolvedWeights | None = None):
-        self.model = model.to(device).eval()
-        self.device = device
-        self.source = source
+        super().__init__(model, device, source)
         self.size = model.config.image_size
         self.heads = {name: list(classes) for name, classes in model.config.heads.items()}
 
     @classmethod
-    def from_weights(cls, w: hub.ResolvedWeights) -> "CAMExplainer":
-        model = CAMClassifier(CAMClassifierConfig.from_dict(w.config))
-        model.load_state_dict(w.state_dict())
-        return cls(model, get_device(), w)
-
-    @classmethod
-    def load(cls, settings: hub.HubSettings | None = None) -> "CAMExplainer":
-        return cls.from_weights(hub.resolve(FAMILY, settings))
+    def build_model(cls, config: dict) -> CAMClassifier:
+        return CAMClassifier(CAMClassifierConfig.from_dict(config))
 
     @property
     def layers(self) -> list[str]:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from gan_viz import training, utkface
 from gan_viz.models.cyclegan.card import model_card
-from gan_viz.models.cyclegan.network import DIRECTIONS, CycleGAN, CycleGANConfig
+from gan_viz.models.cyclegan.network import CycleGAN, CycleGANConfig
 
 
 class ImagePool:

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from gan_viz import faces, hub
-from gan_viz.device import get_device
 from gan_viz.imaging import resize
 from gan_viz.models.cyclegan.card import FAMILY
 from gan_viz.models.cyclegan.network import DIRECTIONS, CycleGAN, CycleGANConfig
+from gan_viz.models.surface import ModelSurface
 
 TARGET = {"male_to_female": "female", "female_to_male": "male"}
 MAX_FACES = 8  # more than this in one photo: the largest eight are flipped and the user is told
@@ -64,24 +64,18 @@ def _to_uint8(t: torch.Tensor) -> np.ndarray:
     return ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-class GenderFlipper:
+class GenderFlipper(ModelSurface):
     """The loaded CycleGAN (generators and discriminators); re-entrant, nothing is kept between calls."""
 
+    FAMILY = FAMILY
+
     def __init__(self, model: CycleGAN, device: torch.device, source: hub.ResolvedWeights | None = None):
-        self.model = model.to(device).eval()
-        self.device = device
-        self.source = source
+        super().__init__(model, device, source)
         self.size = model.config.image_size
 
     @classmethod
-    def from_weights(cls, w: hub.ResolvedWeights) -> "GenderFlipper":
-        model = CycleGAN(CycleGANConfig.from_dict(w.config))
-        model.load_state_dict(w.state_dict())
-        return cls(model, get_device(), w)
-
-    @classmethod
-    def load(cls, settings: hub.HubSettings | None = None) -> "GenderFlipper":
-        return cls.from_weights(hub.resolve(FAMILY, settings))
+    def build_model(cls, config: dict) -> CycleGAN:
+        return CycleGAN(CycleGANConfig.from_dict(config))
 
     def model_input(self, crop: np.ndarray) -> np.ndarray:
         """A square face crop in the training framing -> uint8 (S, S, 3) at the model's resolution."""

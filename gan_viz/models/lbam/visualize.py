@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from gan_viz import hub
-from gan_viz.device import get_device
 from gan_viz.models.lbam.card import FAMILY
 from gan_viz.models.lbam.network import LBAMConfig, LBAMGenerator
+from gan_viz.models.surface import ModelSurface
 MAX_HOLE = 0.9  # beyond this there is too little face left to inpaint from
 
 
@@ -51,24 +51,18 @@ def mask_from_image(mask_img: np.ndarray) -> np.ndarray:
     return m >= 128
 
 
-class Inpainter:
+class Inpainter(ModelSurface):
     """The loaded LBAM generator; re-entrant (no state is kept between calls)."""
 
+    FAMILY = FAMILY
+
     def __init__(self, model: LBAMGenerator, device: torch.device, source: hub.ResolvedWeights | None = None):
-        self.model = model.to(device).eval()
-        self.device = device
-        self.source = source
+        super().__init__(model, device, source)
         self.size = model.config.image_size
 
     @classmethod
-    def from_weights(cls, w: hub.ResolvedWeights) -> "Inpainter":
-        model = LBAMGenerator(LBAMConfig.from_dict(w.config))
-        model.load_state_dict(w.state_dict())
-        return cls(model, get_device(), w)
-
-    @classmethod
-    def load(cls, settings: hub.HubSettings | None = None) -> "Inpainter":
-        return cls.from_weights(hub.resolve(FAMILY, settings))
+    def build_model(cls, config: dict) -> LBAMGenerator:
+        return LBAMGenerator(LBAMConfig.from_dict(config))
 
     @property
     def layer_names(self) -> tuple[list[str], list[str]]:

@@ -1,0 +1,55 @@
+"""Benchmark of the gender-flip tab on this machine: one photo, detection and blending included, and its parts.
+
+Run: python benchmarks/gender_flip.py [--repeats 20]
+Prints a Markdown table (median and p90 after warm-up). Target: a whole flip well under 1 s.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from gan_viz import faces  # noqa: E402
+from gan_viz.imaging import load_image  # noqa: E402
+from gan_viz.models.cam_classifier.visualize import CAMExplainer  # noqa: E402
+from gan_viz.models.cyclegan.visualize import GenderFlipper  # noqa: E402
+from timing import timed  # noqa: E402
+
+PHOTO = ROOT / "assets" / "grace_hopper.jpg"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=20)
+    args = p.parse_args()
+    flipper, cam = GenderFlipper.load(), CAMExplainer.load()
+    img = load_image(str(PHOTO))
+    fc = faces.find_faces(img, 256)[0]
+    delta = flipper.translate(fc.crop, "male_to_female").delta * 127.5
+    p_female = lambda crop: cam.classify(crop)["gender"]["female"]  # noqa: E731
+    rows = [
+        (f"whole flip of a {img.shape[1]}x{img.shape[0]} photo, explicit direction",
+         *timed(lambda _: flipper.flip_photo(img, "male_to_female"), args.repeats)),
+        ("whole flip, direction 'auto' (CAM classifier decides)",
+         *timed(lambda _: flipper.flip_photo(img, "auto", p_female), args.repeats)),
+        ("  face detection + eye levelling + crop", *timed(lambda _: faces.find_faces(img, 256), args.repeats)),
+        (f"  the four nets on one {flipper.size} px face (G, F(G), F, D)",
+         *timed(lambda _: flipper.translate(fc.crop, "male_to_female"), args.repeats)),
+        ("  blending the change back into the photo",
+         *timed(lambda _: faces.add_to_photo(img.astype(np.float32), fc, delta), args.repeats)),
+    ]
+    print(f"Gender flip on {flipper.device}, torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    print("| what | median ms | p90 ms |\n|---|---|---|")
+    for name, med, p90 in rows:
+        print(f"| {name} | {med:.1f} | {p90:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
