@@ -13,7 +13,7 @@ from gan_viz.faces import FaceError
 from gan_viz.models.cam_classifier.cams import METHODS
 from gan_viz.models.cam_classifier.visualize import LAYERS, METHOD_LABELS, formula
 from gan_viz.ui.context import Family
-from gan_viz.ui.widgets import image_input, session_file, user_errors
+from gan_viz.ui.widgets import image_input, photo_handlers, session_file, user_errors
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DISPLAY = 256  # px of the face crop shown; the model itself sees it at its input size
@@ -150,19 +150,10 @@ def build(fam: Family) -> None:
     inputs = [image, whole, method, target, layer, alpha, cmap]
     outputs = [face_img, gender, age, over, bar, gallery, info, png, npy]
 
-    def on_button(image, *choices):
-        if image is None:
-            raise gr.Error("Upload a photo, use the webcam or pick an example first.")
-        return explain_tab(fam, image, *choices)
-
-    def on_change(image, *choices):  # a new photo or a changed setting: quiet while there is no photo
-        if image is None:
-            return [gr.skip()] * len(outputs)
-        return explain_tab(fam, image, *choices)
-
-    run.click(user_errors(on_button), inputs, outputs, api_visibility="private")
+    on_button, on_change = photo_handlers(lambda image, *choices: explain_tab(fam, image, *choices), len(outputs))
+    run.click(on_button, inputs, outputs, api_visibility="private")
     gr.on([image.change, method.change, target.change, layer.change, alpha.release, cmap.change, whole.change],
-          user_errors(on_change), inputs, outputs, api_visibility="private", trigger_mode="always_last")
+          on_change, inputs, outputs, api_visibility="private", trigger_mode="always_last")
 
     # The programmatic API (gradio_client), on hidden components so its signature is exactly the documented one.
     with gr.Group(visible=False):

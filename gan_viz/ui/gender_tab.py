@@ -11,7 +11,7 @@ from gan_viz import imaging
 from gan_viz.faces import FaceError
 from gan_viz.models.cyclegan.visualize import MAX_FACES, TARGET, FlippedPhoto, patch_realness
 from gan_viz.ui.context import Family
-from gan_viz.ui.widgets import image_input, session_file, user_errors
+from gan_viz.ui.widgets import image_input, photo_handlers, session_file, user_errors
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 PANEL = 192  # px of each cycle panel shown
@@ -155,18 +155,9 @@ def build(fam: Family, cam: Family | None) -> None:
     inputs = [image, direction, whole, which]
     outputs = [result, found, info, gallery, download]
 
-    def on_button(image, *choices):
-        if image is None:
-            raise gr.Error("Upload a photo, use the webcam or pick an example first.")
-        return flip_tab(fam, cam, image, *choices)
-
-    def on_change(image, *choices):
-        if image is None:
-            return [gr.skip()] * len(outputs)
-        return flip_tab(fam, cam, image, *choices)
-
-    run.click(user_errors(on_button), inputs, outputs, api_visibility="private")
-    gr.on([image.change, direction.change, whole.change, which.change], user_errors(on_change), inputs, outputs,
+    on_button, on_change = photo_handlers(lambda image, *choices: flip_tab(fam, cam, image, *choices), len(outputs))
+    run.click(on_button, inputs, outputs, api_visibility="private")
+    gr.on([image.change, direction.change, whole.change, which.change], on_change, inputs, outputs,
           api_visibility="private", trigger_mode="always_last")
 
     with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)

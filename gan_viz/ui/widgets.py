@@ -73,3 +73,22 @@ def session_file(data: bytes, suffix: str) -> str:
     f.write(data)
     f.close()
     return f.name
+
+
+def photo_handlers(fn, n_outputs: int):
+    """(on_button, on_change) for a tab driven by one photo: fn(image, *choices) -> outputs.
+
+    The button insists on a photo; a changed setting with no photo yet stays quiet. Both are
+    wrapped by user_errors, and they are distinct functions so their events queue independently.
+    """
+    def on_button(image, *choices):
+        if image is None:
+            raise gr.Error("Upload a photo, use the webcam or pick an example first.")
+        return fn(image, *choices)
+
+    def on_change(image, *choices):
+        if image is None:
+            return [gr.skip()] * n_outputs
+        return fn(image, *choices)
+
+    return user_errors(on_button), user_errors(on_change)

@@ -1,15 +1,14 @@
 """The model card of the male <-> female CycleGAN: settings, losses, and (once measured) the flip rate."""
 from __future__ import annotations
 
+from gan_viz.cards import loss_rows
+
 FAMILY = "cyclegan"
 
 
 def model_card(config: dict, step: int, records: list[dict], settings: dict) -> str:
     rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
-    logged = [r for r in records if "loss_gan" in r]
-    picked = logged[:: max(1, len(logged) // 12)]
-    if logged and logged[-1] is not picked[-1]:
-        picked.append(logged[-1])
+    picked = loss_rows(records, "loss_gan")
     curve = "\n".join(f"| {r['step']} | {r['loss_gan']:.3f} | {r['loss_cycle']:.3f} | {r['loss_identity']:.3f} | "
                       f"{r['loss_d']:.3f} |" for r in picked)
     return f"""---

@@ -1,16 +1,15 @@
 """The model card of the LBAM face inpainter: architecture, settings, loss curve; the benchmark adds the measured quality."""
 from __future__ import annotations
 
+from gan_viz.cards import loss_rows
+
 FAMILY = "lbam"
 
 
 def model_card(config: dict, step: int, records: list[dict], settings: dict) -> str:
     """The card; benchmarks/inpainting_quality.py --write-card appends the measured quality section."""
     rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
-    logged = [r for r in records if "loss_hole" in r]
-    picked = logged[:: max(1, len(logged) // 12)]
-    if logged and logged[-1] is not picked[-1]:
-        picked.append(logged[-1])
+    picked = loss_rows(records, "loss_hole")
     curve = "\n".join(f"| {r['step']} | {r['loss_hole']:.4f} | {r['loss_valid']:.4f} | {r['loss_adv']:.3f} | "
                       f"{r['loss_d']:.3f} |" for r in picked)
     s = config["image_size"]

@@ -1,6 +1,8 @@
 """The model card of the SAGAN face generator: settings, loss and gamma curves, samples, measured quality."""
 from __future__ import annotations
 
+from gan_viz.cards import loss_rows
+
 FAMILY = "sagan"
 
 
@@ -13,9 +15,7 @@ def model_card(config: dict, step: int, records: list[dict], settings: dict) -> 
     """The card; benchmarks/sagan_quality.py appends the measured quality section to it."""
     rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
     curve_rows = []
-    logged = [r for r in records if "loss_g" in r]
-    picked = logged[:: max(1, len(logged) // 12)]
-    for r in picked + ([logged[-1]] if logged and logged[-1] is not picked[-1] else []):
+    for r in loss_rows(records, "loss_g"):
         gam = ", ".join(f"{k} {v:+.3f}" for k, v in r["gamma"].items())
         curve_rows.append(f"| {r['step']} | {r['loss_d_real']:.3f} | {r['loss_d_fake']:.3f} | {r['loss_g']:.3f} | {gam} |")
     curves = "\n".join(curve_rows)
