@@ -197,13 +197,24 @@ def face_alpha(face: FaceCrop, shape: tuple[int, int], feather: float = 0.08) ->
     return np.clip(a, 0.0, 1.0)  # interpolation can overshoot 1 by a rounding error
 
 
-def add_to_photo(photo: np.ndarray, face: FaceCrop, delta: np.ndarray) -> np.ndarray:
+def add_to_photo(photo: np.ndarray, face: FaceCrop, delta: np.ndarray, keep_detail: np.ndarray | None = None) -> np.ndarray:
     """photo (H, W, 3) float + delta (S, S, 3) float, a change drawn in the crop's framing at any S.
 
     The change is warped back through the inverse alignment (which also upsamples it) and
     added under face_alpha: pixels the change does not touch keep the photo's full resolution.
+    keep_detail (S, S) in [0, 1], optional: where it is 0 the model redrew that part, so the
+    photo's detail finer than one model pixel is dropped there too (otherwise, say, a beard's
+    texture would survive under a translated chin).
     """
     h, w = photo.shape[:2]
-    warped = cv2.warpAffine(delta.astype(np.float32), _crop_to_photo(face, delta.shape[0]), (w, h),
-                            flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)  # replicate: no ringing at the edge
-    return photo + warped * face_alpha(face, (h, w))[..., None]
+    s = delta.shape[0]
+    inv = _crop_to_photo(face, s)
+    change = cv2.warpAffine(delta.astype(np.float32), inv, (w, h), flags=cv2.INTER_CUBIC,
+                            borderMode=cv2.BORDER_REPLICATE)  # replicate: no ringing at the edge
+    if keep_detail is not None:
+        model_px = float(np.hypot(*inv[0, :2]))  # photo pixels per model pixel
+        low = cv2.GaussianBlur(photo, (0, 0), sigmaX=max(0.5, 0.5 * model_px))
+        drop = 1.0 - cv2.warpAffine(keep_detail.astype(np.float32), inv, (w, h), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE)
+        change = change - np.clip(drop, 0.0, 1.0)[..., None] * (photo - low)
+    return photo + change * face_alpha(face, (h, w))[..., None]

@@ -133,3 +133,19 @@ def test_a_zero_change_leaves_the_photo_untouched():
     a = faces.face_alpha(fc, HOPPER.shape[:2])
     cx, cy = fc.box[0] + fc.box[2] // 2, fc.box[1] + fc.box[3] // 2
     assert a[cy, cx] > 0.99 and a[0, 0] == 0 and a.max() <= 1
+
+
+def test_detail_is_dropped_only_where_the_model_redrew():
+    fc = faces.find_faces(HOPPER, 256)[0]
+    photo = HOPPER.astype(np.float32)
+    zero = np.zeros((64, 64, 3), np.float32)
+    kept = faces.add_to_photo(photo, fc, zero, np.ones((64, 64), np.float32))
+    assert np.allclose(kept, photo, atol=1e-3)
+    dropped = faces.add_to_photo(photo, fc, zero, np.zeros((64, 64), np.float32))
+    x, y, w, h = fc.box
+    inner = (slice(y + h // 4, y + 3 * h // 4), slice(x + w // 4, x + 3 * w // 4))
+
+    def detail(a):
+        return np.abs(np.diff(a[inner], axis=1)).mean()
+    assert detail(dropped) < 0.7 * detail(photo)  # fine texture smoothed inside the face
+    assert np.array_equal(dropped[:, : max(0, x - w // 2)], photo[:, : max(0, x - w // 2)])  # untouched outside

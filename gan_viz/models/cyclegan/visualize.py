@@ -6,7 +6,8 @@ For a face x and a direction G (say male_to_female, with F = female_to_male):
     F(x)      the identity output (x already is in F's target domain, so F should leave it alone),
     D_Y(G(x)) the target-domain discriminator's patch map: LSGAN scores, 1 = "real", 0 = "fake".
 A photo is flipped by adding the change G(x) - x, warped back through the face's alignment, to
-the original pixels under a feathered ellipse: the face changes, the photo keeps its resolution.
+the original pixels under a feathered ellipse: the face changes, the photo keeps its resolution;
+where G redrew a part of the face, the photo's finer detail there is dropped with it.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from gan_viz.models.cyclegan.network import DIRECTIONS, CycleGAN, CycleGANConfig
 from gan_viz.models.surface import ModelSurface
 
 TARGET = {"male_to_female": "female", "female_to_male": "male"}
+CHANGED = 0.15  # a mean |G(x) - x| (in [0, 1] pixel units) this large means G redrew that pixel
 MAX_FACES = 8  # more than this in one photo: the largest eight are flipped and the user is told
 
 
@@ -135,10 +137,16 @@ class GenderFlipper(ModelSurface):
                 p = float(p_female(fc.native if fc.native is not None else fc.crop))
                 d = "female_to_male" if p >= 0.5 else "male_to_female"
             cyc = self.translate(fc.crop, d)
-            out = faces.add_to_photo(out, fc, cyc.delta * 127.5)  # [-1, 1] units -> pixel units
+            out = faces.add_to_photo(out, fc, cyc.delta * 127.5, keep_detail(cyc.change))  # [-1, 1] -> pixel units
             flipped.append(FlippedFace(fc, cyc, p))
         result = np.clip(out, 0, 255).round().astype(np.uint8)
         return FlippedPhoto(result, flipped, skipped, time.perf_counter() - t0)
+
+
+def keep_detail(change: np.ndarray, full_change: float = CHANGED) -> np.ndarray:
+    """1 where G left the face alone (keep the photo's fine detail), falling to 0 where it changed by full_change."""
+    k = 1.0 - np.clip(change / full_change, 0.0, 1.0)
+    return cv2.GaussianBlur(k.astype(np.float32), (0, 0), sigmaX=1.0)  # no blotches at the edges of changed areas
 
 
 def patch_realness(patch_map: np.ndarray, size: int) -> np.ndarray:
