@@ -55,21 +55,38 @@ def test_a_tight_crop_is_translated_whole():
     assert ph.faces[0].face.whole_image and ph.result.shape == load_image(SAGAN_FACE).shape
 
 
-def _editor_with_hole(crop, hole):
-    return inpainting_tab.editor_value(crop, hole)
+def _brush_layer(hole):
+    layer = np.zeros((*hole.shape, 4), np.uint8)
+    layer[hole] = (255, 0, 255, 255)
+    return layer
 
 
 def test_inpaint_tab_outputs_and_metrics():
     crop = inpainting_tab.face_crop(HOPPER, False)
     assert crop.shape == (inpainting_tab.EDIT, inpainting_tab.EDIT, 3)
     hole = inpainting_tab.preset_hole("mouth", crop.shape[0], 0)
-    masked, raw, comp, telea, info, maps, plot, params, png = inpainting_tab.inpaint_tab(
-        LBAM, crop, _editor_with_hole(crop, hole), 2)
+    editor = {"background": crop, "layers": [_brush_layer(hole)], "composite": None}  # as the brush leaves it
+    masked, raw, comp, telea, info, maps, plot, params, png = inpainting_tab.inpaint_tab(LBAM, crop, editor, 2)
     assert comp.shape == raw.shape == telea.shape == masked.shape
     n_enc = len(LBAM.weights.config["channels"])
     assert len(maps) == 2 * n_enc - 1 and maps[0][1].startswith("forward") and maps[-1][1].startswith("reverse")
     assert "PSNR" in info and "SSIM" in info and "Telea" in info
     assert len(params) == 2 * n_enc - 1 and {"a", "mu", "gamma_l", "gamma_r", "alpha"} <= set(params.columns)
+
+
+def test_preset_and_brush_strokes_add_up_and_the_preset_ratio_is_what_the_model_sees():
+    crop = inpainting_tab.face_crop(HOPPER, False)
+    size = LBAM.weights.config["image_size"]
+    preset = inpainting_tab.preset_hole("free-form 30-40%", crop.shape[0], 5, size)
+    empty = inpainting_tab.editor_value(crop, preset)
+    assert not np.array_equal(empty["background"], crop) and empty["layers"] == []  # the preset is tinted in
+    info = inpainting_tab.inpaint_tab(LBAM, crop, empty, 0, preset)[4]
+    ratio = float(info.split("**")[1].rstrip("%")) / 100
+    assert 0.30 <= ratio < 0.40
+    stroke = np.zeros(crop.shape[:2], bool)
+    stroke[:20] = True  # a brush stroke across the top adds to the preset
+    both = inpainting_tab.inpaint_tab(LBAM, crop, {"background": crop, "layers": [_brush_layer(stroke)]}, 0, preset)[4]
+    assert float(both.split("**")[1].rstrip("%")) / 100 > ratio
 
 
 def test_inpaint_tab_refuses_an_empty_canvas_clearly():
@@ -78,12 +95,10 @@ def test_inpaint_tab_refuses_an_empty_canvas_clearly():
         inpainting_tab.inpaint_tab(LBAM, crop, inpainting_tab.editor_value(crop), 0)
 
 
-def test_every_preset_gives_an_editable_layer():
-    crop = np.zeros((256, 256, 3), np.uint8)
+def test_every_preset_is_a_sensible_hole():
     for name in inpainting_tab.PRESETS:
-        v = inpainting_tab.editor_value(crop, inpainting_tab.preset_hole(name, 256, 3))
-        hole = inpainting_tab.editor_hole(v, (256, 256))
-        assert 0.02 < hole.mean() < 0.6, name
+        hole = inpainting_tab.preset_hole(name, 256, 3, 128)
+        assert hole.shape == (256, 256) and 0.02 < hole.mean() < 0.6, name
 
 
 @pytest.fixture(scope="module")

@@ -92,3 +92,17 @@ def test_inpainting_tab_draw_a_hole_and_fill_it(page):
     info.get_by_text("PSNR", exact=False).first.wait_for(timeout=30_000)
     text = info.inner_text()
     assert "Hole" in text and "Telea" in text
+
+
+def test_inpainting_preset_becomes_the_mask(page):
+    page.get_by_role("tab", name="Inpainting").click()
+    page.locator("#inpaint-editor .pixi-target canvas").first.wait_for(state="visible", timeout=30_000)
+    page.wait_for_timeout(1000)
+    page.locator("#inpaint-input input[type=file]").set_input_files(HOPPER)
+    page.wait_for_timeout(4000)
+    page.get_by_role("button", name="Apply preset").click()  # default preset: free-form 30-40%
+    page.wait_for_timeout(2000)
+    page.get_by_role("button", name="Inpaint", exact=True).click()
+    info = page.locator("#inpaint-info")
+    page.wait_for_function("document.querySelector('#inpaint-info').innerText.match(/Hole: 3\\d\\.\\d%/)", timeout=60_000)
+    assert "Hole: 3" in info.inner_text()

@@ -16,19 +16,22 @@ from gan_viz.ui.widgets import image_input, session_file, user_errors
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 EDIT = 256  # px of the face in the editor; the model works at its own size (128) and the mask is mapped to it
-MASK_RGBA = (255, 0, 255, 255)  # preset holes are drawn in the brush's colour, so brush and presets look alike
+MASK_RGB = (255, 0, 255)  # preset holes are tinted in the brush's colour, so brush and presets look alike
 PRESETS = {f"free-form {int(lo * 100)}-{int(hi * 100)}%": (lo, hi) for lo, hi in masks.BUCKETS}
 PRESETS.update({"centre box (25%)": "box", "eyes": "eyes", "nose": "nose", "mouth": "mouth"})
 
 
-def editor_value(crop: np.ndarray, hole: np.ndarray | None = None) -> dict:
-    """An ImageEditor value: the face as background and, optionally, a hole as one editable layer."""
-    layers = []
-    if hole is not None:
-        layer = np.zeros((*crop.shape[:2], 4), np.uint8)
-        layer[hole.astype(bool)] = MASK_RGBA
-        layers = [layer]
-    return {"background": crop, "layers": layers, "composite": None}
+def editor_value(crop: np.ndarray, preset: np.ndarray | None = None) -> dict:
+    """An ImageEditor value: the face as background, a preset hole tinted into it (the brush adds to it).
+
+    The preset is kept in the session's state, not as an editor layer: Gradio 6.31 draws a
+    layer handed to the editor offset from the image, so the tint is what the user sees.
+    """
+    bg = crop.copy()
+    if preset is not None:
+        tint = np.array(MASK_RGB, np.float32)
+        bg[preset] = (0.35 * bg[preset] + 0.65 * tint).astype(np.uint8)
+    return {"background": bg, "layers": [], "composite": None}
 
 
 def editor_hole(value, shape: tuple[int, int]) -> np.ndarray:
@@ -42,7 +45,11 @@ def editor_hole(value, shape: tuple[int, int]) -> np.ndarray:
     return hole
 
 
-def preset_hole(name: str, size: int, seed: int) -> np.ndarray:
+def preset_hole(name: str, size: int, seed: int, model_size: int | None = None) -> np.ndarray:
+    """A preset hole at size px; drawn at model_size and scaled up (nearest), so the model sees the stated ratio."""
+    if model_size and model_size != size:
+        small = preset_hole(name, model_size, seed)
+        return cv2.resize(small.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(bool)
     kind = PRESETS.get(name)
     if kind is None:
         raise ValueError(f"unknown preset {name!r}")
@@ -95,13 +102,16 @@ def _params_table(inp):
     return pd.DataFrame(inp.activations()).round(4)
 
 
-def inpaint_tab(fam: Family, original, editor, dilation: int):
-    """Everything the tab shows for one face and one painted hole."""
+def inpaint_tab(fam: Family, original, editor, dilation: int, preset: np.ndarray | None = None):
+    """Everything the tab shows for one face and one hole: the brush strokes plus the preset, if any."""
     if original is None:
         raise gr.Error("Upload a photo or pick an example first; its face appears in the editor.")
     inp = fam.get()
     s = inp.size
-    hole_edit = masks.dilate(editor_hole(editor, original.shape[:2]), int(dilation))
+    hole_edit = editor_hole(editor, original.shape[:2])
+    if preset is not None:
+        hole_edit |= reconcile_mask(preset, original.shape[:2])
+    hole_edit = masks.dilate(hole_edit, int(dilation))
     if not hole_edit.any():
         raise gr.Error("Paint over part of the face with the brush (or apply a preset) first.")
     truth = imaging.resize(original, (s, s)) if original.shape[0] != s else original  # what the model sees, and the ground truth
@@ -146,10 +156,12 @@ def build(fam: Family) -> None:
     """The tab's components and events; call inside a gr.Blocks / gr.Tab."""
     gr.Markdown(
         "Upload a photo (or pick an example): its face appears in the editor. **Paint the hole** with the brush (size, "
-        "eraser and undo are in the editor's toolbar) or apply a preset, then press Inpaint. The LBAM network "
+        "eraser and undo are in the editor's toolbar) and/or apply a preset (tinted magenta; the brush adds to it, "
+        "'Clear preset' removes it), then press Inpaint. The LBAM network "
         "(Xie et al. 2019) fills the hole; below it, the **learned attention maps**: each encoder layer re-weights its "
         "features by a forward map computed from the mask, each decoder layer by a reverse map computed from 1 - mask.")
     original = gr.State(None)  # the face at the editor's size, per session: the truth PSNR and SSIM are measured against
+    preset_hole_state = gr.State(None)  # the applied preset hole (bool, editor size), per session; brush strokes add to it
     with gr.Row():
         with gr.Column(scale=1):
             photo = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
@@ -168,6 +180,8 @@ def build(fam: Family) -> None:
                 seed = gr.Number(value=0, precision=0, label="Seed (free-form)")
             with gr.Row():
                 apply = gr.Button("Apply preset")
+                clear = gr.Button("Clear preset")
+            with gr.Row():
                 dilation = gr.Slider(0, 16, value=0, step=1, label="Grow the hole by (px of the editor)")
             run = gr.Button("Inpaint", variant="primary")
         with gr.Column(scale=2):
@@ -186,19 +200,26 @@ def build(fam: Family) -> None:
 
     def load_face(image, use_whole):
         if image is None:
-            return None, None
+            return None, None, None
         crop = face_crop(image, use_whole)
-        return crop, editor_value(crop)
+        return crop, editor_value(crop), None
 
     def on_preset(crop, name, s):
         if crop is None:
             raise gr.Error("Upload a photo or pick an example first.")
-        return editor_value(crop, preset_hole(name, crop.shape[0], s))
+        hole = preset_hole(name, crop.shape[0], s, fam.get().size)
+        return editor_value(crop, hole), hole
 
-    gr.on([photo.change, whole.change], user_errors(load_face), [photo, whole], [original, editor],
+    def on_clear(crop):
+        if crop is None:
+            return None, None
+        return editor_value(crop), None
+
+    gr.on([photo.change, whole.change], user_errors(load_face), [photo, whole], [original, editor, preset_hole_state],
           api_visibility="private")
-    apply.click(user_errors(on_preset), [original, preset, seed], editor, api_visibility="private")
-    run.click(user_errors(lambda o, e, d: inpaint_tab(fam, o, e, d)), [original, editor, dilation],
+    apply.click(user_errors(on_preset), [original, preset, seed], [editor, preset_hole_state], api_visibility="private")
+    clear.click(user_errors(on_clear), original, [editor, preset_hole_state], api_visibility="private")
+    run.click(user_errors(lambda o, e, d, p: inpaint_tab(fam, o, e, d, p)), [original, editor, dilation, preset_hole_state],
               [masked, raw, comp, telea, info, maps, plot, params, download], api_visibility="private")
 
     with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
