@@ -4,7 +4,7 @@ import torch
 
 from gan_viz.models.lbam import masks
 from gan_viz.models.lbam.network import GaussianActivation, LBAMConfig, LBAMGenerator, MaskUpdate
-from gan_viz.models.lbam.train import PatchDiscriminator, train_step
+from gan_viz.models.lbam.train import PatchDiscriminator, lr_factor, train_step
 
 TINY = LBAMConfig(image_size=32, channels=[4, 8, 8, 8])
 
@@ -151,3 +151,21 @@ def test_psnr_ssim_and_classical_inpainting_follow_their_definitions():
     c = a.copy()
     c[hole] = 255  # what is under the hole must not leak into the classical fill either
     assert np.array_equal(metrics.classical_inpaint(a, hole, "ns"), metrics.classical_inpaint(c, hole, "ns"))
+
+
+def test_learning_rate_is_constant_then_falls_linearly_to_zero():
+    assert lr_factor(500, 1000, 0) == 1.0
+    assert lr_factor(0, 1000, 400) == 1.0 and lr_factor(600, 1000, 400) == 1.0
+    assert lr_factor(800, 1000, 400) == 0.5 and lr_factor(1000, 1000, 400) == 0.0
+
+
+def test_mirror_averaging_is_the_mean_of_both_fills(inpainter):
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    hole = np.zeros((32, 32), bool)
+    hole[4:14, 3:20] = True
+    both = inpainter.inpaint(img, hole).raw.astype(float)
+    one = inpainter.inpaint(img, hole, mirror=False).raw.astype(float)
+    other = inpainter.inpaint(img[:, ::-1].copy(), hole[:, ::-1].copy(), mirror=False).raw[:, ::-1].astype(float)
+    assert np.abs(both - (one + other) / 2).max() <= 1.0  # uint8 rounding of each side
+    assert not np.array_equal(one, other)  # the two fills do differ, so averaging matters
