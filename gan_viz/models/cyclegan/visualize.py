@@ -125,7 +125,9 @@ class GenderFlipper(ModelSurface):
         found = found[:MAX_FACES]
         if face_index is not None:
             if not 0 <= face_index < len(found):
-                raise ValueError(f"there are {len(found)} faces in this photo; pick a face from 1 to {len(found)}")
+                n = len(found)
+                raise ValueError(f"{'There is 1 face' if n == 1 else f'There are {n} faces'} in this photo; "
+                                 f"pick a face from 1 to {n} (numbered on 'Faces found'), or 'all faces'")
             skipped += len(found) - 1
             found = [found[face_index]]
         out = img.astype(np.float32)
