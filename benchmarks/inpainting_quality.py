@@ -49,7 +49,8 @@ def evaluate(inp: Inpainter, images: np.ndarray, seed: int = 0) -> tuple[dict, f
 
 def markdown(table: dict, n: int, size: int) -> str:
     lines = [f"{n} validation faces at {size}x{size} px, one free-form stroke mask per face and bucket; PSNR (dB) and "
-             "SSIM over the whole image against the original.\n",
+             "SSIM over the whole image against the original. LBAM as the app runs it (mirror-averaged fill, known "
+             "pixels kept).\n",
              "| hole | " + " | ".join(f"{m} PSNR | SSIM" for m in METHODS) + " | LBAM - NS (dB) |",
              "|---|" + "---|---|" * len(METHODS) + "---|"]
     for bucket, row in table.items():

@@ -208,11 +208,17 @@ class MetricsLog:
 
 
 def export_weights(export_dir: str | os.PathLike, state_dict: dict[str, torch.Tensor], config: dict,
-                   card: str, extra_files: dict[str, bytes] | None = None) -> Path:
-    """Write config.json + model.safetensors + README.md (the model card): the layout gan_viz.hub reads."""
+                   card: str, extra_files: dict[str, bytes] | None = None, dtype: torch.dtype | None = None) -> Path:
+    """Write config.json + model.safetensors + README.md (the model card): the layout gan_viz.hub reads.
+
+    dtype (e.g. torch.float16) stores the floating tensors smaller; load_state_dict casts them back.
+    """
     out = Path(export_dir)
     out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, out / "model.safetensors")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+    save_file(tensors, out / "model.safetensors")
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (out / "README.md").write_text(card)
     for name, data in (extra_files or {}).items():
