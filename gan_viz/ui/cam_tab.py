@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import cv2
 import gradio as gr
@@ -13,9 +12,8 @@ from gan_viz.faces import FaceError
 from gan_viz.models.cam_classifier.cams import METHODS
 from gan_viz.models.cam_classifier.visualize import LAYERS, METHOD_LABELS, formula
 from gan_viz.ui.context import Family
-from gan_viz.ui.widgets import image_input, photo_handlers, session_file, user_errors
+from gan_viz.ui.widgets import example_rows, image_input, photo_handlers, session_file, user_errors
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DISPLAY = 256  # px of the face crop shown; the model itself sees it at its input size
 
 
@@ -126,9 +124,7 @@ def build(fam: Family) -> None:
                 alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Heatmap opacity")
                 cmap = gr.Dropdown(list(imaging.COLORMAPS), value="viridis", label="Colormap (colour-blind safe)")
             run = gr.Button("Explain", variant="primary")
-            # Photos go through face detection; the project's own generated faces already are crops.
-            examples = [[str(p), False] for p in sorted(ASSETS.glob("*.jpg"))] + \
-                       [[str(p), True] for p in sorted(ASSETS.glob("sagan_face_*.png"))]
+            examples = example_rows()
             if examples:
                 gr.Examples(examples, inputs=[image, whole], label="Examples")
         with gr.Column(scale=2):

@@ -1,7 +1,6 @@
 """The gender-flip tab: CycleGAN male <-> female on the faces of the user's photo, with the whole cycle shown."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import gradio as gr
@@ -11,9 +10,8 @@ from gan_viz import imaging
 from gan_viz.faces import FaceError
 from gan_viz.models.cyclegan.visualize import MAX_FACES, TARGET, FlippedPhoto, patch_realness
 from gan_viz.ui.context import Family
-from gan_viz.ui.widgets import image_input, photo_handlers, session_file, user_errors
+from gan_viz.ui.widgets import example_rows, image_input, photo_handlers, session_file, user_errors
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 PANEL = 192  # px of each cycle panel shown
 DIRECTION_LABELS = {"auto": "auto (the CAM classifier decides)", "male_to_female": "male -> female",
                     "female_to_male": "female -> male"}
@@ -139,8 +137,7 @@ def build(fam: Family, cam: Family | None) -> None:
                                 label="Face (numbered on the photo, largest first)")
             whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
             run = gr.Button("Flip", variant="primary")
-            examples = [[str(p), False] for p in sorted(ASSETS.glob("*.jpg"))] + \
-                       [[str(p), True] for p in sorted(ASSETS.glob("sagan_face_*.png"))]
+            examples = example_rows()
             if examples:
                 gr.Examples(examples, inputs=[image, whole], label="Examples")
         with gr.Column(scale=2):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import cv2
 import gradio as gr
@@ -12,9 +11,8 @@ from gan_viz import faces, imaging, metrics
 from gan_viz.models.lbam import masks
 from gan_viz.models.lbam.visualize import Inpainting, mask_from_image, reconcile_mask
 from gan_viz.ui.context import Family
-from gan_viz.ui.widgets import image_input, session_file, user_errors
+from gan_viz.ui.widgets import example_rows, image_input, session_file, user_errors
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 EDIT = 256  # px of the face in the editor; the model works at its own size (128) and the mask is mapped to it
 MASK_RGB = (255, 0, 255)  # preset holes are tinted in the brush's colour, so brush and presets look alike
 PRESETS = {f"free-form {int(lo * 100)}-{int(hi * 100)}%": (lo, hi) for lo, hi in masks.BUCKETS}
@@ -167,8 +165,7 @@ def build(fam: Family) -> None:
             photo = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
                              elem_id="inpaint-input", height=220)
             whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
-            examples = [[str(p), False] for p in sorted(ASSETS.glob("*.jpg"))] + \
-                       [[str(p), True] for p in sorted(ASSETS.glob("sagan_face_*.png"))]
+            examples = example_rows()
             if examples:
                 gr.Examples(examples, inputs=[photo, whole], label="Examples")
             editor = gr.ImageEditor(label="Paint the hole", type="numpy", image_mode="RGBA", format="png",

@@ -52,6 +52,16 @@ def click_xy(evt: gr.SelectData) -> tuple[int, int]:
     return int(x), int(y)
 
 
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+def example_rows() -> list[list]:
+    """[image path, use the whole image] rows for gr.Examples: photos go through face detection,
+    the project's own generated faces already are crops."""
+    return [[str(p), False] for p in sorted(ASSETS.glob("*.jpg"))] + \
+        [[str(p), True] for p in sorted(ASSETS.glob("sagan_face_*.png"))]
+
+
 DOWNLOADS = Path(tempfile.gettempdir()) / "gan-viz-downloads"
 DOWNLOAD_TTL_S = 3600
 
