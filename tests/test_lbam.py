@@ -118,7 +118,7 @@ def test_activation_report_and_curves_are_the_modules_own(inpainter):
     rows = inpainter.activations()
     assert len(rows) == 2 * len(TINY.channels) - 1
     first = inpainter.model.enc_att[0]
-    assert rows[0]["a"] == pytest.approx(max(1.01, float(first.g_A.a)))
+    assert rows[0]["a"] == pytest.approx(max(1.01, first.g_A.a.item()))
     xs = np.linspace(-1, 4, 11)
     kind, name, ga, gm = inpainter.activation_curves(xs)[0]
     p = rows[0]
