@@ -71,6 +71,8 @@ def test_inpaint_tab_outputs_and_metrics():
     n_enc = len(LBAM.weights.config["channels"])
     assert len(maps) == 2 * n_enc - 1 and maps[0][1].startswith("forward") and maps[-1][1].startswith("reverse")
     assert "PSNR" in info and "SSIM" in info and "Telea" in info
+    assert plot.ndim == 3 and plot.dtype == np.uint8
+    assert inpainting_tab._activation_plot(LBAM.get()) is plot  # drawn once per model, not on every click
     assert len(params) == 2 * n_enc - 1 and {"a", "mu", "gamma_l", "gamma_r", "alpha"} <= set(params.columns)
 
 

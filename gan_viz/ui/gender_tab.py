@@ -113,10 +113,10 @@ def summary(ph: FlippedPhoto, shown: int) -> str:
 
 def flip_tab(fam: Family, cam: Family | None, image, direction, use_whole, which):
     which_i = None if which in (None, "", "all faces") else int(str(which).split()[-1]) - 1
-    ph = flip(fam, cam, image, direction, use_whole, which_i)
+    img = image_input(image)  # decoded once; flip() only re-checks the array
+    ph = flip(fam, cam, img, direction, use_whole, which_i)
     if ph.skipped and which_i is None:
         gr.Warning(f"{len(ph.faces) + ph.skipped} faces found; the {MAX_FACES} largest were flipped.")
-    img = image_input(image)
     png = session_file(imaging.to_png_bytes(ph.result), ".png")
     return ph.result, _boxed(img, ph), summary(ph, 0), panels(ph, 0), png
 

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import time
 
-import cv2
+import functools
+
 import gradio as gr
 import numpy as np
 
 from gan_viz import faces, imaging, metrics
 from gan_viz.models.lbam import masks
-from gan_viz.models.lbam.visualize import Inpainting, mask_from_image, reconcile_mask
+from gan_viz.models.lbam.visualize import Inpainting, hole_at, mask_from_image, reconcile_mask
 from gan_viz.ui.context import Family
 from gan_viz.ui.widgets import example_rows, image_input, session_file, user_errors
 
@@ -47,7 +48,7 @@ def preset_hole(name: str, size: int, seed: int, model_size: int | None = None) 
     """A preset hole at size px; drawn at model_size and scaled up (nearest), so the model sees the stated ratio."""
     if model_size and model_size != size:
         small = preset_hole(name, model_size, seed)
-        return cv2.resize(small.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(bool)
+        return reconcile_mask(small, (size, size))  # nearest: every model pixel stays whole
     kind = PRESETS.get(name)
     if kind is None:
         raise ValueError(f"unknown preset {name!r}")
@@ -74,7 +75,11 @@ def _maps_gallery(res: Inpainting, cmap: str = "viridis") -> list[tuple[np.ndarr
     return out
 
 
-def _activation_plot(inp):
+@functools.lru_cache(maxsize=4)
+def _activation_plot(inp) -> np.ndarray:
+    """The learned g_A and g_M of every layer, rendered once per loaded model (they are fixed weights)
+    to a uint8 image, so no click pays for matplotlib and no figure is shared between sessions."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     xs = np.linspace(-2, 6, 241)
@@ -91,10 +96,13 @@ def _activation_plot(inp):
         ax.tick_params(labelsize=7)
     ax1.legend(fontsize=6, ncol=2)
     fig.tight_layout()
-    return fig
+    FigureCanvasAgg(fig).draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
 
 
+@functools.lru_cache(maxsize=4)
 def _params_table(inp):
+    """The learned parameters per layer, once per loaded model (read-only afterwards)."""
     import pandas as pd
 
     return pd.DataFrame(inp.activations()).round(4)
@@ -113,7 +121,7 @@ def inpaint_tab(fam: Family, original, editor, dilation: int, preset: np.ndarray
     if not hole_edit.any():
         raise gr.Error("Paint over part of the face with the brush (or apply a preset) first.")
     truth = imaging.resize(original, (s, s)) if original.shape[0] != s else original  # what the model sees, and the ground truth
-    hole = reconcile_mask_area(hole_edit, s)
+    hole = hole_at(hole_edit, s)
     res = inp.inpaint(truth, hole, with_maps=True)
     telea = metrics.classical_inpaint(truth, hole, "telea")
     masked = np.where(hole[..., None], np.array([255, 0, 255], np.uint8), truth)
@@ -126,13 +134,6 @@ def inpaint_tab(fam: Family, original, editor, dilation: int, preset: np.ndarray
     png = session_file(imaging.to_png_bytes(res.composite), ".png")
     return (imaging.resize(masked, view), imaging.resize(res.raw, view), imaging.resize(res.composite, view),
             imaging.resize(telea, view), info, _maps_gallery(res), _activation_plot(inp), _params_table(inp), png)
-
-
-def reconcile_mask_area(hole: np.ndarray, size: int) -> np.ndarray:
-    """A hole painted at the editor's size -> the model's size; a model pixel is a hole if any part of it is."""
-    if hole.shape == (size, size):
-        return hole
-    return cv2.resize(hole.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > 0
 
 
 def inpaint_api(fam: Family, image, mask) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -191,7 +192,8 @@ def build(fam: Family) -> None:
             info = gr.Markdown(elem_id="inpaint-info")
             maps = gr.Gallery(label="Attention maps: forward (encoder) and reverse (decoder)", columns=6, height=300,
                               format="png")
-            plot = gr.Plot(label="Learned activation functions (solid: forward, dashed: reverse)")
+            plot = gr.Image(label="Learned activation functions (solid: forward, dashed: reverse)", format="png",
+                            interactive=False)
             params = gr.Dataframe(label="Learned parameters of g_A and g_M per layer", interactive=False)
             download = gr.File(label="Composite (PNG)")
 

@@ -43,6 +43,13 @@ def reconcile_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
+def hole_at(hole: np.ndarray, size: int) -> np.ndarray:
+    """A bool hole mask at any size -> (size, size); a pixel there is a hole if any of its source pixels is."""
+    if hole.shape == (size, size):
+        return hole
+    return cv2.resize(hole.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > 0
+
+
 def mask_from_image(mask_img: np.ndarray) -> np.ndarray:
     """A mask picture (grey or RGB(A), white = hole) -> bool hole mask; mid-grey and brighter counts as hole."""
     m = mask_img.astype(np.float32)
@@ -90,7 +97,7 @@ class Inpainter(ModelSurface):
                              "face visible so there is something to inpaint from.")
         s = self.size
         small = cv2.resize(img, (s, s), interpolation=cv2.INTER_AREA) if (h, w) != (s, s) else img
-        hole_s = cv2.resize(hole.astype(np.float32), (s, s), interpolation=cv2.INTER_AREA) > 0 if (h, w) != (s, s) else hole
+        hole_s = hole_at(hole, s)
         known = torch.from_numpy((~hole_s).astype(np.float32))[None, None].to(self.device)  # (1, 1, S, S), 1 = known
         x = torch.from_numpy(np.array(small, dtype=np.uint8)).permute(2, 0, 1).float().div(127.5).sub(1.0)
         x = x[None].to(self.device) * known  # hole pixels zeroed: whatever arrived there cannot matter
