@@ -3,7 +3,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from gan_viz.models.cyclegan.network import CycleGAN, CycleGANConfig
-from gan_viz.models.cyclegan.train import ImagePool, lr_factor, train_step
+from gan_viz.models.cyclegan.train import ImagePool, init_generators, lr_factor, train_step
 
 TINY = CycleGANConfig(image_size=32, ngf=4, ndf=4, n_blocks=1)
 
@@ -31,6 +31,47 @@ def test_save_load_round_trip(tmp_path):
 def test_lr_decays_linearly_in_the_second_half():
     assert lr_factor(0, 100) == 1.0 and lr_factor(49, 100) == 1.0
     assert abs(lr_factor(75, 100) - 0.5) < 1e-9 and lr_factor(100, 100) == 0.0
+
+
+def test_lr_decays_over_the_last_decay_steps_when_given():
+    assert lr_factor(59, 100, 40) == 1.0 and lr_factor(60, 100, 40) == 1.0
+    assert abs(lr_factor(80, 100, 40) - 0.5) < 1e-9 and lr_factor(100, 100, 40) == 0.0
+    assert lr_factor(99, 100, 0) == 1.0  # no decay at all
+
+
+def test_a_deeper_patchgan_sees_larger_patches():
+    x = torch.rand(1, 3, 96, 96)
+    shallow = CycleGAN(CycleGANConfig(ndf=4, d_layers=3)).D_male(x)
+    deep = CycleGAN(CycleGANConfig(ndf=4, d_layers=4)).D_male(x)
+    assert deep.shape[-1] < shallow.shape[-1]  # fewer, larger patches (receptive field 142 px instead of 70)
+
+
+def test_init_generators_copies_g_and_f_and_leaves_new_discriminators(tmp_path):
+    torch.manual_seed(0)
+    stage = CycleGAN(TINY)  # the earlier stage: 3-layer discriminators
+    save_file({k: v.to(torch.float16).contiguous() for k, v in stage.state_dict().items()},
+              tmp_path / "model.safetensors")  # exports may be stored float16
+    m = CycleGAN(CycleGANConfig(image_size=48, ngf=4, ndf=4, n_blocks=1, d_layers=4))
+    d0 = {k: v.clone() for k, v in m.D_female.state_dict().items()}
+    init_generators(m, str(tmp_path))
+    for name in ("male_to_female", "female_to_male"):
+        for k, v in getattr(stage, name).state_dict().items():
+            assert torch.allclose(getattr(m, name).state_dict()[k], v.half().float())
+    assert all(torch.equal(d0[k], v) for k, v in m.D_female.state_dict().items())
+
+
+def test_identity_weight_scales_the_identity_loss():
+    torch.manual_seed(0)
+    m = CycleGAN(TINY)
+    xm, xf = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    losses = []
+    for w in (0.5, 0.1):
+        state = {k: v.clone() for k, v in m.state_dict().items()}
+        opt_g, opt_d = torch.optim.SGD(m.parameters(), 0.0), torch.optim.SGD(m.parameters(), 0.0)
+        losses.append(train_step(m, opt_g, opt_d, xm, xf, {"male": ImagePool(), "female": ImagePool()},
+                                 lambda_identity=w)["loss_identity"])
+        m.load_state_dict(state)
+    assert abs(losses[0] / losses[1] - 5.0) < 1e-4  # the same L1 distance, weighted 5 and 1
 
 
 def test_pool_returns_a_batch_of_the_same_shape():

@@ -110,6 +110,16 @@ def test_cyclegan_entry_point_runs_and_exports(tiny_data, tmp_path):
           "--export-dir", "export", "--threads", "1"], tmp_path)
     keys = load_file(tmp_path / "export" / "model.safetensors")
     assert any(k.startswith("male_to_female.") for k in keys) and any(k.startswith("D_female.") for k in keys)
+    # The next stage: a larger size and a deeper PatchGAN, generators started from the export above.
+    _run(["-m", "gan_viz.models.cyclegan.train", "--data", str(tiny_data), "--total-steps", "1", "--batch-size", "2",
+          "--image-size", "48", "--ngf", "4", "--ndf", "4", "--n-blocks", "1", "--d-layers", "4",
+          "--lambda-identity", "0.1", "--init-generators", "export", "--run-dir", "run48", "--export-dir", "export48",
+          "--threads", "1"], tmp_path)
+    cfg = json.loads((tmp_path / "export48" / "config.json").read_text())
+    assert cfg["image_size"] == 48 and cfg["d_layers"] == 4
+    card = (tmp_path / "export48" / "README.md").read_text()
+    assert "1 identity L1" in card and "export" in card
+    assert json.loads((tmp_path / "run48" / "state.json").read_text())["meta"]["init_generators"] == "export"
 
 
 def test_lbam_entry_point_runs_and_exports(tiny_data, tmp_path):

@@ -15,6 +15,7 @@ import random
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from gan_viz import training, utkface
 from gan_viz.models.cyclegan.card import model_card
@@ -42,10 +43,24 @@ class ImagePool:
         return torch.stack(out)
 
 
-def lr_factor(step: int, total: int) -> float:
-    """1 for the first half, then linear to 0 at `total` (the paper's 100 + 100 epochs, in steps)."""
-    half = total // 2
-    return 1.0 if step < half else max(0.0, 1.0 - (step - half) / max(1, total - half))
+def lr_factor(step: int, total: int, decay_steps: int | None = None) -> float:
+    """1, then linear to 0 at `total` over the last `decay_steps` (default: the second half, the paper's 100 + 100 epochs)."""
+    decay = total - total // 2 if decay_steps is None else decay_steps
+    if decay <= 0:
+        return 1.0
+    return min(1.0, max(0.0, (total - step) / decay))
+
+
+def init_generators(m: CycleGAN, export_dir: str) -> None:
+    """Start G and F from exported weights (e.g. the 64 px stage) while D starts afresh.
+
+    Generators are fully convolutional, so they carry over to a new resolution; the
+    discriminators may not (a deeper PatchGAN sees more of a larger face), so they are left new.
+    """
+    tensors = load_file(training.Path(export_dir) / "model.safetensors")
+    for name in ("male_to_female", "female_to_male"):
+        head = f"{name}."
+        getattr(m, name).load_state_dict({k[len(head):]: v.float() for k, v in tensors.items() if k.startswith(head)})
 
 
 def train_step(m: CycleGAN, opt_g, opt_d, real_m: torch.Tensor, real_f: torch.Tensor, pools: dict,
@@ -85,7 +100,13 @@ def main() -> None:
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--total-steps", type=int, default=20_000, help="schedule length; the last half decays to 0")
+    p.add_argument("--total-steps", type=int, default=20_000, help="schedule length; the learning rate ends at 0 here")
+    p.add_argument("--decay-steps", type=int, default=None,
+                   help="decay linearly to 0 over this many last steps (default: the second half)")
+    p.add_argument("--lambda-identity", type=float, default=0.5, help="identity loss weight, times the cycle's 10")
+    p.add_argument("--d-layers", type=int, default=3, help="PatchGAN depth: 3 sees 70x70 px patches, 4 sees 142x142")
+    p.add_argument("--init-generators", default="",
+                   help="exported CycleGAN to start G and F from when the run dir is empty (fine-tuning a 64 px stage)")
     p.add_argument("--ngf", type=int, default=24)
     p.add_argument("--ndf", type=int, default=32)
     p.add_argument("--n-blocks", type=int, default=6)
@@ -109,23 +130,35 @@ def main() -> None:
     if len(idx_m) == 0 or len(idx_f) == 0:
         raise SystemExit("need faces of both genders in the training data")
 
-    cfg = CycleGANConfig(image_size=args.image_size, ngf=args.ngf, ndf=args.ndf, n_blocks=args.n_blocks)
+    cfg = CycleGANConfig(image_size=args.image_size, ngf=args.ngf, ndf=args.ndf, n_blocks=args.n_blocks,
+                         d_layers=args.d_layers)
     m = CycleGAN(cfg)
     gens = list(m.male_to_female.parameters()) + list(m.female_to_male.parameters())
     discs = list(m.D_female.parameters()) + list(m.D_male.parameters())
     opt_g = torch.optim.Adam(gens, lr=args.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discs, lr=args.lr, betas=(0.5, 0.999))
     run_dir = training.Path(args.run_dir)
-    meta = training.load_training_state(run_dir, {"model": m}, {"G": opt_g, "D": opt_d}) or {"step": 0}
+    meta = training.load_training_state(run_dir, {"model": m}, {"G": opt_g, "D": opt_d})
+    if meta is None:
+        meta = {"step": 0}
+        if args.init_generators:
+            init_generators(m, args.init_generators)
+            meta["init_generators"] = args.init_generators
     log = training.MetricsLog(run_dir / "metrics.json")
     budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
     pools = {"male": ImagePool(), "female": ImagePool()}
     gen = torch.Generator().manual_seed(args.seed * 7919 + meta["step"] + d_info.rank)
     settings = {"image size": args.image_size, "batch size (per domain)": args.batch_size * d_info.world_size,
                 "G / D width": f"{args.ngf} / {args.ndf}", "residual blocks": args.n_blocks,
-                "loss": "LSGAN + 10 cycle L1 + 5 identity L1", "optimizer": f"Adam {args.lr}, betas (0.5, 0.999)",
-                "schedule": f"constant, then linear decay to 0 over the second half of {args.total_steps} steps",
-                "history pool": 50, "hardware": f"{d_info.world_size} process(es), {torch.get_num_threads()} threads"}
+                "PatchGAN depth": args.d_layers,
+                "loss": f"LSGAN + 10 cycle L1 + {10 * args.lambda_identity:g} identity L1",
+                "optimizer": f"Adam {args.lr}, betas (0.5, 0.999)",
+                "schedule": (f"constant, then linear decay to 0 over the last "
+                             f"{args.decay_steps if args.decay_steps is not None else args.total_steps - args.total_steps // 2}"
+                             f" of {args.total_steps} steps"),
+                "history pool": 50,
+                "generators started from": meta.get("init_generators", "random initialisation"),
+                "hardware": f"{d_info.world_size} process(es), {torch.get_num_threads()} threads"}
 
     def batch(idx: torch.Tensor) -> torch.Tensor:
         pick = idx[torch.randint(0, len(idx), (args.batch_size,), generator=gen)]
@@ -146,8 +179,8 @@ def main() -> None:
     m.train()
     while meta["step"] < args.total_steps:
         for group in opt_g.param_groups + opt_d.param_groups:
-            group["lr"] = args.lr * lr_factor(meta["step"], args.total_steps)
-        losses = train_step(m, opt_g, opt_d, batch(idx_m), batch(idx_f), pools)
+            group["lr"] = args.lr * lr_factor(meta["step"], args.total_steps, args.decay_steps)
+        losses = train_step(m, opt_g, opt_d, batch(idx_m), batch(idx_f), pools, lambda_identity=args.lambda_identity)
         if training.end_of_step(meta, losses, log, budget, d_info, checkpoint):
             break
     checkpoint()
