@@ -190,3 +190,17 @@ def test_detail_is_dropped_only_where_the_model_redrew():
         return np.abs(np.diff(a[inner], axis=1)).mean()
     assert detail(dropped) < 0.7 * detail(photo)  # fine texture smoothed inside the face
     assert np.array_equal(dropped[:, : max(0, x - w // 2)], photo[:, : max(0, x - w // 2)])  # untouched outside
+
+
+@pytest.mark.parametrize("d_layers", [3, 4])
+def test_the_card_states_the_patchgan_receptive_field_the_net_has(d_layers):
+    from gan_viz.models.cyclegan.card import receptive_field
+    d = CycleGAN(CycleGANConfig(ndf=2, d_layers=d_layers)).D_male
+    # Instance norm spreads every gradient over the whole image; the convolutions alone set the patch.
+    d.model = torch.nn.Sequential(*[torch.nn.Identity() if isinstance(layer, torch.nn.InstanceNorm2d) else layer
+                                    for layer in d.model])
+    x = torch.randn(1, 3, 320, 320, requires_grad=True)
+    out = d(x)
+    out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()  # one score, away from the borders
+    rows = torch.nonzero(x.grad.abs().sum(dim=(0, 1, 3)))
+    assert int(rows.max() - rows.min() + 1) == receptive_field(d_layers)

@@ -6,6 +6,15 @@ from gan_viz.cards import loss_rows
 FAMILY = "cyclegan"
 
 
+def receptive_field(d_layers: int) -> int:
+    """Pixels one PatchGAN score sees: 4x4 convs, d_layers + 1 of them with stride 2 except the last two (70 for 3)."""
+    strides = [2] * d_layers + [1, 1]
+    rf = 1
+    for s in reversed(strides):
+        rf = (rf - 1) * s + 4
+    return rf
+
+
 def model_card(config: dict, step: int, records: list[dict], settings: dict) -> str:
     rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
     picked = loss_rows(records, "loss_gan")
@@ -22,7 +31,8 @@ CycleGAN (Zhu, Park, Isola and Efros, ICCV 2017) trained by this project with
 `python -m gan_viz.models.cyclegan.train --data ../shared/data/utkface`, at
 {config['image_size']}x{config['image_size']} px, for {step} steps. Generators `male_to_female` and
 `female_to_male` (ResNet, {config['n_blocks']} blocks, width {config['ngf']}); PatchGAN discriminators
-`D_female` and `D_male` (width {config['ndf']}).
+`D_female` and `D_male` (width {config['ndf']}, {config.get('d_layers', 3)} layers: each score sees a
+{receptive_field(config.get('d_layers', 3))}x{receptive_field(config.get('d_layers', 3))} px patch).
 
 ## Training data and licence
 UTKFace aligned crops of people aged 18-65 (Zhang, Song and Qi, CVPR 2017), training split
@@ -36,7 +46,7 @@ non-commercial research and education only; so are these weights.**
 {rows}
 
 ## Losses (full log in training_log.json)
-| step | G adversarial (LSGAN) | cycle (x10) | identity (x5) | D |
+| step | G adversarial (LSGAN) | cycle (weighted) | identity (weighted) | D |
 |---|---|---|---|---|
 {curve}
 
