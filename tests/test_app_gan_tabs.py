@@ -31,6 +31,16 @@ def test_flip_tab_shows_the_whole_cycle_and_the_photo_keeps_its_size():
     assert "p(female)" in info and "cycle L1" in info
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in ASSETS.glob("*.*g")))
+def test_the_bundled_cyclegan_flips_the_classifier_s_verdict_on_each_example(name):
+    # The bundled weights, judged the way the auto direction is decided: the CAM classifier on the face.
+    ph = gender_tab.flip(FLIP, CAM, str(ASSETS / name), "auto", fallback_whole=True)
+    before = ph.faces[0].p_female
+    face = CAM.get().find_face(ph.result, use_whole_image=ph.faces[0].face.whole_image)
+    after = CAM.get().classify(face.native if face.native is not None else face.crop)["gender"]["female"]
+    assert (before >= 0.5) != (after >= 0.5), f"p(female) {before:.2f} -> {after:.2f}"
+
+
 def test_explicit_direction_and_identity_uses_the_other_generator():
     ph = gender_tab.flip(FLIP, CAM, HOPPER, "female_to_male")
     js = gender_tab.face_json(ph)
