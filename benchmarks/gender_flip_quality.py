@@ -1,6 +1,6 @@
 """CycleGAN flip rate: the share of translated validation faces the CAM classifier assigns to the target gender.
 
-Run: python benchmarks/gender_flip_quality.py --data ../shared/data/utkface [--n 400] [--write-card]
+Run: python benchmarks/gender_flip_quality.py --data ../shared/data/utkface [--n 400] [--offset 0] [--write-card]
 Validation faces aged 18-65 (the salted-hash split of gan_viz/utkface.py), at UTKFace's own
 200 px, each sent through the same GenderFlipper.flip_photo the app's /gender_flip uses
 (detection, alignment, translation, blending back; the whole image when no face is found),
@@ -51,6 +51,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
     p.add_argument("--n", type=int, default=400, help="faces per gender")
+    p.add_argument("--offset", type=int, default=0,
+                   help="skip this many validation faces per gender first (a sample not used to pick a checkpoint)")
     p.add_argument("--weights", default=str(ROOT / "checkpoints" / "cyclegan"))
     p.add_argument("--classifier", default=str(ROOT / "checkpoints" / "cam_classifier"))
     p.add_argument("--write-card", action="store_true")
@@ -61,7 +63,7 @@ def main() -> None:
     t0 = time.perf_counter()
     rows = {}
     for g in (0, 1):
-        rs = [r for r in recs if r.gender == g][: args.n]
+        rs = [r for r in recs if r.gender == g][args.offset: args.offset + args.n]
         images = utkface.load_images(rs, 200)
         flipped, correct, cyc, idt, ssim, secs = [], [], [], [], [], []
         for img in images:

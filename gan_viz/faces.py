@@ -158,7 +158,7 @@ def find_faces(img: np.ndarray, size: int, use_whole_image: bool = False, max_fa
         if tilted:
             return tilted[:max_faces]
         small = detect(img, min_size=16, neighbors=3, scale_factor=1.05)  # only to say why
-        if small:
+        if small and small[0][2] < MIN_FACE:  # a large lenient hit is not a size problem
             raise FaceError(f"The face found is {small[0][2]} px wide; faces need to be at least {MIN_FACE} px. "
                             "Use a closer or larger photo, or tick 'use the whole image'.")
         if looks_like_profile(img):
