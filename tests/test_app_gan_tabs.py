@@ -8,9 +8,8 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
-from gan_viz.faces import FaceError
 from gan_viz.imaging import load_image
-from gan_viz.ui import gender_tab, inpainting_tab
+from gan_viz.ui import cam_tab, gender_tab, inpainting_tab
 from gan_viz.ui.widgets import user_errors
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -37,11 +36,7 @@ def test_the_bundled_cyclegan_flips_the_classifier_s_verdict_on_each_example(nam
     # The bundled weights, judged the way the auto direction is decided: the CAM classifier on the face.
     ph = gender_tab.flip(FLIP, CAM, str(ASSETS / name), "auto", fallback_whole=True)
     before = ph.faces[0].p_female
-    try:  # the /classify path: the largest face, else the whole image
-        face = CAM.get().find_face(ph.result)
-    except FaceError:
-        face = CAM.get().find_face(ph.result, use_whole_image=True)
-    after = CAM.get().classify(face.native if face.native is not None else face.crop)["gender"]["female"]
+    after = cam_tab.classify_json(CAM, ph.result)["gender"]["female"]  # what /classify says of the result
     assert (before >= 0.5) != (after >= 0.5), f"p(female) {before:.2f} -> {after:.2f}"
 
 

@@ -39,13 +39,6 @@ def test_lr_decays_over_the_last_decay_steps_when_given():
     assert lr_factor(99, 100, 0) == 1.0  # no decay at all
 
 
-def test_a_deeper_patchgan_sees_larger_patches():
-    x = torch.rand(1, 3, 96, 96)
-    shallow = CycleGAN(CycleGANConfig(ndf=4, d_layers=3)).D_male(x)
-    deep = CycleGAN(CycleGANConfig(ndf=4, d_layers=4)).D_male(x)
-    assert deep.shape[-1] < shallow.shape[-1]  # fewer, larger patches (receptive field 142 px instead of 70)
-
-
 def test_init_generators_copies_g_and_f_and_leaves_new_discriminators(tmp_path):
     torch.manual_seed(0)
     stage = CycleGAN(TINY)  # the earlier stage: 3-layer discriminators
@@ -64,13 +57,9 @@ def test_identity_weight_scales_the_identity_loss():
     torch.manual_seed(0)
     m = CycleGAN(TINY)
     xm, xf = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
-    losses = []
-    for w in (0.5, 0.1):
-        state = {k: v.clone() for k, v in m.state_dict().items()}
-        opt_g, opt_d = torch.optim.SGD(m.parameters(), 0.0), torch.optim.SGD(m.parameters(), 0.0)
-        losses.append(train_step(m, opt_g, opt_d, xm, xf, {"male": ImagePool(), "female": ImagePool()},
-                                 lambda_identity=w)["loss_identity"])
-        m.load_state_dict(state)
+    frozen = torch.optim.SGD(m.parameters(), lr=0.0)  # a step that changes nothing, so both calls see the same nets
+    losses = [train_step(m, frozen, frozen, xm, xf, {"male": ImagePool(), "female": ImagePool()},
+                         lambda_identity=w)["loss_identity"] for w in (0.5, 0.1)]
     assert abs(losses[0] / losses[1] - 5.0) < 1e-4  # the same L1 distance, weighted 5 and 1
 
 

@@ -1,7 +1,6 @@
 """The gender-flip tab: CycleGAN male <-> female on the faces of the user's photo, with the whole cycle shown."""
 from __future__ import annotations
 
-
 import cv2
 import gradio as gr
 import numpy as np

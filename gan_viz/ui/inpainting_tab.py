@@ -1,9 +1,8 @@
 """The inpainting tab: paint a hole in a face, LBAM fills it, and its forward and reverse attention maps are shown."""
 from __future__ import annotations
 
-import time
-
 import functools
+import time
 
 import gradio as gr
 import numpy as np
