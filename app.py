@@ -10,7 +10,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home; m
 import gradio as gr  # noqa: E402
 
 from gan_viz import device, hub  # noqa: E402
-from gan_viz.ui import attention_tab, cam_tab, gender_tab, inpainting_tab  # noqa: E402
+from gan_viz.ui import attention_tab, cam_tab, gender_tab, inpainting_tab, links, serving  # noqa: E402
 from gan_viz.ui.context import AppContext  # noqa: E402
 
 TITLE = "gan-viz: see inside GANs"
@@ -32,6 +32,7 @@ def build_context(args: argparse.Namespace) -> AppContext:
     from gan_viz.models.lbam.visualize import Inpainter
     from gan_viz.models.sagan.visualize import SAGANExplorer
 
+    serving.configure_threads()
     try:
         device.set_device(args.device)
     except ValueError as e:  # e.g. --device cuda on a machine without a GPU: say so, no traceback
@@ -51,23 +52,37 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\nEvery result is computed live on **{device.get_device()}**. "
                     "Each tab opens one model so you can watch what it does.")
         loaders = []
+        shown = []
         # A tab whose weights could not be found is left out (the About panel says why), never shown broken.
-        if ctx.families["sagan"].weights is not None:
-            with gr.Tab("SAGAN attention", id="sagan"):
-                loaders += attention_tab.build(ctx.families["sagan"])
-        if ctx.families["lbam"].weights is not None:
-            with gr.Tab("Inpainting", id="inpainting"):
-                inpainting_tab.build(ctx.families["lbam"])
-        if ctx.families["cyclegan"].weights is not None:
-            with gr.Tab("Gender flip", id="gender"):
-                gender_tab.build(ctx.families["cyclegan"], ctx.families["cam_classifier"])
-        if ctx.families["cam_classifier"].weights is not None:
-            with gr.Tab("CAM", id="cam"):
-                cam_tab.build(ctx.families["cam_classifier"])
+        with gr.Tabs() as tabs:
+            if ctx.families["sagan"].weights is not None:
+                with gr.Tab("SAGAN attention", id="sagan"):
+                    loaders += attention_tab.build(ctx.families["sagan"])
+                shown.append("sagan")
+            if ctx.families["lbam"].weights is not None:
+                with gr.Tab("Inpainting", id="inpainting"):
+                    loaders += inpainting_tab.build(ctx.families["lbam"])
+                shown.append("inpainting")
+            if ctx.families["cyclegan"].weights is not None:
+                with gr.Tab("Gender flip", id="gender"):
+                    loaders += gender_tab.build(ctx.families["cyclegan"], ctx.families["cam_classifier"])
+                shown.append("gender")
+            if ctx.families["cam_classifier"].weights is not None:
+                with gr.Tab("CAM", id="cam"):
+                    loaders += cam_tab.build(ctx.families["cam_classifier"])
+                shown.append("cam")
         with gr.Accordion("About these models", open=False):
             gr.Markdown(ctx.about_markdown(), elem_id="about-models")
+
+        def open_tab(request: gr.Request):
+            """?tab=NAME opens that tab (links.py); each tab's own load event sets its state from the same link."""
+            tab = links.query(request).get("tab")
+            return gr.Tabs(selected=tab) if tab in shown else gr.skip()
+
+        demo.load(open_tab, None, tabs, api_visibility="private", **serving.LIGHT)
         for event in loaders:
             demo.load(**event)
+    demo.queue(**serving.queue_settings())
     return demo
 
 
@@ -79,4 +94,4 @@ demo = build_demo(CONTEXT)
 
 if __name__ == "__main__":
     # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by launch() itself (default 127.0.0.1:7860).
-    demo.queue(default_concurrency_limit=2).launch(share=ARGS.share)
+    demo.launch(share=ARGS.share)  # the queue is set up in build_demo (gan_viz/ui/serving.py)

@@ -20,8 +20,10 @@ CROP_DY = 17 / 204
 MIN_FACE = 40  # px; smaller faces carry too little detail for 64-128 px models
 PAD = 50  # replicate padding so faces touching the border (tight crops) are still found
 
-_cascades: dict[str, cv2.CascadeClassifier] = {}
-_lock = threading.Lock()
+# cv2.CascadeClassifier.detectMultiScale is not safe to call on one instance from two threads
+# (seen under the classroom load test: vector::_M_range_check in eye_angle). Each request thread
+# gets its own instances, built once per thread from the files OpenCV ships.
+_local = threading.local()
 
 
 class FaceError(ValueError):
@@ -29,13 +31,13 @@ class FaceError(ValueError):
 
 
 def _cascade(name: str) -> cv2.CascadeClassifier:
-    with _lock:  # CascadeClassifier is not documented as thread-safe: one instance per name, built once
-        if name not in _cascades:
-            c = cv2.CascadeClassifier(cv2.data.haarcascades + name)
-            if c.empty():
-                raise RuntimeError(f"OpenCV cascade {name} is missing: install opencv-python 4.x (it ships them)")
-            _cascades[name] = c
-        return _cascades[name]
+    per_thread = _local.__dict__.setdefault("cascades", {})
+    if name not in per_thread:
+        c = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+        if c.empty():
+            raise RuntimeError(f"OpenCV cascade {name} is missing: install opencv-python 4.x (it ships them)")
+        per_thread[name] = c
+    return per_thread[name]
 
 
 @dataclass

@@ -8,11 +8,14 @@ import numpy as np
 
 from gan_viz import faces, imaging
 from gan_viz.models.sagan.visualize import Generated, read_attention
+from gan_viz.ui import links
 from gan_viz.ui.context import Family
+from gan_viz.ui.serving import HEAVY, LIGHT
 from gan_viz.ui.widgets import click_xy, image_input, user_errors
 
 VIEW = 4  # the 64x64 face is shown at 256x256, blocky, so every model pixel can be clicked
 SAMPLE_SEEDS = list(range(12))
+DEFAULT_SEED = 3
 READING_CHOICES = [("where this pixel looks (row j of beta; sums to 1)", "query"),
                    ("who looks at this pixel (column i of beta)", "key")]
 SOFTMAX_NOTE = (
@@ -22,6 +25,8 @@ SOFTMAX_NOTE = (
     "its new feature $o_j = v(\\sum_i \\beta_{j,i} h(x_i))$ is formed. Column $i$ does not sum to 1: it shows how "
     "much every other pixel draws on pixel $i$. The block's output is $y = \\gamma\\,o + x$; $\\gamma$ starts at 0, "
     "so a trained non-zero $\\gamma$ means the network learned to use its attention.")
+PSI_NOTE = ("z is scaled by psi towards the mean latent: below 1 the faces are cleaner but less varied "
+            "(G saw most of its training z near the mean); 1.0 is the model's real distribution.")
 SN_NOTE = (
     "**Why spectral normalisation.** The critic of a GAN should be Lipschitz-bounded so its gradients stay "
     "informative; dividing each weight by its largest singular value $\\sigma(W)$ makes every layer 1-Lipschitz, so the "
@@ -69,8 +74,10 @@ def build(fam: Family) -> list[dict]:
     with gr.Row():
         with gr.Column(scale=1):
             with gr.Row():
-                seed = gr.Number(value=3, precision=0, label="Seed", minimum=0, elem_id="sagan-seed")
+                seed = gr.Number(value=DEFAULT_SEED, precision=0, label="Seed", minimum=0, elem_id="sagan-seed")
                 rnd = gr.Button("Random")
+            psi = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation psi", elem_id="sagan-psi",
+                            info=PSI_NOTE)
             gen_btn = gr.Button("Generate", variant="primary")
             layer = gr.Radio(layers, value=default_layer, label="Attention layer of G")
             reading = gr.Radio(READING_CHOICES, value="query", label="Reading")
@@ -85,6 +92,7 @@ def build(fam: Family) -> list[dict]:
                 over = gr.Image(label="beta for the clicked pixel", format="png", interactive=False,
                                 elem_id="sagan-overlay", height=300)
             info = gr.Markdown("Click the face.", elem_id="sagan-info")
+            link = gr.Markdown(elem_id="sagan-link")
     with gr.Accordion("Interpolate between two seeds", open=False):
         with gr.Row():
             seed_a = gr.Number(value=1, precision=0, label="Seed A", minimum=0)
@@ -112,10 +120,15 @@ def build(fam: Family) -> list[dict]:
     def explorer():
         return fam.get()
 
-    def generate(s):
+    def _link(g: Generated, xy=None):
+        return links.markdown("sagan", seed=g.seed, psi=None if g.psi == 1.0 else g.psi,
+                              x=xy[0] if xy else None, y=xy[1] if xy else None)
+
+    def generate(s, p):
         ex = explorer()
-        g = ex.generate(int(s))
-        return g, imaging.upscale_nearest(g.image, VIEW), None, f"Seed {g.seed}: click a pixel of the face."
+        g = ex.generate(int(s), float(p))
+        return (g, imaging.upscale_nearest(g.image, VIEW), None, f"Seed {g.seed}, psi {g.psi:.2f}: click a pixel of the face.",
+                _link(g))
 
     def on_click(g: Generated, layer_name, reading_name, k, a, evt: gr.SelectData):
         if g is None:
@@ -123,7 +136,7 @@ def build(fam: Family) -> list[dict]:
         vx, vy = click_xy(evt)
         x, y = min(vx // VIEW, 63), min(vy // VIEW, 63)
         o, r = attention_view(g.image, g.maps[layer_name], layer_name, x, y, reading_name, g.gammas[layer_name], a, int(k))
-        return o, _reading_md(r, x, y), (x, y)
+        return o, _reading_md(r, x, y), (x, y), _link(g, (x, y))
 
     last_click = gr.State(None)
 
@@ -133,27 +146,30 @@ def build(fam: Family) -> list[dict]:
         o, r = attention_view(g.image, g.maps[layer_name], layer_name, *xy, reading_name, g.gammas[layer_name], a, int(k))
         return o, _reading_md(r, *xy)
 
-    def sample_grid():
-        ex = explorer()
-        return [(ex.generate(s).image, f"seed {s}") for s in SAMPLE_SEEDS]
+    def sample_grid(p=1.0):
+        return [(g.image, f"seed {g.seed}") for g in explorer().generate_many(SAMPLE_SEEDS, [float(p)] * len(SAMPLE_SEEDS))]
 
     def pick_sample(evt: gr.SelectData):
         return SAMPLE_SEEDS[evt.index]
 
-    gen_event = dict(fn=user_errors(generate), inputs=seed, outputs=[state, face, over, info], api_visibility="private")
+    gen_event = dict(fn=user_errors(generate), inputs=[seed, psi], outputs=[state, face, over, info, link], api_visibility="private",
+                     **HEAVY)
     gen_btn.click(**gen_event)
-    rnd.click(lambda: random.randrange(0, 2 ** 31), None, seed, api_visibility="private").then(**gen_event)
-    samples.select(pick_sample, None, seed, api_visibility="private").then(**gen_event)
-    face.select(user_errors(on_click), [state, layer, reading, topk, alpha], [over, info, last_click],
-                api_visibility="private", concurrency_id="sagan_click", concurrency_limit=8)
+    psi.release(**gen_event)
+    psi.release(user_errors(sample_grid), psi, samples, api_visibility="private", **HEAVY)
+    rnd.click(lambda: random.randrange(0, 2 ** 31), None, seed, api_visibility="private", **LIGHT).then(**gen_event)
+    samples.select(pick_sample, None, seed, api_visibility="private", **LIGHT).then(**gen_event)
+    # Clicks and redraws are answered from this session's stored maps: the light lane, never behind a flip.
+    face.select(user_errors(on_click), [state, layer, reading, topk, alpha], [over, info, last_click, link],
+                api_visibility="private", **LIGHT)
     for comp in (layer, reading, topk, alpha):
         comp.change(user_errors(redraw), [state, layer, reading, topk, alpha, last_click], [over, info],
-                    api_visibility="private", concurrency_id="sagan_click")
+                    api_visibility="private", **LIGHT)
 
     def interpolate(a, b):
         return [(im, f"{i}/7") for i, im in enumerate(explorer().interpolate(int(a), int(b), 8))]
 
-    interp_btn.click(user_errors(interpolate), [seed_a, seed_b], interp, api_visibility="private")
+    interp_btn.click(user_errors(interpolate), [seed_a, seed_b], interp, api_visibility="private", **HEAVY)
 
     def d_upload(path):
         if path is None:
@@ -169,7 +185,7 @@ def build(fam: Family) -> list[dict]:
         verdict = "real" if score > 0 else "fake"
         return g, imaging.upscale_nearest(img, VIEW), None, f"D's score {score:+.3f} (hinge loss: above 0 leans {verdict})."
 
-    d_in.upload(user_errors(d_upload), d_in, [d_state, d_view, d_over, d_info], api_visibility="private")
+    d_in.upload(user_errors(d_upload), d_in, [d_state, d_view, d_over, d_info], api_visibility="private", **HEAVY)
 
     def d_click(g, layer_name, evt: gr.SelectData):
         if g is None:
@@ -179,7 +195,7 @@ def build(fam: Family) -> list[dict]:
         o, r = attention_view(g.image, g.maps[layer_name], layer_name, x, y, "query", g.gammas[layer_name], 0.6, 5)
         return o, _reading_md(r, x, y)
 
-    d_view.select(user_errors(d_click), [d_state, d_layer], [d_over, d_info], api_visibility="private")
+    d_view.select(user_errors(d_click), [d_state, d_layer], [d_over, d_info], api_visibility="private", **LIGHT)
 
     def spectral(k):
         import pandas as pd
@@ -210,12 +226,13 @@ def build(fam: Family) -> list[dict]:
         fig.tight_layout()
         return df.round(5), summary, fig
 
-    sn_btn.click(user_errors(spectral), k_more, [sn_table, sn_summary, sn_plot], api_visibility="private")
-    k_more.release(user_errors(spectral), k_more, [sn_table, sn_summary, sn_plot], api_visibility="private")
+    sn_btn.click(user_errors(spectral), k_more, [sn_table, sn_summary, sn_plot], api_visibility="private", **HEAVY)
+    k_more.release(user_errors(spectral), k_more, [sn_table, sn_summary, sn_plot], api_visibility="private", **HEAVY)
 
     # Programmatic API on hidden components (exact documented signatures).
     with gr.Group(visible=False):
         a_seed = gr.Number(precision=0, label="seed")
+        a_psi = gr.Number(value=1.0, label="psi")
         a_x, a_y = gr.Number(precision=0, label="x"), gr.Number(precision=0, label="y")
         a_layer = gr.Textbox(label="layer", value="default")
         a_reading = gr.Textbox(label="reading", value="query")
@@ -223,28 +240,44 @@ def build(fam: Family) -> list[dict]:
         a_json = gr.JSON()
         b_gen, b_att = gr.Button(), gr.Button()
 
-    def api_generate(s):
-        if s is None:
+    def sagan_generate(seed, psi=1.0):
+        if seed is None:
             raise ValueError("seed is required")
-        g = explorer().generate(int(s))
+        g = explorer().recent(int(seed), 1.0 if psi is None else float(psi))
         return g.image, imaging.upscale_nearest(g.image, VIEW)
 
-    def api_attention(s, x, y, layer_name, reading_name):
-        if s is None or x is None or y is None:
+    def sagan_attention(seed, x, y, layer, reading):
+        if seed is None or x is None or y is None:
             raise ValueError("seed, x and y are required")
         ex = explorer()
-        layer_name = default_layer if layer_name in (None, "", "default") else layer_name
+        layer_name = default_layer if layer in (None, "", "default") else layer
         if layer_name not in ex.g_layers:
             raise ValueError(f"unknown layer {layer_name!r}; use 'default' or one of {', '.join(ex.g_layers)}")
-        g = ex.generate(int(s))
-        o, r = attention_view(g.image, g.maps[layer_name], layer_name, int(x), int(y), reading_name or "query",
+        g = ex.recent(int(seed))
+        o, r = attention_view(g.image, g.maps[layer_name], layer_name, int(x), int(y), reading or "query",
                               g.gammas[layer_name], 0.6, 5)
         return o, {"layer": layer_name, "reading": r.reading, "map": np.round(r.map, 6).tolist(),
                    "feature_xy": list(r.feature_xy), "feature_size": r.res, "gamma": r.gamma,
                    "top": [{"x": fx, "y": fy, "weight": w} for fx, fy, w in r.top]}
 
-    b_gen.click(user_errors(api_generate), a_seed, [a_img, a_view], api_name="sagan_generate")
-    b_att.click(user_errors(api_attention), [a_seed, a_x, a_y, a_layer, a_reading], [a_over, a_json],
-                api_name="sagan_attention")
+    # One G pass (~15 ms) or a cached face: both in the light lane, so they never wait behind a flip.
+    b_gen.click(user_errors(sagan_generate), [a_seed, a_psi], [a_img, a_view], api_name="sagan_generate", **LIGHT)
+    b_att.click(user_errors(sagan_attention), [a_seed, a_x, a_y, a_layer, a_reading], [a_over, a_json],
+                api_name="sagan_attention", **LIGHT)
+    def open_view(request: gr.Request):
+        """The first face, or the one a link names: ?tab=sagan&seed=11&psi=0.7&x=20&y=30 (x, y: a clicked pixel)."""
+        q = links.for_tab(request, "sagan")
+        s = links.int_param(q, "seed", 0, 2 ** 63 - 1)
+        p = links.float_param(q, "psi", 0.0, 1.0)
+        g = explorer().generate(DEFAULT_SEED if s is None else s, 1.0 if p is None else p)
+        view = imaging.upscale_nearest(g.image, VIEW)
+        x, y = links.int_param(q, "x", 0, 63), links.int_param(q, "y", 0, 63)
+        if x is None or y is None:
+            return g, view, None, f"Seed {g.seed}, psi {g.psi:.2f}: click a pixel of the face.", _link(g), g.seed, g.psi, None
+        o, r = attention_view(g.image, g.maps[default_layer], default_layer, x, y, "query", g.gammas[default_layer], 0.6, 5)
+        return g, view, o, _reading_md(r, x, y), _link(g, (x, y)), g.seed, g.psi, (x, y)
+
     # Filled when the page opens (app.py registers these on demo.load): the sample grid and a first face.
-    return [dict(fn=user_errors(sample_grid), inputs=None, outputs=samples, api_visibility="private"), gen_event]
+    return [dict(fn=user_errors(sample_grid), inputs=None, outputs=samples, api_visibility="private", **HEAVY),
+            dict(fn=user_errors(open_view), inputs=None, outputs=[state, face, over, info, link, seed, psi, last_click],
+                 api_visibility="private", **HEAVY)]

@@ -11,7 +11,9 @@ from gan_viz import imaging
 from gan_viz.faces import FaceError
 from gan_viz.models.cam_classifier.cams import METHODS
 from gan_viz.models.cam_classifier.visualize import LAYERS, METHOD_LABELS, formula
+from gan_viz.ui import links
 from gan_viz.ui.context import Family
+from gan_viz.ui.serving import HEAVY, LIGHT
 from gan_viz.ui.widgets import example_rows, image_input, photo_handlers, session_file, user_errors
 
 DISPLAY = 256  # px of the face crop shown; the model itself sees it at its input size
@@ -100,8 +102,8 @@ def _npy(heat: np.ndarray) -> str:
     return session_file(buf.getvalue(), ".npy")
 
 
-def build(fam: Family) -> None:
-    """The tab's components and events; call inside a gr.Blocks / gr.Tab."""
+def build(fam: Family) -> list[dict]:
+    """The tab's components and events; call inside a gr.Blocks / gr.Tab. Returns the page-load events."""
     explainer_ready = fam.weights is not None
     classes = ["predicted"]
     layers = ["last"]
@@ -139,6 +141,7 @@ def build(fam: Family) -> None:
                     bar = gr.Image(label="Colour bar", format="png", show_label=False, interactive=False, height=80)
                     info = gr.Markdown(elem_id="cam-formula", latex_delimiters=[{"left": "$", "right": "$", "display": False}])
             gallery = gr.Gallery(label="All methods, same class and layer", columns=3, height=260, format="png")
+            link = gr.Markdown(links.UPLOAD_NOTE, elem_id="cam-link")
             with gr.Row():
                 png = gr.File(label="Overlay (PNG)")
                 npy = gr.File(label="Heatmap (.npy, float32 in [0, 1])")
@@ -147,9 +150,28 @@ def build(fam: Family) -> None:
     outputs = [face_img, gender, age, over, bar, gallery, info, png, npy]
 
     on_button, on_change = photo_handlers(lambda image, *choices: explain_tab(fam, image, *choices), len(outputs))
-    run.click(on_button, inputs, outputs, api_visibility="private")
+    run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
     gr.on([image.change, method.change, target.change, layer.change, alpha.release, cmap.change, whole.change],
-          on_change, inputs, outputs, api_visibility="private", trigger_mode="always_last")
+          on_change, inputs, outputs, api_visibility="private", trigger_mode="always_last", **HEAVY)
+
+    def show_link(image, use_whole, m, t, lay):
+        i = links.example_index(image)
+        if i is None:
+            return links.UPLOAD_NOTE
+        return links.markdown("cam", example=i, method=m, target=None if t == "predicted" else t,
+                              layer=None if lay == "last" else lay)
+
+    gr.on([image.change, method.change, target.change, layer.change, whole.change], show_link,
+          [image, whole, method, target, layer], link, api_visibility="private", **LIGHT)
+
+    def open_view(request: gr.Request):
+        """?tab=cam&example=0&method=gradcam&target=female&layer=conv3: set the inputs; their change events compute."""
+        q = links.for_tab(request, "cam")
+        ex = links.example_path(q)
+        if ex is None:
+            return [gr.skip()] * 5
+        return (ex[0], ex[1], links.choice_param(q, "method", METHODS) or gr.skip(),
+                links.choice_param(q, "target", classes) or gr.skip(), links.choice_param(q, "layer", layers) or gr.skip())
 
     # The programmatic API (gradio_client), on hidden components so its signature is exactly the documented one.
     with gr.Group(visible=False):
@@ -163,6 +185,16 @@ def build(fam: Family) -> None:
         api_json = gr.JSON(label="result")
         api_classify_json = gr.JSON(label="classification")
         b1, b2 = gr.Button(), gr.Button()
-    b1.click(user_errors(lambda im: classify_json(fam, im)), api_image, api_classify_json, api_name="classify")
-    b2.click(user_errors(lambda im, m, t, l: cam_api(fam, im, m, t, l)), [api_image, api_method, api_target, api_layer],
-             [api_overlay, api_json], api_name="cam")
+
+    # Named functions: gradio_client's view_api() shows these parameter names.
+    def classify(image):
+        return classify_json(fam, image)
+
+    def cam(image, method, target, layer):
+        return cam_api(fam, image, method, target, layer)
+
+    b1.click(user_errors(classify), api_image, api_classify_json, api_name="classify", **HEAVY)
+    b2.click(user_errors(cam), [api_image, api_method, api_target, api_layer], [api_overlay, api_json], api_name="cam",
+             **HEAVY)
+    return [dict(fn=open_view, inputs=None, outputs=[image, whole, method, target, layer], api_visibility="private",
+                 **LIGHT)]

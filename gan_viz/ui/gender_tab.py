@@ -8,7 +8,9 @@ import numpy as np
 from gan_viz import imaging
 from gan_viz.faces import FaceError
 from gan_viz.models.cyclegan.visualize import MAX_FACES, TARGET, FlippedPhoto, patch_realness
+from gan_viz.ui import links
 from gan_viz.ui.context import Family
+from gan_viz.ui.serving import HEAVY, LIGHT
 from gan_viz.ui.widgets import example_rows, image_input, photo_handlers, session_file, user_errors
 
 PANEL = 192  # px of each cycle panel shown
@@ -120,8 +122,8 @@ def flip_tab(fam: Family, cam: Family | None, image, direction, use_whole, which
     return ph.result, _boxed(img, ph), summary(ph, 0), panels(ph, 0), png
 
 
-def build(fam: Family, cam: Family | None) -> None:
-    """The tab's components and events; call inside a gr.Blocks / gr.Tab."""
+def build(fam: Family, cam: Family | None) -> list[dict]:
+    """The tab's components and events; call inside a gr.Blocks / gr.Tab. Returns the page-load events."""
     gr.Markdown(
         "Upload a photo (or use the webcam or an example). Each face is found, its eyes levelled, cropped the way the "
         "training faces were, translated by a **CycleGAN** (Zhu et al. 2017), and the change is blended back into "
@@ -147,14 +149,29 @@ def build(fam: Family, cam: Family | None) -> None:
             gallery = gr.Gallery(label="The cycle of one face", columns=4, height=480, format="png",
                                  elem_id="flip-cycle")
             download = gr.File(label="Result (PNG)")
+            link = gr.Markdown(links.UPLOAD_NOTE, elem_id="flip-link")
 
     inputs = [image, direction, whole, which]
     outputs = [result, found, info, gallery, download]
 
     on_button, on_change = photo_handlers(lambda image, *choices: flip_tab(fam, cam, image, *choices), len(outputs))
-    run.click(on_button, inputs, outputs, api_visibility="private")
+    run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
     gr.on([image.change, direction.change, whole.change, which.change], on_change, inputs, outputs,
-          api_visibility="private", trigger_mode="always_last")
+          api_visibility="private", trigger_mode="always_last", **HEAVY)
+
+    def show_link(image, d):
+        i = links.example_index(image)
+        return links.UPLOAD_NOTE if i is None else links.markdown("gender", example=i, direction=d)
+
+    gr.on([image.change, direction.change], show_link, [image, direction], link, api_visibility="private", **LIGHT)
+
+    def open_view(request: gr.Request):
+        """?tab=gender&example=0&direction=female_to_male"""
+        q = links.for_tab(request, "gender")
+        ex = links.example_path(q)
+        if ex is None:
+            return [gr.skip()] * 3
+        return ex[0], ex[1], links.choice_param(q, "direction", DIRECTION_LABELS) or gr.skip()
 
     with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
         api_image = gr.File(type="filepath", label="image", file_types=["image"])
@@ -164,11 +181,13 @@ def build(fam: Family, cam: Family | None) -> None:
         api_json = gr.JSON(label="details")
         b = gr.Button()
 
-    def api_flip(im, d):
-        if im is None:
+    def gender_flip(image, direction):
+        if image is None:
             raise ValueError("send an image")
-        ph = flip(fam, cam, im, (d or "auto").strip().lower().replace("->", "_to_").replace(" ", ""),
+        ph = flip(fam, cam, image, (direction or "auto").strip().lower().replace("->", "_to_").replace(" ", ""),
                   fallback_whole=True)
         return ph.result, ph.faces[0].cycle.fake, face_json(ph)
 
-    b.click(user_errors(api_flip), [api_image, api_direction], [api_result, api_face, api_json], api_name="gender_flip")
+    b.click(user_errors(gender_flip), [api_image, api_direction], [api_result, api_face, api_json], api_name="gender_flip",
+            **HEAVY)
+    return [dict(fn=open_view, inputs=None, outputs=[image, whole, direction], api_visibility="private", **LIGHT)]

@@ -10,7 +10,9 @@ import numpy as np
 from gan_viz import faces, imaging, metrics
 from gan_viz.models.lbam import masks
 from gan_viz.models.lbam.visualize import Inpainting, hole_at, mask_from_image, reconcile_mask
+from gan_viz.ui import links
 from gan_viz.ui.context import Family
+from gan_viz.ui.serving import HEAVY, LIGHT
 from gan_viz.ui.widgets import example_rows, image_input, session_file, user_errors
 
 EDIT = 256  # px of the face in the editor; the model works at its own size (128) and the mask is mapped to it
@@ -150,8 +152,8 @@ def inpaint_api(fam: Family, image, mask) -> tuple[np.ndarray, np.ndarray, dict]
         "timings": {"network_s": round(res.seconds, 5), "total_s": round(time.perf_counter() - t0, 5)}}
 
 
-def build(fam: Family) -> None:
-    """The tab's components and events; call inside a gr.Blocks / gr.Tab."""
+def build(fam: Family) -> list[dict]:
+    """The tab's components and events; call inside a gr.Blocks / gr.Tab. Returns the page-load events."""
     gr.Markdown(
         "Upload a photo (or pick an example): its face appears in the editor. **Paint the hole** with the brush (size, "
         "eraser and undo are in the editor's toolbar) and/or apply a preset (tinted magenta; the brush adds to it, "
@@ -195,6 +197,7 @@ def build(fam: Family) -> None:
                             interactive=False)
             params = gr.Dataframe(label="Learned parameters of g_A and g_M per layer", interactive=False)
             download = gr.File(label="Composite (PNG)")
+            link = gr.Markdown(links.UPLOAD_NOTE, elem_id="inpaint-link")
 
     def load_face(image, use_whole):
         if image is None:
@@ -214,11 +217,23 @@ def build(fam: Family) -> None:
         return editor_value(crop), None
 
     gr.on([photo.change, whole.change], user_errors(load_face), [photo, whole], [original, editor, preset_hole_state],
-          api_visibility="private")
-    apply.click(user_errors(on_preset), [original, preset, seed], [editor, preset_hole_state], api_visibility="private")
-    clear.click(user_errors(on_clear), original, [editor, preset_hole_state], api_visibility="private")
+          api_visibility="private", **HEAVY)
+    apply.click(user_errors(on_preset), [original, preset, seed], [editor, preset_hole_state], api_visibility="private",
+                **LIGHT)
+    clear.click(user_errors(on_clear), original, [editor, preset_hole_state], api_visibility="private", **LIGHT)
     run.click(user_errors(lambda o, e, d, p: inpaint_tab(fam, o, e, d, p)), [original, editor, dilation, preset_hole_state],
-              [masked, raw, comp, telea, info, maps, plot, params, download], api_visibility="private")
+              [masked, raw, comp, telea, info, maps, plot, params, download], api_visibility="private", **HEAVY)
+
+    def show_link(image):
+        i = links.example_index(image)
+        return links.UPLOAD_NOTE if i is None else links.markdown("inpainting", example=i)
+
+    photo.change(show_link, photo, link, api_visibility="private", **LIGHT)
+
+    def open_view(request: gr.Request):
+        """?tab=inpainting&example=0"""
+        ex = links.example_path(links.for_tab(request, "inpainting"))
+        return (ex[0], ex[1]) if ex else (gr.skip(), gr.skip())
 
     with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
         api_image = gr.File(type="filepath", label="image", file_types=["image"])
@@ -226,5 +241,8 @@ def build(fam: Family) -> None:
         api_comp, api_raw = gr.Image(format="png", label="composite"), gr.Image(format="png", label="raw")
         api_json = gr.JSON(label="details")
         b = gr.Button()
-    b.click(user_errors(lambda i, m: inpaint_api(fam, i, m)), [api_image, api_mask], [api_comp, api_raw, api_json],
-            api_name="inpaint")
+    def inpaint(image, mask):
+        return inpaint_api(fam, image, mask)
+
+    b.click(user_errors(inpaint), [api_image, api_mask], [api_comp, api_raw, api_json], api_name="inpaint", **HEAVY)
+    return [dict(fn=open_view, inputs=None, outputs=[photo, whole], api_visibility="private", **LIGHT)]
