@@ -3,7 +3,11 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PY = [p for p in ROOT.rglob("*.py") if not any(part in {".git", "runs", "__pycache__"} for part in p.parts)]
+# The project's own files only: not a virtual environment a newcomer made inside the checkout (.venv, venv),
+# nor anything else hidden, nor training runs.
+SKIP = {"runs", "__pycache__", "venv", "env", "site-packages", "node_modules"}
+PY = [p for p in ROOT.rglob("*.py")
+      if not any(part in SKIP or part.startswith(".") for part in p.relative_to(ROOT).parts)]
 
 
 def _imports(path: Path) -> set[str]:
