@@ -10,7 +10,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home; m
 import gradio as gr  # noqa: E402
 
 from gan_viz import device, hub  # noqa: E402
-from gan_viz.ui import attention_tab, cam_tab, gender_tab, inpainting_tab, links, serving  # noqa: E402
+from gan_viz.ui import adversarial_tab, attention_tab, cam_tab, gender_tab, inpainting_tab, links, serving  # noqa: E402
 from gan_viz.ui.context import AppContext  # noqa: E402
 
 TITLE = "gan-viz: see inside GANs"
@@ -40,6 +40,7 @@ def build_context(args: argparse.Namespace) -> AppContext:
     ctx = AppContext(hub.HubSettings.from_env(repo=args.hub_repo, revision=args.hub_revision,
                                               offline=True if args.offline else None))
     ctx.add("cam_classifier", "CAM face classifier", CAMExplainer.from_weights)
+    ctx.add("cam_classifier_robust", "CAM face classifier, adversarially trained twin", CAMExplainer.from_weights)
     ctx.add("sagan", "SAGAN face generator", SAGANExplorer.from_weights)
     ctx.add("cyclegan", "CycleGAN gender flip", GenderFlipper.from_weights)
     ctx.add("lbam", "LBAM inpainter", Inpainter.from_weights)
@@ -71,6 +72,9 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                 with gr.Tab("CAM", id="cam"):
                     loaders += cam_tab.build(ctx.families["cam_classifier"])
                 shown.append("cam")
+                with gr.Tab("Adversarial examples", id="adversarial"):
+                    loaders += adversarial_tab.build(ctx.families["cam_classifier"], ctx.families["cam_classifier_robust"])
+                shown.append("adversarial")
         with gr.Accordion("About these models", open=False):
             gr.Markdown(ctx.about_markdown(), elem_id="about-models")
 

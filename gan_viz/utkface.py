@@ -90,3 +90,20 @@ def load_images(recs: list[Record], size: int, cache_dir: str | os.PathLike | No
     np.save(tmp, arr)
     os.replace(tmp, cache)
     return arr
+
+
+def in_picture(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int]]:
+    """A validation face placed at its own size at a random spot of a larger picture with a plain background.
+
+    What a user's photo looks like to the app, minus the clutter: the app has to find the face
+    itself (detect, level, crop) instead of taking the "already a crop" shortcut. Returns the
+    picture and the face's top-left corner. Picture sides are 2-3x the face's.
+    """
+    s = face.shape[0]
+    h, w = (rng.uniform(2.0, 3.0, 2) * s).astype(int)
+    colour = rng.integers(0, 256, 3).astype(np.uint8)
+    pic = np.empty((h, w, 3), np.uint8)
+    pic[:] = colour
+    y, x = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
+    pic[y:y + s, x:x + s] = face
+    return pic, (x, y)

@@ -8,7 +8,6 @@ import gradio as gr
 import numpy as np
 
 from gan_viz import imaging
-from gan_viz.faces import FaceError
 from gan_viz.models.cam_classifier.cams import METHODS
 from gan_viz.models.cam_classifier.visualize import LAYERS, METHOD_LABELS, formula
 from gan_viz.ui import links
@@ -44,11 +43,7 @@ def classify_json(fam: Family, image) -> dict:
     An API caller cannot tick "use the whole image", so when no face is found the whole image is
     classified and face_box is null (most such inputs are tight crops the detector misses).
     """
-    explainer = fam.get()
-    try:
-        _, face, probs = _face_and_probs(explainer, image, False)
-    except FaceError:
-        _, face, probs = _face_and_probs(explainer, image, True)
+    face, probs = fam.get().classify_photo(image_input(image))
     probs["face_box"] = None if face.whole_image else [int(v) for v in face.box]
     return probs
 

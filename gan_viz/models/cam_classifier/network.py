@@ -20,6 +20,7 @@ AGE_CLASSES = ("0-12", "13-19", "20-39", "40-59", "60+")
 class CAMClassifierConfig:
     image_size: int = 64  # input crop is image_size x image_size RGB
     width: int = 24  # channels of the first stage; later stages double it
+    temperature: float = 1.0  # softmax(logits / T): fitted on validation faces after training so probabilities are calibrated
     heads: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: {"gender": GENDER_CLASSES, "age_group": AGE_CLASSES}
     )

@@ -20,6 +20,18 @@ from gan_viz.models.cam_classifier.evaluate import evaluate
 from gan_viz.models.cam_classifier.network import CAMClassifier, CAMClassifierConfig
 
 
+def fgsm_random_start(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_levels: float,
+                      gen: torch.Generator) -> torch.Tensor:
+    """The training input of 'Fast is better than free' (Wong et al. 2020): delta ~ U(-eps, eps), one FGSM step
+    of 1.25 eps from there, projected back to the eps-ball. x is in [-1, 1], so a level is 2/255."""
+    eps = eps_levels * 2 / 255
+    delta = ((torch.rand(x.shape, generator=gen) * 2 - 1) * eps).requires_grad_(True)
+    loss = F.cross_entropy(model((x + delta).clamp(-1, 1))["gender"], y)
+    (g,) = torch.autograd.grad(loss, delta)
+    delta = (delta + 1.25 * eps * g.sign()).clamp(-eps, eps).detach()
+    return (x + delta).clamp(-1, 1).contiguous(memory_format=torch.channels_last)
+
+
 def main() -> None:
     p = training.common_args(__doc__.splitlines()[0], "cam_classifier")
     p.add_argument("--epochs", type=int, default=12)
@@ -28,6 +40,12 @@ def main() -> None:
     p.add_argument("--width", type=int, default=24)
     p.add_argument("--image-size", type=int, default=80)
     p.add_argument("--source-size", type=int, default=128, help="aligned crops are decoded at this size, then re-cropped")
+    p.add_argument("--init-from", default=None,
+                   help="start a new run from exported weights (config.json + model.safetensors), e.g. the bundled ones; "
+                        "convolutions do not depend on the input size, so a 64 px export can start an 80 px run")
+    p.add_argument("--adversarial-eps", type=float, default=0.0,
+                   help="train on FGSM examples with a random start (Wong et al. 2020, 'Fast is better than free') of this "
+                        "L-infinity radius in pixel levels out of 255; 0: standard training")
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
     args = p.parse_args()
     if args.threads:
@@ -54,17 +72,26 @@ def main() -> None:
     lr_at = lambda s: args.lr * min(1.0, (s + 1) / 200) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))
 
     run_dir = training.Path(args.run_dir)
-    meta = training.load_training_state(run_dir, {"model": model}, {"opt": opt}) or {
-        "step": 0, "epoch": 0, "best": -1.0}
+    meta = training.load_training_state(run_dir, {"model": model}, {"opt": opt})
+    if meta is None:
+        meta = {"step": 0, "epoch": 0, "best": -1.0}
+        if args.init_from:
+            from safetensors.torch import load_file
+            model.load_state_dict({k: v.float() for k, v in load_file(training.Path(args.init_from) / "model.safetensors").items()})
+            meta["init_from"] = str(args.init_from)
     log = training.MetricsLog(run_dir / "metrics.json")
     ddp_model = nn.parallel.DistributedDataParallel(model) if d.world_size > 1 else model
     budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
     rng = np.random.default_rng([args.seed, d.rank, meta["step"]])  # a resumed run does not replay its augmentations
+    gen = torch.Generator().manual_seed(args.seed * 1000 + d.rank + meta["step"])
     settings = {"epochs": args.epochs, "batch size": args.batch_size * d.world_size, "optimizer": "AdamW, weight decay 5e-4",
                 "peak lr": args.lr, "schedule": "200-step warm-up, cosine decay", "loss": "CE(gender, label smoothing 0.1) + 0.5 CE(age group)",
                 "augmentation": "the app's framing with detector jitter (scale 0.88-1.14, shift 7%, roll 8 deg, replicated or plain "
                                 "border), flip, exposure/contrast/colour cast/desaturation, blur, JPEG 25-90, glasses/hat/patch "
                                 "cutout (gan_viz/models/cam_classifier/augment.py)", "precision": "float32, channels_last (bf16 autocast measured 10x slower on this CPU)",
+                "initialised from": meta.get("init_from", "random"),
+                "adversarial training": (f"FGSM with a random start on the gender head, eps {args.adversarial_eps:g}/255, "
+                                         f"step 1.25 eps (Wong et al. 2020)" if args.adversarial_eps > 0 else "none"),
                 "hardware": f"{d.world_size} process(es), {torch.get_num_threads()} threads, {d.device}"}
 
     def save():
@@ -83,6 +110,8 @@ def main() -> None:
                 break
             batch = augment_batch(train_x[idx.numpy()], args.image_size, rng)
             x = utkface.to_input(torch.from_numpy(batch)).contiguous(memory_format=torch.channels_last)
+            if args.adversarial_eps > 0:
+                x = fgsm_random_start(training.unwrap(ddp_model), x, train_g[idx], args.adversarial_eps, gen)
             for group in opt.param_groups:
                 group["lr"] = lr_at(meta["step"])
             out = ddp_model(x)

@@ -9,7 +9,7 @@ import torch
 
 from gan_viz import faces, hub
 from gan_viz.imaging import resize, upsample_map
-from gan_viz.models.cam_classifier import cams
+from gan_viz.models.cam_classifier import adversarial, cams
 from gan_viz.models.cam_classifier.card import FAMILY
 from gan_viz.models.cam_classifier.network import LAYERS, CAMClassifier, CAMClassifierConfig  # noqa: F401 (LAYERS for the tab)
 from gan_viz.models.surface import ModelSurface
@@ -68,10 +68,23 @@ class CAMExplainer(ModelSurface):
         return x.unsqueeze(0).to(self.device)
 
     def classify(self, crop: np.ndarray) -> dict[str, dict[str, float]]:
-        """{head: {class: probability}} for a crop in the training framing."""
+        """{head: {class: probability}} for a crop in the training framing; calibrated by the fitted temperature."""
         with torch.inference_mode():
             logits = self.model(self._tensor(crop))
-        return {h: dict(zip(self.heads[h], torch.softmax(l[0], 0).tolist())) for h, l in logits.items()}
+        t = self.model.config.temperature
+        return {h: dict(zip(self.heads[h], torch.softmax(l[0] / t, 0).tolist())) for h, l in logits.items()}
+
+    def classify_photo(self, img: np.ndarray) -> tuple[faces.FaceCrop, dict[str, dict[str, float]]]:
+        """The /classify path: the largest face found (or the image itself when it is a crop), else the whole image.
+
+        An API caller cannot tick "use the whole image", so when no face is found the whole image is
+        classified (most such inputs are tight crops the detector misses).
+        """
+        try:
+            face = self.find_face(img)
+        except faces.FaceError:
+            face = self.find_face(img, use_whole_image=True)
+        return face, self.classify(face.native if face.native is not None else face.crop)
 
     def resolve_target(self, target: str, probs: dict[str, dict[str, float]] | None, crop: np.ndarray) -> tuple[str, str]:
         """'predicted' (the gender head's top class), 'head:class' or a class name -> (head, class name)."""
@@ -134,3 +147,67 @@ def formula(e: Explanation, top: int = 5) -> str:
     return (f"{head}\n\nExplaining y^c = {e.score:+.3f} (logit of '{e.class_name}', head `{e.head}`); map range before "
             f"normalising: [{e.raw.min():+.4f}, {e.raw.max():+.4f}]; computed in {e.seconds * 1000:.1f} ms.\n\n"
             f"| channel k | {wname} | mean A_k | product |\n|---|---|---|---|\n{rows}")
+
+
+@dataclass
+class AdversarialResult:
+    attack: adversarial.Attack
+    head: str
+    attacked_class: str  # the class moved away from (untargeted) or towards (targeted)
+    targeted: bool
+    before: dict[str, float]  # the head's probabilities on the clean crop
+    after: dict[str, float]  # on the 8-bit adversarial crop
+    heat_before: Explanation  # evidence for the clean prediction, on the clean crop
+    heat_after: Explanation  # evidence for the same class, on the adversarial crop (where it moved)
+    success: bool  # the 8-bit adversarial crop is classified as intended
+    seconds: float  # the attack alone (heatmaps excluded)
+
+
+def _attack_goal(explainer: "CAMExplainer", crop: np.ndarray, target: str) -> tuple[str, str, bool, dict]:
+    """(head, class, targeted, clean probabilities): 'untargeted' moves away from the predicted gender."""
+    probs = explainer.classify(crop)
+    if target in (None, "", "untargeted", "predicted"):
+        head = "gender"
+        return head, max(probs[head], key=probs[head].get), False, probs
+    head, name = explainer.resolve_target(target, probs, crop)
+    return head, name, True, probs
+
+
+def _fooled(explainer, head: str, name: str, targeted: bool):
+    idx = explainer.heads[head].index(name)
+    return lambda logits: (logits[head][0].argmax().item() == idx) if targeted else (logits[head][0].argmax().item() != idx)
+
+
+def run_attack(explainer: "CAMExplainer", crop: np.ndarray, method: str, epsilon: float, steps: int = 10,
+               alpha: float | None = None, target: str = "untargeted", cam_method: str = "gradcam") -> AdversarialResult:
+    """Attack the exact 8-bit crop the model sees; heatmaps of the attacked class before and after."""
+    crop = explainer.model_input(crop)
+    head, name, targeted, probs = _attack_goal(explainer, crop, target)
+    t0 = time.perf_counter()
+    a = adversarial.attack(explainer.model, crop, explainer.device, head, explainer.heads[head].index(name), method,
+                           float(epsilon), int(steps), alpha, targeted, success=_fooled(explainer, head, name, targeted))
+    seconds = time.perf_counter() - t0
+    after = explainer.classify(a.adversarial)
+    shown = max(probs["gender"], key=probs["gender"].get) if head != "gender" else name
+    return AdversarialResult(a, head, name, targeted, probs[head], after[head],
+                             explainer.explain(crop, cam_method, f"gender:{shown}", "last", probs=probs),
+                             explainer.explain(a.adversarial, cam_method, f"gender:{shown}", "last", probs=after),
+                             a.rounded_fools, seconds)
+
+
+EPSILON_CURVE = (0, 1, 2, 3, 4, 6, 8, 12, 16)
+
+
+def epsilon_curve(explainer: "CAMExplainer", crop: np.ndarray, method: str, steps: int = 10,
+                  epsilons=EPSILON_CURVE) -> list[dict]:
+    """For each epsilon: the probability the model keeps on the clean prediction, and whether it is fooled (8-bit)."""
+    crop = explainer.model_input(crop)
+    head, name, _, _ = _attack_goal(explainer, crop, "untargeted")
+    idx = explainer.heads[head].index(name)
+    rows = []
+    for eps in epsilons:
+        a = adversarial.attack(explainer.model, crop, explainer.device, head, idx, method, float(eps), steps,
+                               success=_fooled(explainer, head, name, False))
+        rows.append({"epsilon": eps, "p_clean_class": explainer.classify(a.adversarial)[head][name],
+                     "fooled": a.rounded_fools})
+    return rows

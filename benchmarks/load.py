@@ -1,0 +1,191 @@
+"""Classroom load: N concurrent gradio_client users x M mixed requests against a started app, R rounds.
+
+Run: python benchmarks/load.py [--users 20] [--requests 10] [--rounds 3] [--app-dir DIR] [--env K=V ...]
+Starts `python app.py` from --app-dir (default: this checkout; point it at another checkout, e.g. a
+`git worktree` of an older commit, to compare) on a free local port, or uses --url. Each user sends
+its requests one after another, in an order drawn from --seed, and all users run at once. Prints a
+Markdown table per round (errors, requests/s, p50/p95 per endpoint, the server's RSS before/after)
+and a summary. Every request goes to 127.0.0.1 only.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+HOPPER = ROOT / "assets" / "grace_hopper.jpg"
+SAGAN_FACE = sorted((ROOT / "assets").glob("sagan_face_*.png"))[0]
+
+# The mix of a class working through the tabs: a click is the most common thing a student does.
+MIX = {"sagan_attention": 3, "sagan_generate": 1, "classify": 1, "cam": 2, "gender_flip": 2, "inpaint": 1}
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def rss_mb(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def start_app(app_dir: Path, extra_env: dict) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_ANALYTICS_ENABLED": "False", **extra_env}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=app_dir, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, url
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(f"app.py exited with {proc.returncode}")
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("app.py did not open its port within 120 s")
+
+
+def make_mask(tmp: Path) -> str:
+    img = np.asarray(Image.open(SAGAN_FACE))
+    mask = np.zeros(img.shape[:2], np.uint8)
+    h, w = mask.shape
+    mask[h // 3:h // 2, w // 4:3 * w // 4] = 255  # a band over the eyes, 12% of the face
+    path = tmp / "mask.png"
+    Image.fromarray(mask).save(path)
+    return str(path)
+
+
+def one_request(client, kind: str, rng: random.Random, mask: str):
+    from gradio_client import handle_file
+
+    if kind == "sagan_attention":
+        return client.predict(rng.randrange(8), rng.randrange(64), rng.randrange(64), "default", "query",
+                              api_name="/sagan_attention")
+    if kind == "sagan_generate":
+        return client.predict(rng.randrange(1000), api_name="/sagan_generate")
+    if kind == "classify":
+        return client.predict(handle_file(str(HOPPER)), api_name="/classify")
+    if kind == "cam":
+        return client.predict(handle_file(str(HOPPER)), rng.choice(["cam", "gradcam", "gradcam++"]), "predicted", "last",
+                              api_name="/cam")
+    if kind == "gender_flip":
+        return client.predict(handle_file(str(HOPPER)), "auto", api_name="/gender_flip")
+    if kind == "inpaint":
+        return client.predict(handle_file(str(SAGAN_FACE)), handle_file(mask), api_name="/inpaint")
+    raise ValueError(kind)
+
+
+def run_round(url: str, users: int, requests: int, seed: int, mask: str) -> tuple[list[tuple[str, float, str | None]], float]:
+    from gradio_client import Client
+
+    kinds = [k for k, n in MIX.items() for _ in range(n)]
+    clients = [Client(url, verbose=False) for _ in range(users)]  # connected before the clock starts
+    results: list[tuple[str, float, str | None]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(users + 1)
+
+    def user(i: int):
+        rng = random.Random(seed * 1000 + i)
+        start.wait()
+        for _ in range(requests):
+            kind = rng.choice(kinds)
+            t0 = time.perf_counter()
+            err = None
+            try:
+                one_request(clients[i], kind, rng, mask)
+            except Exception as e:  # noqa: BLE001 - counted and reported, the benchmark goes on
+                err = f"{type(e).__name__}: {str(e)[:120]}"
+            with lock:
+                results.append((kind, time.perf_counter() - t0, err))
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    return results, time.perf_counter() - t0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--users", type=int, default=20)
+    p.add_argument("--requests", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--url", default=None, help="an app already running (RSS is then not measured)")
+    p.add_argument("--app-dir", default=str(ROOT), help="the checkout whose app.py is started")
+    p.add_argument("--env", nargs="*", default=[], help="KEY=VALUE for the started app (e.g. GAN_VIZ_HEAVY_SLOTS=1)")
+    args = p.parse_args()
+
+    proc = None
+    url = args.url
+    if url is None:
+        proc, url = start_app(Path(args.app_dir), dict(kv.split("=", 1) for kv in args.env))
+    pid = proc.pid if proc else None
+    label = f"{Path(args.app_dir).name} {' '.join(args.env)}".strip()
+    try:
+        from gradio_client import Client
+
+        Client(url, verbose=False).predict(3, api_name="/sagan_generate")  # models loaded before round 1
+        tmp = Path(tempfile.mkdtemp(prefix="gan-viz-load-"))
+        mask = make_mask(tmp)
+        everything = []
+        print(f"### {label}: {args.users} users x {args.requests} requests, {os.cpu_count()} CPUs\n")
+        print("| round | requests | errors | req/s | p50 s | p95 s | click p50 s | click p95 s | RSS before MB | RSS after MB |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for r in range(args.rounds):
+            before = rss_mb(pid)
+            res, wall = run_round(url, args.users, args.requests, args.seed + r, mask)
+            after = rss_mb(pid)
+            everything += res
+            lat = np.array([t for _, t, _ in res])
+            clicks = np.array([t for k, t, _ in res if k == "sagan_attention"])
+            errs = [e for _, _, e in res if e]
+            fmt = lambda v: f"{v:.0f}" if v is not None else "-"  # noqa: E731
+            print(f"| {r + 1} | {len(res)} | {len(errs)} | {len(res) / wall:.2f} | {np.median(lat):.2f} | "
+                  f"{np.percentile(lat, 95):.2f} | {np.median(clicks):.3f} | {np.percentile(clicks, 95):.3f} | "
+                  f"{fmt(before)} | {fmt(after)} |", flush=True)
+            for e in sorted(set(errs))[:5]:
+                print(f"|  | error: {e} |")
+        print("\n| endpoint | n | errors | p50 s | p95 s |\n|---|---|---|---|---|")
+        for kind in MIX:
+            t = np.array([x for k, x, _ in everything if k == kind])
+            n_err = sum(1 for k, _, e in everything if k == kind and e)
+            if len(t):
+                print(f"| /{kind} | {len(t)} | {n_err} | {np.median(t):.3f} | {np.percentile(t, 95):.3f} |")
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
