@@ -1,0 +1,112 @@
+"""A class on one Space: readable API names, links that open a view, the light lane, truncation, the serving defaults."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+import app
+from gan_viz.models.sagan.visualize import z_from_seed
+from gan_viz.ui import links, serving
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+HOPPER = str(ASSETS / "grace_hopper.jpg")
+
+
+@pytest.fixture(scope="module")
+def client():
+    _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    yield Client(url, verbose=False)
+    app.demo.close()
+
+
+def test_api_parameters_are_named_for_what_they_are(client):
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    names = {ep: [p["parameter_name"] for p in spec["parameters"]] for ep, spec in api.items()}
+    assert names["/classify"] == ["image"]
+    assert names["/cam"] == ["image", "method", "target", "layer"]
+    assert names["/gender_flip"] == ["image", "direction"]
+    assert names["/inpaint"] == ["image", "mask"]
+    assert names["/sagan_generate"] == ["seed", "psi"]
+    assert names["/sagan_attention"] == ["seed", "x", "y", "layer", "reading"]
+    assert names["/adversarial"] == ["image", "method", "epsilon", "model"]
+
+
+def test_truncation_psi_through_the_api(client):
+    plain, _ = client.predict(7, api_name="/sagan_generate")  # psi defaults to 1.0: the model's own distribution
+    same, _ = client.predict(7, 1.0, api_name="/sagan_generate")
+    half, _ = client.predict(7, 0.5, api_name="/sagan_generate")
+    a, b, c = (np.asarray(Image.open(p)) for p in (plain, same, half))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    with pytest.raises(Exception, match="psi"):
+        client.predict(7, 1.5, api_name="/sagan_generate")
+
+
+def test_psi_zero_is_the_mean_latent_for_every_seed():
+    ex = app.CONTEXT.families["sagan"].get()
+    assert float(z_from_seed(5, 8, 0.0).abs().max()) == 0.0
+    assert np.array_equal(ex.generate(1, 0.0).image, ex.generate(2, 0.0).image)
+    assert not np.array_equal(ex.generate(1).image, ex.generate(2).image)
+
+
+def test_a_batch_of_faces_equals_the_faces_one_by_one():
+    ex = app.CONTEXT.families["sagan"].get()
+    many = ex.generate_many([3, 11, 27], [1.0, 0.7, 1.0])
+    for g, (s, p) in zip(many, [(3, 1.0), (11, 0.7), (27, 1.0)]):
+        alone = ex.generate(s, p)
+        assert np.abs(g.image.astype(int) - alone.image.astype(int)).max() <= 1
+
+
+class FakeRequest:
+    def __init__(self, **q):
+        self.query_params = q
+
+
+def test_links_read_only_what_they_can_carry():
+    q = links.for_tab(FakeRequest(tab="cam", example="0", method="gradcam"), "cam")
+    assert links.example_path(q)[0].endswith(".jpg")
+    assert links.for_tab(FakeRequest(tab="sagan", seed="3"), "cam") == {}
+    assert links.int_param({"seed": "x"}, "seed", 0, 10) is None and links.int_param({"x": "70"}, "x", 0, 63) is None
+    assert links.example_path({"example": "999"}) is None
+    md = links.markdown("sagan", seed=11, x=20, y=30, psi=None)
+    assert "?tab=sagan&seed=11&x=20&y=30" in md and "psi" not in md
+    assert links.example_index(HOPPER) == 0 and links.example_index("/nonexistent.png") is None
+
+
+def test_a_sagan_link_opens_that_face_with_that_pixel_clicked():
+    events = [e for e in app.demo.fns.values() if getattr(e.fn, "__name__", "") == "open_view"]
+    sagan_open = next(e for e in events if "sagan" in (e.fn.__wrapped__.__doc__ or ""))
+    g, view, overlay, info, link, seed, psi, xy = sagan_open.fn(FakeRequest(tab="sagan", seed="11", x="20", y="30"))
+    assert g.seed == 11 and seed == 11 and xy == (20, 30) and overlay is not None
+    assert "seed=11" in link and "x=20" in link and "(20, 30)" in info
+    g0, *_ , xy0 = sagan_open.fn(FakeRequest())
+    assert xy0 is None and g0.seed == 3
+
+
+def test_a_cam_link_sets_the_tab_inputs():
+    events = [e for e in app.demo.fns.values() if getattr(e.fn, "__name__", "") == "open_view"]
+    cam_open = next(e for e in events if "tab=cam" in (e.fn.__doc__ or ""))
+    image, whole, method, target, layer = cam_open.fn(FakeRequest(tab="cam", example="0", method="cam", layer="conv5"))
+    assert image.endswith("grace_hopper.jpg") and whole is False and method == "cam" and layer == "conv5"
+
+
+def test_heavy_events_share_one_budget_and_clicks_have_their_own_lane():
+    fns = list(app.demo.fns.values())
+    by_name = {f.api_name: f for f in fns if f.api_name}
+    for heavy in ("classify", "cam", "gender_flip", "inpaint", "adversarial"):
+        assert by_name[heavy].concurrency_id == "heavy"
+    assert by_name["sagan_attention"].concurrency_id == "light"
+    assert app.demo._queue.max_size == serving.QUEUE_MAX
+
+
+def test_the_classroom_api_calls_answer_with_the_bundled_models(client, tmp_path):
+    out = client.predict(handle_file(HOPPER), "fgsm", 4, "standard", api_name="/adversarial")
+    clean, adv, info = out
+    c, a = np.asarray(Image.open(clean)).astype(int), np.asarray(Image.open(adv)).astype(int)
+    assert c.shape == a.shape and np.abs(c - a).max() == info["linf"] <= 4
+    assert set(info["before"]) == {"male", "female"} and isinstance(info["success"], bool)
+    with pytest.raises(Exception, match="between 0 and 16"):
+        client.predict(handle_file(HOPPER), "fgsm", 40, "standard", api_name="/adversarial")
+    assert json.dumps(client.predict(handle_file(HOPPER), api_name="/classify"))
