@@ -129,3 +129,18 @@ def test_explorer_spectral_report_and_maps_differ_between_queries():
     assert all(r["rel_error_after_20"] <= r["rel_error_used"] + 1e-6 for r in rows)
     curve, exact = ex.power_iteration_curve(rows[0]["layer"], steps=40)
     assert abs(curve[-1] - exact) / exact < 1e-2
+
+
+def test_diffaugment_is_differentiable_random_per_sample_and_keeps_shape():
+    from gan_viz.models.sagan.diffaug import cutout, diff_augment, translation
+
+    x = torch.randn(6, 3, 16, 16, requires_grad=True)
+    y = diff_augment(x, gen=torch.Generator().manual_seed(0))
+    assert y.shape == x.shape
+    (g,) = torch.autograd.grad(y.square().sum(), x)
+    assert g.abs().sum() > 0  # G's gradient passes through the augmentation
+    ones = torch.ones(64, 1, 8, 8)
+    cut = cutout(ones, gen=torch.Generator().manual_seed(1))
+    assert set(cut.unique().tolist()) <= {0.0, 1.0} and 0 < (1 - cut).mean() <= 0.25  # at most a 4x4 square of 8x8
+    moved = translation(torch.arange(64.0).view(1, 1, 8, 8).repeat(16, 1, 1, 1), gen=torch.Generator().manual_seed(2))
+    assert not torch.equal(moved[0], moved[1]) or not torch.equal(moved[1], moved[2])  # shifts differ per sample

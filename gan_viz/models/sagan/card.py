@@ -11,7 +11,7 @@ def _curve(records: list[dict], key: str, every: int) -> list[tuple[int, float]]
     return pts[::max(1, len(pts) // every)] + pts[-1:] if pts else []
 
 
-def model_card(config: dict, step: int, records: list[dict], settings: dict) -> str:
+def model_card(config: dict, step: int, records: list[dict], settings: dict, images_seen: int | None = None) -> str:
     """The card; benchmarks/sagan_quality.py appends the measured quality section to it."""
     rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
     curve_rows = []
@@ -32,7 +32,11 @@ Generator: residual up-sampling blocks 4 -> 64 px with self-attention at
 {config['g_attention']} px; discriminator: residual down-sampling blocks with self-attention at
 {config['d_attention']} px. Spectral normalisation (power iteration) on every conv and linear layer
 of both. The weights here are the exponential moving average of G (`G.*`) and D (`D.*`),
-after {step} training steps.
+after {step} training steps{f" ({images_seen:,} images seen by D, counted across every session's run)" if images_seen else ""}.
+
+Training accumulates across sessions: `resume.safetensors` holds G, its moving average and D
+(float16) with the step, and a run with no state in `--run-dir` continues from it
+(`--resume-from`, default the export folder), so each session's minutes add to the last.
 
 ## Training data and licence
 UTKFace aligned crops (Zhang, Song and Qi, CVPR 2017), training split (the validation tenth

@@ -19,6 +19,7 @@ from torch import nn
 
 from gan_viz import training, utkface
 from gan_viz.models.sagan.card import model_card
+from gan_viz.models.sagan.diffaug import diff_augment
 from gan_viz.models.sagan.network import Discriminator, Generator, SAGANConfig
 
 
@@ -43,24 +44,75 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
         be.copy_(b)  # BN statistics and the spectral-norm u vectors follow G
 
 
-def train_step(g, d, g_ema, opt_g, opt_d, real: torch.Tensor, z_dim: int, ema_decay: float) -> dict:
-    """One D step and one G step with the hinge loss; returns the losses as floats."""
+def train_step(g, d, g_ema, opt_g, opt_d, real: torch.Tensor, z_dim: int, ema_decay: float,
+               augment: bool = False) -> dict:
+    """One D step and one G step with the hinge loss; returns the losses as floats.
+
+    augment: DiffAugment (diffaug.py) on everything D sees, real and fake, in both steps.
+    """
+    t = diff_augment if augment else (lambda x: x)
     b = real.shape[0]
     z = torch.randn(b, z_dim)
     with torch.no_grad():
         fake = g(z)
-    loss_d_real = F.relu(1.0 - d(real)).mean()
-    loss_d_fake = F.relu(1.0 + d(fake)).mean()
+    loss_d_real = F.relu(1.0 - d(t(real))).mean()
+    loss_d_fake = F.relu(1.0 + d(t(fake))).mean()
     opt_d.zero_grad(set_to_none=True)
     (loss_d_real + loss_d_fake).backward()
     opt_d.step()
 
-    loss_g = -d(g(torch.randn(b, z_dim))).mean()
+    loss_g = -d(t(g(torch.randn(b, z_dim)))).mean()
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
     update_ema(g_ema, training.unwrap(g), ema_decay)
     return {"loss_d_real": loss_d_real.item(), "loss_d_fake": loss_d_fake.item(), "loss_g": loss_g.item()}
+
+
+RESUME_FILE = "resume.safetensors"  # beside the exported model: G, G_ema and D in float16, with the step
+
+
+def resume_files(modules: dict[str, nn.Module], meta: dict) -> dict[str, bytes]:
+    """What a later session needs to go on training from an export (optimiser state restarts): float16 weights."""
+    from safetensors.torch import save
+
+    tensors = {f"{name}.{k}": (v.half() if v.is_floating_point() else v).contiguous()
+               for name, m in modules.items() for k, v in training.unwrap(m).state_dict().items()}
+    return {RESUME_FILE: save(tensors, metadata={"step": str(meta["step"]),
+                                                 "images_seen": str(meta.get("images_seen", 0))})}
+
+
+def load_resume_export(folder, modules: dict[str, nn.Module]) -> dict | None:
+    """Load G, G_ema and D from an export's resume file; the meta to go on with, or None when there is none."""
+    from safetensors import safe_open
+
+    path = training.Path(folder) / RESUME_FILE
+    if not path.exists():
+        return _load_plain_export(training.Path(folder), modules)
+    with safe_open(str(path), framework="pt") as f:
+        info = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    for name, m in modules.items():
+        head = f"{name}."
+        sd = {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
+        target = training.unwrap(m).state_dict()
+        training.unwrap(m).load_state_dict({k: v.to(target[k].dtype) for k, v in sd.items()})
+    return {"step": int(info.get("step", 0)), "images_seen": int(info.get("images_seen", 0)), "resumed_from": str(path)}
+
+
+def _load_plain_export(folder, modules: dict[str, nn.Module]) -> dict | None:
+    """An export made before resume files existed: G_ema and D only, the step in its training log. G restarts from G_ema."""
+    from safetensors.torch import load_file
+
+    if not (folder / "model.safetensors").exists() or not (folder / "training_log.json").exists():
+        return None
+    sd = load_file(folder / "model.safetensors")
+    g_sd = {k[2:]: v.float() for k, v in sd.items() if k.startswith("G.")}
+    for name in ("G", "G_ema"):
+        training.unwrap(modules[name]).load_state_dict(g_sd)
+    training.unwrap(modules["D"]).load_state_dict({k[2:]: v.float() for k, v in sd.items() if k.startswith("D.")})
+    step = max((r.get("step", 0) for r in json.loads((folder / "training_log.json").read_text())), default=0)
+    return {"step": int(step), "resumed_from": str(folder / "model.safetensors")}
 
 
 def gammas(g: nn.Module, d: nn.Module) -> dict[str, float]:
@@ -78,6 +130,10 @@ def main() -> None:
     p.add_argument("--g-channels", type=int, default=32)
     p.add_argument("--d-channels", type=int, default=16)
     p.add_argument("--max-steps", type=int, default=1_000_000)
+    p.add_argument("--diffaug", type=int, default=1, help="1: DiffAugment (colour, translation, cutout) for D; 0: off")
+    p.add_argument("--resume-from", default=None,
+                   help="an export with resume.safetensors (default: --export-dir): used when --run-dir holds no state, "
+                        "so a fresh machine continues from the committed checkpoint instead of starting over")
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
     args = p.parse_args()
     if args.threads:
@@ -91,6 +147,9 @@ def main() -> None:
     images = torch.from_numpy(np.ascontiguousarray(utkface.load_images(recs, 64)))  # (N, 64, 64, 3) uint8
 
     cfg = SAGANConfig(g_channels=args.g_channels, d_channels=args.d_channels)
+    resume_dir = training.Path(args.resume_from or args.export_dir)
+    if not (training.Path(args.run_dir) / "state.safetensors").exists() and (resume_dir / "config.json").exists():
+        cfg = SAGANConfig.from_dict(json.loads((resume_dir / "config.json").read_text()))  # the run being continued
     g, d = Generator(cfg), Discriminator(cfg)
     g_ema = copy.deepcopy(g).eval()
     for p_ in g_ema.parameters():
@@ -99,7 +158,12 @@ def main() -> None:
     opt_d = torch.optim.Adam(d.parameters(), lr=args.lr_d, betas=(0.0, 0.9))
     run_dir = training.Path(args.run_dir)
     modules = {"G": g, "D": d, "G_ema": g_ema}
-    meta = training.load_training_state(run_dir, modules, {"G": opt_g, "D": opt_d}) or {"step": 0}
+    meta = training.load_training_state(run_dir, modules, {"G": opt_g, "D": opt_d})
+    if meta is None:
+        meta = load_resume_export(resume_dir, modules) or {"step": 0}
+        if meta["step"]:
+            print(f"resumed from the export at step {meta['step']} (optimiser state restarts)", flush=True)
+    meta.setdefault("images_seen", meta["step"] * args.batch_size)
     log = training.MetricsLog(run_dir / "metrics.json")
     if d_info.world_size > 1:
         g, d = nn.parallel.DistributedDataParallel(g), nn.parallel.DistributedDataParallel(d)
@@ -108,7 +172,8 @@ def main() -> None:
     gen = torch.Generator().manual_seed(args.seed * 7919 + meta["step"] + d_info.rank)
     settings = {"batch size": args.batch_size * d_info.world_size, "lr G / D (TTUR)": f"{args.lr_g} / {args.lr_d}",
                 "Adam betas": "(0, 0.9)", "loss": "hinge", "EMA decay of G": args.ema_decay,
-                "G / D width": f"{args.g_channels} / {args.d_channels}", "precision": "float32",
+                "G / D width": f"{cfg.g_channels} / {cfg.d_channels}", "precision": "float32",
+                "DiffAugment (D sees augmented real and fake)": "colour, translation 1/8, cutout 1/2" if args.diffaug else "off",
                 "hardware": f"{d_info.world_size} process(es), {torch.get_num_threads()} threads, {d_info.device}"}
 
     def checkpoint():
@@ -126,7 +191,8 @@ def main() -> None:
             args.export_dir,
             {**{f"G.{k}": v for k, v in g_ema.state_dict().items()},
              **{f"D.{k}": v for k, v in training.unwrap(d).state_dict().items()}},
-            cfg.to_dict(), model_card(cfg.to_dict(), meta["step"], log.records, settings), card_extra)
+            cfg.to_dict(), model_card(cfg.to_dict(), meta["step"], log.records, settings, meta["images_seen"]),
+            {**card_extra, **resume_files(modules, meta)})
         print(f"checkpoint at step {meta['step']}", flush=True)
 
     while meta["step"] < args.max_steps:
@@ -135,7 +201,8 @@ def main() -> None:
         real = utkface.to_input(images[idx])
         flip = torch.rand(args.batch_size, generator=gen) < 0.5
         real = torch.where(flip[:, None, None, None], real.flip(3), real)
-        losses = train_step(g, d, g_ema, opt_g, opt_d, real, cfg.z_dim, args.ema_decay)
+        losses = train_step(g, d, g_ema, opt_g, opt_d, real, cfg.z_dim, args.ema_decay, augment=bool(args.diffaug))
+        meta["images_seen"] += args.batch_size * d_info.world_size
         if training.end_of_step(meta, losses, log, budget, d_info, checkpoint, extra=lambda: {"gamma": gammas(g, d)}):
             break
     checkpoint()
