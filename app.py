@@ -10,7 +10,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home; m
 import gradio as gr  # noqa: E402
 
 from gan_viz import device, hub  # noqa: E402
-from gan_viz.ui import adversarial_tab, attention_tab, cam_tab, gender_tab, inpainting_tab, links, serving  # noqa: E402
+from gan_viz.ui import adversarial_tab, attention_tab, cam_tab, gender_tab, inpainting_tab, links, serving, zerogpu  # noqa: E402
 from gan_viz.ui.context import AppContext  # noqa: E402
 
 TITLE = "gan-viz: see inside GANs"
@@ -45,6 +45,10 @@ def build_context(args: argparse.Namespace) -> AppContext:
     ctx.add("cyclegan", "CycleGAN gender flip", GenderFlipper.from_weights)
     ctx.add("lbam", "LBAM inpainter", Inpainter.from_weights)
     ctx.resolve_all()
+    if zerogpu.active():  # ZeroGPU wants every model on "cuda" before the first request, not loaded lazily in one
+        for fam in ctx.families.values():
+            if fam.weights is not None:
+                fam.get()
     return ctx
 
 

@@ -178,7 +178,7 @@ def build(standard: Family, robust: Family | None) -> list[dict]:
 
     inputs = [image, whole, method, epsilon, steps, alpha, target, model, cam_method]
     outputs = [before, after, gallery, info]
-    on_button, on_change = photo_handlers(lambda im, *c: attack_tab(models, im, *c), len(outputs))
+    on_button, on_change = photo_handlers(lambda im, *c: attack_tab(models, im, *c), len(outputs), "attack_tab")
     run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
     gr.on([image.change, method.change, epsilon.release, steps.release, alpha.release, target.change, model.change,
            cam_method.change, whole.change], on_change, inputs, outputs, api_visibility="private",
@@ -189,7 +189,7 @@ def build(standard: Family, robust: Family | None) -> list[dict]:
             raise gr.Error("Upload a face or pick an example first.")
         return curve_plot(models, im, use_whole, k)
 
-    curve_btn.click(user_errors(on_curve), [image, whole, steps], curve, api_visibility="private", **HEAVY)
+    curve_btn.click(user_errors(on_curve, gpu="curve"), [image, whole, steps], curve, api_visibility="private", **HEAVY)
 
     with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
         api_image = gr.File(type="filepath", label="image", file_types=["image"])
@@ -204,6 +204,6 @@ def build(standard: Family, robust: Family | None) -> list[dict]:
     def adversarial(image, method, epsilon, model):
         return adversarial_api(models, image, method, epsilon, model)
 
-    b.click(user_errors(adversarial), [api_image, api_method, api_eps, api_model], [api_clean, api_adv, api_json],
+    b.click(user_errors(adversarial, gpu="attack"), [api_image, api_method, api_eps, api_model], [api_clean, api_adv, api_json],
             api_name="adversarial", **HEAVY)
     return []

@@ -152,11 +152,11 @@ def build(fam: Family) -> list[dict]:
     def pick_sample(evt: gr.SelectData):
         return SAMPLE_SEEDS[evt.index]
 
-    gen_event = dict(fn=user_errors(generate), inputs=[seed, psi], outputs=[state, face, over, info, link], api_visibility="private",
+    gen_event = dict(fn=user_errors(generate, gpu="image"), inputs=[seed, psi], outputs=[state, face, over, info, link], api_visibility="private",
                      **HEAVY)
     gen_btn.click(**gen_event)
     psi.release(**gen_event)
-    psi.release(user_errors(sample_grid), psi, samples, api_visibility="private", **HEAVY)
+    psi.release(user_errors(sample_grid, gpu="image"), psi, samples, api_visibility="private", **HEAVY)
     rnd.click(lambda: random.randrange(0, 2 ** 31), None, seed, api_visibility="private", **LIGHT).then(**gen_event)
     samples.select(pick_sample, None, seed, api_visibility="private", **LIGHT).then(**gen_event)
     # Clicks and redraws are answered from this session's stored maps: the light lane, never behind a flip.
@@ -169,7 +169,7 @@ def build(fam: Family) -> list[dict]:
     def interpolate(a, b):
         return [(im, f"{i}/7") for i, im in enumerate(explorer().interpolate(int(a), int(b), 8))]
 
-    interp_btn.click(user_errors(interpolate), [seed_a, seed_b], interp, api_visibility="private", **HEAVY)
+    interp_btn.click(user_errors(interpolate, gpu="image"), [seed_a, seed_b], interp, api_visibility="private", **HEAVY)
 
     def d_upload(path):
         if path is None:
@@ -185,7 +185,7 @@ def build(fam: Family) -> list[dict]:
         verdict = "real" if score > 0 else "fake"
         return g, imaging.upscale_nearest(img, VIEW), None, f"D's score {score:+.3f} (hinge loss: above 0 leans {verdict})."
 
-    d_in.upload(user_errors(d_upload), d_in, [d_state, d_view, d_over, d_info], api_visibility="private", **HEAVY)
+    d_in.upload(user_errors(d_upload, gpu="image"), d_in, [d_state, d_view, d_over, d_info], api_visibility="private", **HEAVY)
 
     def d_click(g, layer_name, evt: gr.SelectData):
         if g is None:
@@ -261,8 +261,8 @@ def build(fam: Family) -> list[dict]:
                    "top": [{"x": fx, "y": fy, "weight": w} for fx, fy, w in r.top]}
 
     # One G pass (~15 ms) or a cached face: both in the light lane, so they never wait behind a flip.
-    b_gen.click(user_errors(sagan_generate), [a_seed, a_psi], [a_img, a_view], api_name="sagan_generate", **LIGHT)
-    b_att.click(user_errors(sagan_attention), [a_seed, a_x, a_y, a_layer, a_reading], [a_over, a_json],
+    b_gen.click(user_errors(sagan_generate, gpu="image"), [a_seed, a_psi], [a_img, a_view], api_name="sagan_generate", **LIGHT)
+    b_att.click(user_errors(sagan_attention, gpu="image"), [a_seed, a_x, a_y, a_layer, a_reading], [a_over, a_json],
                 api_name="sagan_attention", **LIGHT)
     def open_view(request: gr.Request):
         """The first face, or the one a link names: ?tab=sagan&seed=11&psi=0.7&x=20&y=30 (x, y: a clicked pixel)."""
@@ -278,6 +278,6 @@ def build(fam: Family) -> list[dict]:
         return g, view, o, _reading_md(r, x, y), _link(g, (x, y)), g.seed, g.psi, (x, y)
 
     # Filled when the page opens (app.py registers these on demo.load): the sample grid and a first face.
-    return [dict(fn=user_errors(sample_grid), inputs=None, outputs=samples, api_visibility="private", **HEAVY),
-            dict(fn=user_errors(open_view), inputs=None, outputs=[state, face, over, info, link, seed, psi, last_click],
+    return [dict(fn=user_errors(sample_grid, gpu="image"), inputs=None, outputs=samples, api_visibility="private", **HEAVY),
+            dict(fn=user_errors(open_view, gpu="image"), inputs=None, outputs=[state, face, over, info, link, seed, psi, last_click],
                  api_visibility="private", **HEAVY)]

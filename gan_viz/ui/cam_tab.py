@@ -144,7 +144,7 @@ def build(fam: Family) -> list[dict]:
     inputs = [image, whole, method, target, layer, alpha, cmap]
     outputs = [face_img, gender, age, over, bar, gallery, info, png, npy]
 
-    on_button, on_change = photo_handlers(lambda image, *choices: explain_tab(fam, image, *choices), len(outputs))
+    on_button, on_change = photo_handlers(lambda image, *choices: explain_tab(fam, image, *choices), len(outputs), "explain_tab")
     run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
     gr.on([image.change, method.change, target.change, layer.change, alpha.release, cmap.change, whole.change],
           on_change, inputs, outputs, api_visibility="private", trigger_mode="always_last", **HEAVY)
@@ -188,8 +188,8 @@ def build(fam: Family) -> list[dict]:
     def cam(image, method, target, layer):
         return cam_api(fam, image, method, target, layer)
 
-    b1.click(user_errors(classify), api_image, api_classify_json, api_name="classify", **HEAVY)
-    b2.click(user_errors(cam), [api_image, api_method, api_target, api_layer], [api_overlay, api_json], api_name="cam",
+    b1.click(user_errors(classify, gpu="image"), api_image, api_classify_json, api_name="classify", **HEAVY)
+    b2.click(user_errors(cam, gpu="image"), [api_image, api_method, api_target, api_layer], [api_overlay, api_json], api_name="cam",
              **HEAVY)
     return [dict(fn=open_view, inputs=None, outputs=[image, whole, method, target, layer], api_visibility="private",
                  **LIGHT)]

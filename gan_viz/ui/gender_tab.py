@@ -154,7 +154,7 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
     inputs = [image, direction, whole, which]
     outputs = [result, found, info, gallery, download]
 
-    on_button, on_change = photo_handlers(lambda image, *choices: flip_tab(fam, cam, image, *choices), len(outputs))
+    on_button, on_change = photo_handlers(lambda image, *choices: flip_tab(fam, cam, image, *choices), len(outputs), "flip_tab")
     run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
     gr.on([image.change, direction.change, whole.change, which.change], on_change, inputs, outputs,
           api_visibility="private", trigger_mode="always_last", **HEAVY)
@@ -188,6 +188,6 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
                   fallback_whole=True)
         return ph.result, ph.faces[0].cycle.fake, face_json(ph)
 
-    b.click(user_errors(gender_flip), [api_image, api_direction], [api_result, api_face, api_json], api_name="gender_flip",
+    b.click(user_errors(gender_flip, gpu="image"), [api_image, api_direction], [api_result, api_face, api_json], api_name="gender_flip",
             **HEAVY)
     return [dict(fn=open_view, inputs=None, outputs=[image, whole, direction], api_visibility="private", **LIGHT)]

@@ -221,7 +221,10 @@ def build(fam: Family) -> list[dict]:
     apply.click(user_errors(on_preset), [original, preset, seed], [editor, preset_hole_state], api_visibility="private",
                 **LIGHT)
     clear.click(user_errors(on_clear), original, [editor, preset_hole_state], api_visibility="private", **LIGHT)
-    run.click(user_errors(lambda o, e, d, p: inpaint_tab(fam, o, e, d, p)), [original, editor, dilation, preset_hole_state],
+    def on_inpaint(o, e, d, p):
+        return inpaint_tab(fam, o, e, d, p)
+
+    run.click(user_errors(on_inpaint, gpu="image"), [original, editor, dilation, preset_hole_state],
               [masked, raw, comp, telea, info, maps, plot, params, download], api_visibility="private", **HEAVY)
 
     def show_link(image):
@@ -244,5 +247,5 @@ def build(fam: Family) -> list[dict]:
     def inpaint(image, mask):
         return inpaint_api(fam, image, mask)
 
-    b.click(user_errors(inpaint), [api_image, api_mask], [api_comp, api_raw, api_json], api_name="inpaint", **HEAVY)
+    b.click(user_errors(inpaint, gpu="image"), [api_image, api_mask], [api_comp, api_raw, api_json], api_name="inpaint", **HEAVY)
     return [dict(fn=open_view, inputs=None, outputs=[photo, whole], api_visibility="private", **LIGHT)]

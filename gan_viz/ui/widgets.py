@@ -13,6 +13,7 @@ import numpy as np
 from gan_viz.faces import FaceError
 from gan_viz.hub import WeightsNotFound
 from gan_viz.imaging import ImageError, load_image
+from gan_viz.ui.zerogpu import on_gpu
 
 log = logging.getLogger("gan_viz")
 
@@ -20,8 +21,14 @@ log = logging.getLogger("gan_viz")
 USER_ERRORS = (ImageError, FaceError, WeightsNotFound, ValueError)
 
 
-def user_errors(fn):
-    """Turn every failure of a handler into a gr.Error: a short message, never a stack trace in the UI."""
+def user_errors(fn, gpu: str | None = None):
+    """Turn every failure of a handler into a gr.Error: a short message, never a stack trace in the UI.
+
+    gpu: the kind of GPU work (zerogpu.DURATIONS) when the handler runs the models: on a ZeroGPU
+    Space it then runs inside spaces.GPU; everywhere else it is the handler itself.
+    """
+    if gpu:
+        fn = on_gpu(fn, gpu)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -85,12 +92,14 @@ def session_file(data: bytes, suffix: str) -> str:
     return f.name
 
 
-def photo_handlers(fn, n_outputs: int):
+def photo_handlers(fn, n_outputs: int, name: str = "photo"):
     """(on_button, on_change) for a tab driven by one photo: fn(image, *choices) -> outputs.
 
     The button insists on a photo; a changed setting with no photo yet stays quiet. Both are
     wrapped by user_errors, and they are distinct functions so their events queue independently.
+    The model work (fn) runs inside spaces.GPU on a ZeroGPU Space.
     """
+    fn = on_gpu(fn, "image", name)
     def on_button(image, *choices):
         if image is None:
             raise gr.Error("Upload a photo, use the webcam or pick an example first.")
