@@ -45,6 +45,10 @@ def main() -> None:
         ("  blending the change back into the photo",
          *timed(lambda _: faces.add_to_photo(img.astype(np.float32), fc, delta), args.repeats)),
     ]
+    if flipper.probes is not None:  # what the tab adds to a flip for U-GAT-IT's CAM attention (target: < 30 ms)
+        cycle = flipper.translate(fc.crop, "male_to_female")
+        rows.append(("  + translator attention (CAM probe: encoder on x, D on G(x), agreement)",
+                     *timed(lambda _: flipper.attention(cycle), args.repeats)))
     print(f"Gender flip on {flipper.device}, torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     print("| what | median ms | p90 ms |\n|---|---|---|")
     for name, med, p90 in rows:

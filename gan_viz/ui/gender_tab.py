@@ -7,7 +7,7 @@ import numpy as np
 
 from gan_viz import imaging
 from gan_viz.faces import FaceError
-from gan_viz.models.cyclegan.visualize import MAX_FACES, TARGET, FlippedPhoto, patch_realness
+from gan_viz.models.cyclegan.visualize import MAX_FACES, TARGET, FlippedPhoto, patch_realness, unit
 from gan_viz.ui import links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
@@ -73,6 +73,66 @@ def panels(ph: FlippedPhoto, which: int = 0) -> list[tuple[np.ndarray, str]]:
     ]
 
 
+ATTENTION_NOTE = (
+    "**Where the translator looks** (U-GAT-IT, Kim et al. 2020): an auxiliary classifier on the encoder's feature "
+    "maps $E_k(x)$, fed by global average pooling (GAP) and by global max pooling (GMP), with weights $w_k$ that tell "
+    "the source gender from the target; $\\eta(x) = \\sigma(\\sum_k w_k\\,\\mathrm{GAP}(E_k(x)))$, and "
+    "$\\sum_k w_k E_k(x)$ is a heatmap of where the evidence lies. U-GAT-IT trains this module inside its translator; "
+    "**this is a probe**: the module fitted afterwards on our frozen CycleGAN (its encoder after the residual blocks, "
+    "and the target discriminator's last feature maps).")
+
+
+def attention_panels(att, cycle) -> list[tuple[np.ndarray, str]]:
+    """The probe's maps over the face (each scaled to its own [0, 1]), the discriminator's over G(x), and the change."""
+    base = _big(cycle.x)
+    out = []
+    enc, dis = att.encoder, att.discriminator
+    if att.encoder_usable:
+        out += [(imaging.overlay(base, unit(enc.gap_map), 0.55, "inferno"), "GAP branch: sum_k w_k E_k(x) (encoder)"),
+                (imaging.overlay(base, unit(enc.gmp_map), 0.55, "inferno"), "GMP branch: sum_k w'_k E_k(x) (encoder)"),
+                (imaging.overlay(base, enc.fused, 0.55, "inferno"), "fused: mean of the two (a probe has no 1x1 conv)")]
+    if att.discriminator_usable:
+        out.append((imaging.overlay(_big(cycle.fake), dis.fused, 0.55, "inferno"),
+                    "discriminator's CAM on G(x): evidence for 'real'"))
+    out.append((_heat(att.change_on_grid), "|G(x) - x| on the same grid: what changed"))
+    return out
+
+
+def attention_markdown(att) -> str:
+    enc, dis = att.encoder, att.discriminator
+    acc = att.accuracy
+    names = list(acc)
+    if not att.encoder_usable:
+        return (f"The encoder probe of `{names[0]}` is no better than chance on validation faces (accuracy "
+                f"{acc[names[0]]['gap']:.2f} / {acc[names[0]]['gmp']:.2f}), so no attention map is shown for it.")
+    tops = ", ".join(f"k={k}: w={w:+.3f}, w·GAP={c:+.3f}" for k, w, c in enc.top_channels)
+    agree = ("the translator changes where its encoder finds the domain evidence" if att.spearman >= 0.3 else
+             "the translator changes the face largely *elsewhere* than where its encoder finds the domain evidence"
+             if att.spearman <= 0.1 else "the translator's changes follow its encoder's domain evidence only loosely")
+    d_line = (f" The discriminator's probe ({names[1]}, validation accuracy {acc[names[1]]['gap']:.2f} GAP / "
+              f"{acc[names[1]]['gmp']:.2f} GMP) gives G(x) eta = {dis.eta_gap:.3f} (GAP) / {dis.eta_gmp:.3f} (GMP) "
+              "of being a real face." if att.discriminator_usable else
+              " The discriminator's probe is no better than chance here, so its map is not shown.")
+    return (ATTENTION_NOTE + f"\n\nFor this face: eta_GAP = **{enc.eta_gap:.3f}**, eta_GMP = **{enc.eta_gmp:.3f}** "
+            f"(the probe's probability that x is the source gender; its validation accuracy {acc[names[0]]['gap']:.2f} "
+            f"GAP / {acc[names[0]]['gmp']:.2f} GMP). Top channels of the GAP logit: {tops}.{d_line}\n\n"
+            f"Agreement of the fused attention with the change |G(x) - x|: Spearman's rho = **{att.spearman:+.2f}**, "
+            f"top-20% overlap (IoU) = **{att.top20_iou:.2f}** (independent maps: rho 0, IoU about 0.11): {agree}. "
+            f"Computed in {att.seconds * 1000:.0f} ms.")
+
+
+def attention_json(att) -> dict:
+    enc = att.encoder
+    return {"eta_gap": enc.eta_gap, "eta_gmp": enc.eta_gmp,
+            "top_channels": [{"channel": k, "weight": w, "contribution": c} for k, w, c in enc.top_channels],
+            "agreement_with_change": {"spearman": att.spearman, "top20_iou": att.top20_iou},
+            "probe_validation_accuracy": att.accuracy, "shown_as_attention": {"encoder": att.encoder_usable,
+                                                                               "discriminator": att.discriminator_usable},
+            "discriminator": {"eta_gap": att.discriminator.eta_gap, "eta_gmp": att.discriminator.eta_gmp},
+            "heatmap": np.round(enc.fused, 4).tolist(), "seconds": round(att.seconds, 5),
+            "note": "U-GAT-IT's CAM module fitted as a probe on the frozen CycleGAN, not U-GAT-IT's joint training"}
+
+
 def _boxed(img: np.ndarray, ph: FlippedPhoto) -> np.ndarray:
     out = np.ascontiguousarray(img.copy())
     t = max(2, round(max(img.shape[:2]) / 250))
@@ -119,7 +179,13 @@ def flip_tab(fam: Family, cam: Family | None, image, direction, use_whole, which
     if ph.skipped and which_i is None:
         gr.Warning(f"{len(ph.faces) + ph.skipped} faces found; the {MAX_FACES} largest were flipped.")
     png = session_file(imaging.to_png_bytes(ph.result), ".png")
-    return ph.result, _boxed(img, ph), summary(ph, 0), panels(ph, 0), png
+    flipper = fam.get()
+    if flipper.probes is not None:
+        att = flipper.attention(ph.faces[0].cycle)
+        att_panels, att_md = attention_panels(att, ph.faces[0].cycle), attention_markdown(att)
+    else:
+        att_panels, att_md = [], "This CycleGAN checkpoint carries no attention probe."
+    return ph.result, _boxed(img, ph), summary(ph, 0), panels(ph, 0), png, att_panels, att_md
 
 
 def build(fam: Family, cam: Family | None) -> list[dict]:
@@ -148,11 +214,16 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
             info = gr.Markdown(elem_id="flip-info")
             gallery = gr.Gallery(label="The cycle of one face", columns=4, height=480, format="png",
                                  elem_id="flip-cycle")
+            with gr.Accordion("Where the translator looks: U-GAT-IT's CAM attention (a probe of our CycleGAN)", open=True):
+                att_gallery = gr.Gallery(label="Attention of face 1", columns=5, height=240, format="png",
+                                         elem_id="flip-attention")
+                att_info = gr.Markdown(elem_id="flip-attention-info",
+                                       latex_delimiters=[{"left": "$", "right": "$", "display": False}])
             download = gr.File(label="Result (PNG)")
             link = gr.Markdown(links.UPLOAD_NOTE, elem_id="flip-link")
 
     inputs = [image, direction, whole, which]
-    outputs = [result, found, info, gallery, download]
+    outputs = [result, found, info, gallery, download, att_gallery, att_info]
 
     on_button, on_change = photo_handlers(lambda image, *choices: flip_tab(fam, cam, image, *choices), len(outputs), "flip_tab")
     run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
@@ -179,7 +250,20 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
         api_result = gr.Image(format="png", label="result")
         api_face = gr.Image(format="png", label="translated face")
         api_json = gr.JSON(label="details")
-        b = gr.Button()
+        api_att_direction = gr.Textbox(label="direction", value="male_to_female")
+        api_att_overlay = gr.Image(format="png", label="attention_overlay")
+        api_att_json = gr.JSON(label="attention")
+        b, b_att = gr.Button(), gr.Button()
+
+    def translator_attention(image, direction):
+        if image is None:
+            raise ValueError("send an image")
+        d = (direction or "").strip().lower().replace("->", "_to_").replace(" ", "")
+        if d not in TARGET:
+            raise ValueError(f"direction must be one of {', '.join(TARGET)}, got {direction!r}")
+        ph = flip(fam, cam, image, d, fallback_whole=True)
+        att = fam.get().attention(ph.faces[0].cycle)
+        return imaging.overlay(_big(ph.faces[0].cycle.x), att.encoder.fused, 0.55, "inferno"), attention_json(att)
 
     def gender_flip(image, direction):
         if image is None:
@@ -190,4 +274,6 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
 
     b.click(user_errors(gender_flip, gpu="image"), [api_image, api_direction], [api_result, api_face, api_json], api_name="gender_flip",
             **HEAVY)
+    b_att.click(user_errors(translator_attention, gpu="image"), [api_image, api_att_direction],
+                [api_att_overlay, api_att_json], api_name="translator_attention", **HEAVY)
     return [dict(fn=open_view, inputs=None, outputs=[image, whole, direction], api_visibility="private", **LIGHT)]
