@@ -106,3 +106,31 @@ def test_inpainting_preset_becomes_the_mask(page):
     info = page.locator("#inpaint-info")
     page.wait_for_function("document.querySelector('#inpaint-info').innerText.match(/Hole: 3\\d\\.\\d%/)", timeout=60_000)
     assert "Hole: 3" in info.inner_text()
+
+
+def test_a_link_opens_the_sagan_tab_with_that_face_and_pixel(page):
+    url = page.url.split("?")[0]
+    page.goto(url + "?tab=sagan&seed=11&x=20&y=30", wait_until="domcontentloaded")
+    info = page.locator("#sagan-info")
+    info.get_by_text("Clicked pixel (20, 30)", exact=False).first.wait_for(timeout=60_000)
+    page.locator("#sagan-overlay img").wait_for(state="visible", timeout=30_000)
+    assert "seed=11" in page.locator("#sagan-link").inner_text()
+    assert page.locator("#sagan-seed input").input_value() == "11"
+
+
+def test_a_link_opens_the_cam_tab_on_an_example_and_shows_its_own_link(page):
+    url = page.url.split("?")[0]
+    page.goto(url + "?tab=cam&example=0&method=gradcam&layer=conv4", wait_until="domcontentloaded")
+    page.locator("#cam-overlay img").wait_for(state="visible", timeout=60_000)
+    page.locator("#cam-link").get_by_text("example=0", exact=False).first.wait_for(timeout=30_000)
+    assert "layer=conv4" in page.locator("#cam-link").inner_text()
+    assert "conv4" in page.locator("#cam-formula").inner_text()
+
+
+def test_adversarial_tab_attack_shows_both_heatmaps(page):
+    page.goto(page.url.split("?")[0], wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Adversarial examples").click()
+    page.locator("#adv-input input[type=file]").set_input_files(HOPPER)
+    page.locator("#adv-info").get_by_text("FGSM", exact=False).first.wait_for(timeout=60_000)
+    assert page.locator("#adv-gallery img").count() >= 5
+    assert "largest pixel change" in page.locator("#adv-info").inner_text()
