@@ -3,6 +3,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -134,3 +135,37 @@ def test_adversarial_tab_attack_shows_both_heatmaps(page):
     page.locator("#adv-info").get_by_text("FGSM", exact=False).first.wait_for(timeout=60_000)
     assert page.locator("#adv-gallery img").count() >= 5
     assert "largest pixel change" in page.locator("#adv-info").inner_text()
+
+
+FIND_HOVER = """(id) => [document.querySelector(id), ...document.querySelectorAll(id + ' *')].find(e => e && e.ganViz)"""
+
+
+def _hover_ready(page, elem_id):
+    page.wait_for_function(f"(() => {{ const e = ({FIND_HOVER})('{elem_id}'); return e && e.ganViz.ready(); }})()",
+                           timeout=60_000)
+
+
+def test_hover_draws_beta_in_the_page_with_no_request_and_matches_the_api(page):
+    from gradio_client import Client
+
+    base = page.url.split("?")[0]
+    page.goto(base + "?tab=sagan&seed=11", wait_until="domcontentloaded")
+    _hover_ready(page, "#sagan-hover")
+    canvas = page.locator("#sagan-hover canvas")
+    box = canvas.bounding_box()
+    page.wait_for_timeout(1500)  # let the page finish fetching the images of its first load
+    requests = []  # events sent to the server (a hover that asked the server would join the queue)
+    page.on("request", lambda r: requests.append(r.url) if "/gradio_api/" in r.url and "/file=" not in r.url else None)
+    before = page.evaluate(f"({FIND_HOVER})('#sagan-hover').ganViz.stats.draws")
+    for k in range(50):
+        page.mouse.move(box["x"] + 5 + (k * 37) % int(box["width"] - 10), box["y"] + 5 + (k * 53) % int(box["height"] - 10))
+    after = page.evaluate(f"({FIND_HOVER})('#sagan-hover').ganViz.stats.draws")
+    assert after - before >= 45 and requests == []  # drawn in the page; not one request to the server
+    assert "Top 5" in page.locator("#sagan-hover .gv-info").inner_text()
+    client = Client(base, verbose=False)
+    for x, y in ((5, 5), (20, 30), (50, 40), (63, 0)):
+        for reading in ("query", "key"):
+            page_map = np.array(page.evaluate(f"({FIND_HOVER})('#sagan-hover').ganViz.mapAt({x}, {y}, '{reading}')"))
+            _, info = client.predict(11, x, y, "default", reading, api_name="/sagan_attention")
+            server = np.array(info["map"]).ravel()
+            assert np.abs(page_map - server).max() <= 0.01 * server.max(), (x, y, reading)

@@ -8,7 +8,7 @@ import numpy as np
 
 from gan_viz import faces, imaging
 from gan_viz.models.sagan.visualize import Generated, read_attention
-from gan_viz.ui import links
+from gan_viz.ui import hover, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
 from gan_viz.ui.widgets import click_xy, image_input, user_errors
@@ -86,6 +86,10 @@ def build(fam: Family) -> list[dict]:
             samples = gr.Gallery(label="Samples (click one to explore it)", columns=4, height=220, format="png",
                                  allow_preview=False)
         with gr.Column(scale=2):
+            gr.Markdown("**Hover over the face**: beta for the pixel under the pointer, drawn in your browser "
+                        "(the maps come once per face; moving the pointer costs the server nothing). "
+                        "Below: the same by a click on the server, as the API answers it.")
+            hover_view = hover.component("sagan-hover")
             with gr.Row():
                 face = gr.Image(label="Generated face: click a pixel", format="png", interactive=False,
                                 elem_id="sagan-image", height=300)
@@ -108,6 +112,8 @@ def build(fam: Family) -> list[dict]:
             d_view = gr.Image(label="As D sees it: click a pixel", format="png", interactive=False, height=260)
             d_over = gr.Image(label="D's beta for the clicked pixel", format="png", interactive=False, height=260)
         d_layer = gr.Radio(d_layers, value=d_layers[0] if d_layers else None, label="Attention layer of D")
+        gr.Markdown("Hover over D's view of the face (drawn in your browser):")
+        d_hover = hover.component("sagan-d-hover")
         d_info = gr.Markdown()
     with gr.Accordion("Spectral normalisation, made visible", open=False):
         gr.Markdown(SN_NOTE, latex_delimiters=[{"left": "$", "right": "$", "display": False}])
@@ -124,11 +130,14 @@ def build(fam: Family) -> list[dict]:
         return links.markdown("sagan", seed=g.seed, psi=None if g.psi == 1.0 else g.psi,
                               x=xy[0] if xy else None, y=xy[1] if xy else None)
 
+    def _hover(g: Generated) -> str:
+        return hover.payload(g.image, g.maps[default_layer], default_layer, g.gammas[default_layer])
+
     def generate(s, p):
         ex = explorer()
         g = ex.generate(int(s), float(p))
         return (g, imaging.upscale_nearest(g.image, VIEW), None, f"Seed {g.seed}, psi {g.psi:.2f}: click a pixel of the face.",
-                _link(g))
+                _link(g), _hover(g))
 
     def on_click(g: Generated, layer_name, reading_name, k, a, evt: gr.SelectData):
         if g is None:
@@ -152,7 +161,7 @@ def build(fam: Family) -> list[dict]:
     def pick_sample(evt: gr.SelectData):
         return SAMPLE_SEEDS[evt.index]
 
-    gen_event = dict(fn=user_errors(generate, gpu="image"), inputs=[seed, psi], outputs=[state, face, over, info, link], api_visibility="private",
+    gen_event = dict(fn=user_errors(generate, gpu="image"), inputs=[seed, psi], outputs=[state, face, over, info, link, hover_view], api_visibility="private",
                      **HEAVY)
     gen_btn.click(**gen_event)
     psi.release(**gen_event)
@@ -173,7 +182,7 @@ def build(fam: Family) -> list[dict]:
 
     def d_upload(path):
         if path is None:
-            return None, None, None, ""
+            return None, None, None, "", ""
         ex = explorer()
         photo = image_input(path)
         try:  # D was trained on aligned 64x64 crops: give it the same framing when a face is found
@@ -183,9 +192,12 @@ def build(fam: Family) -> list[dict]:
         score, maps = ex.discriminate(img)
         g = Generated(-1, img, maps, {n: ex.gamma(n) for n in maps})
         verdict = "real" if score > 0 else "fake"
-        return g, imaging.upscale_nearest(img, VIEW), None, f"D's score {score:+.3f} (hinge loss: above 0 leans {verdict})."
+        first = next(iter(maps))
+        return (g, imaging.upscale_nearest(img, VIEW), None, f"D's score {score:+.3f} (hinge loss: above 0 leans {verdict}).",
+                hover.payload(img, maps[first], first, g.gammas[first]))
 
-    d_in.upload(user_errors(d_upload, gpu="image"), d_in, [d_state, d_view, d_over, d_info], api_visibility="private", **HEAVY)
+    d_in.upload(user_errors(d_upload, gpu="image"), d_in, [d_state, d_view, d_over, d_info, d_hover],
+                api_visibility="private", **HEAVY)
 
     def d_click(g, layer_name, evt: gr.SelectData):
         if g is None:
@@ -273,11 +285,12 @@ def build(fam: Family) -> list[dict]:
         view = imaging.upscale_nearest(g.image, VIEW)
         x, y = links.int_param(q, "x", 0, 63), links.int_param(q, "y", 0, 63)
         if x is None or y is None:
-            return g, view, None, f"Seed {g.seed}, psi {g.psi:.2f}: click a pixel of the face.", _link(g), g.seed, g.psi, None
+            return (g, view, None, f"Seed {g.seed}, psi {g.psi:.2f}: click a pixel of the face.", _link(g), g.seed, g.psi,
+                    None, _hover(g))
         o, r = attention_view(g.image, g.maps[default_layer], default_layer, x, y, "query", g.gammas[default_layer], 0.6, 5)
-        return g, view, o, _reading_md(r, x, y), _link(g, (x, y)), g.seed, g.psi, (x, y)
+        return g, view, o, _reading_md(r, x, y), _link(g, (x, y)), g.seed, g.psi, (x, y), _hover(g)
 
     # Filled when the page opens (app.py registers these on demo.load): the sample grid and a first face.
     return [dict(fn=user_errors(sample_grid, gpu="image"), inputs=None, outputs=samples, api_visibility="private", **HEAVY),
-            dict(fn=user_errors(open_view, gpu="image"), inputs=None, outputs=[state, face, over, info, link, seed, psi, last_click],
+            dict(fn=user_errors(open_view, gpu="image"), inputs=None, outputs=[state, face, over, info, link, seed, psi, last_click, hover_view],
                  api_visibility="private", **HEAVY)]
