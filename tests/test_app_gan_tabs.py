@@ -21,7 +21,8 @@ LBAM = app.CONTEXT.families["lbam"]
 
 
 def test_flip_tab_shows_the_whole_cycle_and_the_photo_keeps_its_size():
-    result, found, info, gallery, png = gender_tab.flip_tab(FLIP, CAM, HOPPER, "auto", False, "all faces")
+    result, found, info, gallery, png, att_gallery, att_info = gender_tab.flip_tab(FLIP, CAM, HOPPER, "auto", False,
+                                                                                 "all faces")
     photo = load_image(HOPPER)
     assert result.shape == photo.shape and not np.array_equal(result, photo)
     assert np.array_equal(np.asarray(Image.open(png).convert("RGB")), result)  # the download is what is shown

@@ -8,10 +8,12 @@ from gan_viz import imaging
 from gan_viz.faces import FaceError
 from gan_viz.models.cam_classifier.adversarial import MAX_EPSILON, METHODS
 from gan_viz.models.cam_classifier.visualize import EPSILON_CURVE, epsilon_curve, run_attack
+from gan_viz.ui import examples
 from gan_viz.ui.context import Family
-from gan_viz.ui.serving import HEAVY
-from gan_viz.ui.widgets import example_rows, image_input, photo_handlers, user_errors
+from gan_viz.ui.serving import HEAVY, LIGHT
+from gan_viz.ui.widgets import image_input, photo_handlers, user_errors
 
+DEFAULTS = ("fgsm", 4, 10, 1.0, "untargeted", "standard", "gradcam")  # the settings the tab opens with
 VIEW = 4  # the model's crop is small (80 px): shown 4x, nearest, so single-level changes stay visible
 METHOD_LABELS = {"fgsm": "FGSM (one step)", "pgd": "PGD (k projected steps)"}
 MODELS = {"standard": "standard", "robust": "adversarially trained (FGSM, random start)"}
@@ -154,18 +156,16 @@ def build(standard: Family, robust: Family | None) -> list[dict]:
             image = gr.Image(label="Face", type="filepath", sources=["upload", "webcam", "clipboard"],
                              elem_id="adv-input", height=260)
             whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
-            method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value="fgsm", label="Attack")
-            epsilon = gr.Slider(0, MAX_EPSILON, value=4, step=1, label="epsilon (pixel levels out of 255)")
+            method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value=DEFAULTS[0], label="Attack")
+            epsilon = gr.Slider(0, MAX_EPSILON, value=DEFAULTS[1], step=1, label="epsilon (pixel levels out of 255)")
             with gr.Row():
-                steps = gr.Slider(1, 50, value=10, step=1, label="PGD steps k")
-                alpha = gr.Slider(0.25, 4.0, value=1.0, step=0.25, label="PGD step size alpha (levels)")
-            target = gr.Dropdown(targets, value="untargeted", label="Target (untargeted: away from the predicted gender)")
-            model = gr.Radio([(MODELS[m], m) for m in models], value="standard", label="Model attacked")
-            cam_method = gr.Radio([("CAM", "cam"), ("Grad-CAM", "gradcam")], value="gradcam", label="Heatmap")
+                steps = gr.Slider(1, 50, value=DEFAULTS[2], step=1, label="PGD steps k")
+                alpha = gr.Slider(0.25, 4.0, value=DEFAULTS[3], step=0.25, label="PGD step size alpha (levels)")
+            target = gr.Dropdown(targets, value=DEFAULTS[4], label="Target (untargeted: away from the predicted gender)")
+            model = gr.Radio([(MODELS[m], m) for m in models], value=DEFAULTS[5], label="Model attacked")
+            cam_method = gr.Radio([("CAM", "cam"), ("Grad-CAM", "gradcam")], value=DEFAULTS[6], label="Heatmap")
             run = gr.Button("Attack", variant="primary")
-            examples = example_rows()
-            if examples:
-                gr.Examples(examples, inputs=[image, whole], label="Examples")
+            ex_gallery = examples.gallery()
         with gr.Column(scale=2):
             with gr.Row():
                 before = gr.Label(label="Before", num_top_classes=5)
@@ -178,7 +178,9 @@ def build(standard: Family, robust: Family | None) -> list[dict]:
 
     inputs = [image, whole, method, epsilon, steps, alpha, target, model, cam_method]
     outputs = [before, after, gallery, info]
-    on_button, on_change = photo_handlers(lambda im, *c: attack_tab(models, im, *c), len(outputs), "attack_tab")
+    on_button, on_change, arrive = photo_handlers(lambda im, *c: attack_tab(models, im, *c), len(outputs), "attack_tab")
+    ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
+
     run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
     gr.on([image.change, method.change, epsilon.release, steps.release, alpha.release, target.change, model.change,
            cam_method.change, whole.change], on_change, inputs, outputs, api_visibility="private",
@@ -206,4 +208,9 @@ def build(standard: Family, robust: Family | None) -> list[dict]:
 
     b.click(user_errors(adversarial, gpu="attack"), [api_image, api_method, api_eps, api_model], [api_clean, api_adv, api_json],
             api_name="adversarial", **HEAVY)
-    return []
+    def open_view():
+        """The worked example on arrival (computed once for every visitor): FGSM at 4/255 on the first example."""
+        first, whole0 = examples.example_rows()[0]
+        return (first, whole0, *arrive(first, whole0, *DEFAULTS))
+
+    return [dict(fn=open_view, inputs=None, outputs=[image, whole, *outputs], api_visibility="private", **LIGHT)]

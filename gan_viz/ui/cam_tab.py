@@ -11,10 +11,12 @@ from gan_viz import imaging
 from gan_viz.models.cam_classifier.cams import METHODS
 from gan_viz.models.cam_classifier.visualize import LAYERS, METHOD_LABELS, formula
 from gan_viz.ui import links
+from gan_viz.ui import examples
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
-from gan_viz.ui.widgets import example_rows, image_input, photo_handlers, session_file, user_errors
+from gan_viz.ui.widgets import image_input, photo_handlers, session_file, user_errors
 
+DEFAULTS = ("gradcam", "predicted", "last", 0.5, "viridis")  # method, class, layer, opacity, colour map as the tab opens
 DISPLAY = 256  # px of the face crop shown; the model itself sees it at its input size
 
 
@@ -114,16 +116,14 @@ def build(fam: Family) -> list[dict]:
             image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
                              elem_id="cam-input", height=320)
             whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
-            method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value="gradcam", label="Method")
-            target = gr.Dropdown(classes, value="predicted", label="Class to explain")
-            layer = gr.Dropdown(layers, value="last", label="Layer (CAM: last only)")
+            method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value=DEFAULTS[0], label="Method")
+            target = gr.Dropdown(classes, value=DEFAULTS[1], label="Class to explain")
+            layer = gr.Dropdown(layers, value=DEFAULTS[2], label="Layer (CAM: last only)")
             with gr.Row():
-                alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Heatmap opacity")
-                cmap = gr.Dropdown(list(imaging.COLORMAPS), value="viridis", label="Colormap (colour-blind safe)")
+                alpha = gr.Slider(0.0, 1.0, value=DEFAULTS[3], step=0.05, label="Heatmap opacity")
+                cmap = gr.Dropdown(list(imaging.COLORMAPS), value=DEFAULTS[4], label="Colormap (colour-blind safe)")
             run = gr.Button("Explain", variant="primary")
-            examples = example_rows()
-            if examples:
-                gr.Examples(examples, inputs=[image, whole], label="Examples")
+            ex_gallery = examples.gallery()
         with gr.Column(scale=2):
             with gr.Row():
                 face_img = gr.Image(label="Face used", format="png", height=240, interactive=False)
@@ -144,7 +144,10 @@ def build(fam: Family) -> list[dict]:
     inputs = [image, whole, method, target, layer, alpha, cmap]
     outputs = [face_img, gender, age, over, bar, gallery, info, png, npy]
 
-    on_button, on_change = photo_handlers(lambda image, *choices: explain_tab(fam, image, *choices), len(outputs), "explain_tab")
+    on_button, on_change, arrive = photo_handlers(lambda image, *choices: explain_tab(fam, image, *choices), len(outputs),
+                                                  "explain_tab")
+    ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
+
     run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
     gr.on([image.change, method.change, target.change, layer.change, alpha.release, cmap.change, whole.change],
           on_change, inputs, outputs, api_visibility="private", trigger_mode="always_last", **HEAVY)
@@ -163,10 +166,13 @@ def build(fam: Family) -> list[dict]:
         """?tab=cam&example=0&method=gradcam&target=female&layer=conv3: set the inputs; their change events compute."""
         q = links.for_tab(request, "cam")
         ex = links.example_path(q)
-        if ex is None:
-            return [gr.skip()] * 5
-        return (ex[0], ex[1], links.choice_param(q, "method", METHODS) or gr.skip(),
-                links.choice_param(q, "target", classes) or gr.skip(), links.choice_param(q, "layer", layers) or gr.skip())
+        if ex is not None:
+            return (ex[0], ex[1], links.choice_param(q, "method", METHODS) or gr.skip(),
+                    links.choice_param(q, "target", classes) or gr.skip(),
+                    links.choice_param(q, "layer", layers) or gr.skip(), *[gr.skip()] * len(outputs))
+        # No link here: the worked example, computed once for every visitor (examples.CACHE).
+        first, whole0 = examples.example_rows()[0]
+        return (first, whole0, gr.skip(), gr.skip(), gr.skip(), *arrive(first, whole0, *DEFAULTS))
 
     # The programmatic API (gradio_client), on hidden components so its signature is exactly the documented one.
     with gr.Group(visible=False):
@@ -191,5 +197,5 @@ def build(fam: Family) -> list[dict]:
     b1.click(user_errors(classify, gpu="image"), api_image, api_classify_json, api_name="classify", **HEAVY)
     b2.click(user_errors(cam, gpu="image"), [api_image, api_method, api_target, api_layer], [api_overlay, api_json], api_name="cam",
              **HEAVY)
-    return [dict(fn=open_view, inputs=None, outputs=[image, whole, method, target, layer], api_visibility="private",
-                 **LIGHT)]
+    return [dict(fn=open_view, inputs=None, outputs=[image, whole, method, target, layer, *outputs],
+                 api_visibility="private", **LIGHT)]

@@ -9,9 +9,10 @@ from gan_viz import imaging
 from gan_viz.faces import FaceError
 from gan_viz.models.cyclegan.visualize import MAX_FACES, TARGET, FlippedPhoto, patch_realness, unit
 from gan_viz.ui import links
+from gan_viz.ui import examples
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
-from gan_viz.ui.widgets import example_rows, image_input, photo_handlers, session_file, user_errors
+from gan_viz.ui.widgets import image_input, photo_handlers, session_file, user_errors
 
 PANEL = 192  # px of each cycle panel shown
 DIRECTION_LABELS = {"auto": "auto (the CAM classifier decides)", "male_to_female": "male -> female",
@@ -204,9 +205,7 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
                                 label="Face (numbered on the photo, largest first)")
             whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
             run = gr.Button("Flip", variant="primary")
-            examples = example_rows()
-            if examples:
-                gr.Examples(examples, inputs=[image, whole], label="Examples")
+            ex_gallery = examples.gallery()
         with gr.Column(scale=2):
             with gr.Row():
                 result = gr.Image(label="Result", format="png", elem_id="flip-result", height=340, interactive=False)
@@ -225,7 +224,10 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
     inputs = [image, direction, whole, which]
     outputs = [result, found, info, gallery, download, att_gallery, att_info]
 
-    on_button, on_change = photo_handlers(lambda image, *choices: flip_tab(fam, cam, image, *choices), len(outputs), "flip_tab")
+    on_button, on_change, arrive = photo_handlers(lambda image, *choices: flip_tab(fam, cam, image, *choices), len(outputs),
+                                                  "flip_tab")
+    ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
+
     run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
     gr.on([image.change, direction.change, whole.change, which.change], on_change, inputs, outputs,
           api_visibility="private", trigger_mode="always_last", **HEAVY)
@@ -240,9 +242,11 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
         """?tab=gender&example=0&direction=female_to_male"""
         q = links.for_tab(request, "gender")
         ex = links.example_path(q)
-        if ex is None:
-            return [gr.skip()] * 3
-        return ex[0], ex[1], links.choice_param(q, "direction", DIRECTION_LABELS) or gr.skip()
+        if ex is not None:
+            return (ex[0], ex[1], links.choice_param(q, "direction", DIRECTION_LABELS) or gr.skip(),
+                    *[gr.skip()] * len(outputs))
+        first, whole0 = examples.example_rows()[0]  # the worked example, computed once for every visitor
+        return (first, whole0, gr.skip(), *arrive(first, "auto", whole0, "all faces"))
 
     with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
         api_image = gr.File(type="filepath", label="image", file_types=["image"])
@@ -276,4 +280,4 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
             **HEAVY)
     b_att.click(user_errors(translator_attention, gpu="image"), [api_image, api_att_direction],
                 [api_att_overlay, api_att_json], api_name="translator_attention", **HEAVY)
-    return [dict(fn=open_view, inputs=None, outputs=[image, whole, direction], api_visibility="private", **LIGHT)]
+    return [dict(fn=open_view, inputs=None, outputs=[image, whole, direction, *outputs], api_visibility="private", **LIGHT)]

@@ -11,9 +11,10 @@ from gan_viz import faces, imaging, metrics
 from gan_viz.models.lbam import masks
 from gan_viz.models.lbam.visualize import Inpainting, hole_at, mask_from_image, reconcile_mask
 from gan_viz.ui import links
+from gan_viz.ui import examples
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
-from gan_viz.ui.widgets import example_rows, image_input, session_file, user_errors
+from gan_viz.ui.widgets import image_input, session_file, user_errors
 
 EDIT = 256  # px of the face in the editor; the model works at its own size (128) and the mask is mapped to it
 MASK_RGB = (255, 0, 255)  # preset holes are tinted in the brush's colour, so brush and presets look alike
@@ -167,9 +168,7 @@ def build(fam: Family) -> list[dict]:
             photo = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
                              elem_id="inpaint-input", height=220)
             whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
-            examples = example_rows()
-            if examples:
-                gr.Examples(examples, inputs=[photo, whole], label="Examples")
+            ex_gallery = examples.gallery()
             editor = gr.ImageEditor(label="Paint the hole", type="numpy", image_mode="RGBA", format="png",
                                     sources=(), transforms=(), layers=False, elem_id="inpaint-editor", height=340,
                                     brush=gr.Brush(default_size=10, colors=["#ff00ff"], color_mode="fixed"),
@@ -221,6 +220,8 @@ def build(fam: Family) -> list[dict]:
     apply.click(user_errors(on_preset), [original, preset, seed], [editor, preset_hole_state], api_visibility="private",
                 **LIGHT)
     clear.click(user_errors(on_clear), original, [editor, preset_hole_state], api_visibility="private", **LIGHT)
+    ex_gallery.select(examples.on_select, None, [photo, whole], api_visibility="private", **LIGHT)
+
     def on_inpaint(o, e, d, p):
         return inpaint_tab(fam, o, e, d, p)
 
@@ -233,10 +234,22 @@ def build(fam: Family) -> list[dict]:
 
     photo.change(show_link, photo, link, api_visibility="private", **LIGHT)
 
+    run_outputs = [masked, raw, comp, telea, info, maps, plot, params, download]
+
+    def worked_example():
+        """The first example's face with the default preset hole, filled: computed once for every visitor."""
+        first, whole0 = examples.example_rows()[0]
+        crop = face_crop(first, whole0)
+        hole = preset_hole(preset.value, crop.shape[0], int(seed.value), fam.get().size)
+        return (crop, editor_value(crop, hole), hole, *inpaint_tab(fam, crop, editor_value(crop, hole), 0, hole))
+
     def open_view(request: gr.Request):
-        """?tab=inpainting&example=0"""
+        """?tab=inpainting&example=0 sets the photo; without a link the tab opens on the worked example."""
         ex = links.example_path(links.for_tab(request, "inpainting"))
-        return (ex[0], ex[1]) if ex else (gr.skip(), gr.skip())
+        if ex:
+            return (ex[0], ex[1], *[gr.skip()] * (3 + len(run_outputs)))
+        # The photo box stays empty (setting it would reload the face and drop the preset); the editor holds the face.
+        return (gr.skip(), gr.skip(), *examples.CACHE.get(("inpainting_worked_example",), worked_example))
 
     with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
         api_image = gr.File(type="filepath", label="image", file_types=["image"])
@@ -248,4 +261,6 @@ def build(fam: Family) -> list[dict]:
         return inpaint_api(fam, image, mask)
 
     b.click(user_errors(inpaint, gpu="image"), [api_image, api_mask], [api_comp, api_raw, api_json], api_name="inpaint", **HEAVY)
-    return [dict(fn=open_view, inputs=None, outputs=[photo, whole], api_visibility="private", **LIGHT)]
+    return [dict(fn=user_errors(open_view, gpu="image"), inputs=None,
+                 outputs=[photo, whole, original, editor, preset_hole_state, *run_outputs], api_visibility="private",
+                 **LIGHT)]

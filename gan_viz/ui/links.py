@@ -5,14 +5,11 @@ examples (by number), seeds, pixels and choices; an uploaded photo is not (the l
 """
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
-from pathlib import Path
 from urllib.parse import urlencode
 
 import gradio as gr
 
-from gan_viz.ui.widgets import example_rows
+from gan_viz.ui.examples import example_index, example_rows  # noqa: F401 (example_index: for the tabs)
 
 TABS = ("sagan", "inpainting", "gender", "cam")
 
@@ -55,26 +52,11 @@ def choice_param(q: dict, key: str, choices) -> str | None:
     return v if v in choices else None
 
 
-@lru_cache(maxsize=1)
-def _example_digests() -> dict[str, int]:
-    return {hashlib.sha1(Path(row[0]).read_bytes()).hexdigest(): i for i, row in enumerate(example_rows())}
-
-
 def example_path(q: dict) -> tuple[str, bool] | None:
     """(path, use the whole image) of the example the link names with `example=N`."""
     rows = example_rows()
     i = int_param(q, "example", 0, len(rows) - 1)
     return (rows[i][0], rows[i][1]) if i is not None else None
-
-
-def example_index(path) -> int | None:
-    """Which bundled example a gr.Image's file is (Gradio hands a copy: compare contents), or None for an upload."""
-    if not path or not isinstance(path, str | Path):
-        return None
-    try:
-        return _example_digests().get(hashlib.sha1(Path(path).read_bytes()).hexdigest())
-    except OSError:
-        return None
 
 
 def markdown(tab: str, **settings) -> str:
