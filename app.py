@@ -14,6 +14,8 @@ from gan_viz.ui import adversarial_tab, attention_tab, cam_tab, gender_tab, inpa
 from gan_viz.ui.context import AppContext  # noqa: E402
 
 TITLE = "gan-viz: see inside GANs"
+TAGLINE = ("Watch what generative networks and the classifiers around them compute, live: attention in a GAN, "
+           "a translator's cycle, an inpainter's masks, where a classifier looks and how to fool it.")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,8 +56,8 @@ def build_context(args: argparse.Namespace) -> AppContext:
 
 def build_demo(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(f"# {TITLE}\nEvery result is computed live on **{device.get_device()}**. "
-                    "Each tab opens one model so you can watch what it does.")
+        gr.Markdown(f"# {TITLE}\n{TAGLINE} Every result is computed live on **{device.get_device()}**; each tab "
+                    "opens on a worked example and has a short lesson (folded) with links to its steps.")
         loaders = []
         shown = []
         # A tab whose weights could not be found is left out (the About panel says why), never shown broken.

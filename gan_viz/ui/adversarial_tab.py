@@ -8,7 +8,7 @@ from gan_viz import imaging
 from gan_viz.faces import FaceError
 from gan_viz.models.cam_classifier.adversarial import MAX_EPSILON, METHODS
 from gan_viz.models.cam_classifier.visualize import EPSILON_CURVE, epsilon_curve, run_attack
-from gan_viz.ui import examples
+from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
 from gan_viz.ui.widgets import image_input, photo_handlers, user_errors
@@ -151,6 +151,7 @@ def build(standard: Family, robust: Family | None) -> list[dict]:
     gr.Markdown(INTRO)
     if "robust" not in models:
         gr.Markdown("The adversarially trained twin is not available in this run (see 'About these models').")
+    lessons.build("adversarial")
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(label="Face", type="filepath", sources=["upload", "webcam", "clipboard"],
@@ -208,9 +209,18 @@ def build(standard: Family, robust: Family | None) -> list[dict]:
 
     b.click(user_errors(adversarial, gpu="attack"), [api_image, api_method, api_eps, api_model], [api_clean, api_adv, api_json],
             api_name="adversarial", **HEAVY)
-    def open_view():
-        """The worked example on arrival (computed once for every visitor): FGSM at 4/255 on the first example."""
+    def open_view(request: gr.Request):
+        """?tab=adversarial&example=0&method=pgd&epsilon=8&model=robust sets the inputs (their change events compute);
+        without a link the tab opens on the worked example (computed once for every visitor): FGSM at 4/255."""
+        q = links.for_tab(request, "adversarial")
+        ex = links.example_path(q)
+        if ex is not None:
+            eps = links.float_param(q, "epsilon", 0, MAX_EPSILON)
+            return (ex[0], ex[1], links.choice_param(q, "method", METHODS) or gr.skip(),
+                    gr.skip() if eps is None else eps, links.choice_param(q, "model", models) or gr.skip(),
+                    *[gr.skip()] * len(outputs))
         first, whole0 = examples.example_rows()[0]
-        return (first, whole0, *arrive(first, whole0, *DEFAULTS))
+        return (first, whole0, gr.skip(), gr.skip(), gr.skip(), *arrive(first, whole0, *DEFAULTS))
 
-    return [dict(fn=open_view, inputs=None, outputs=[image, whole, *outputs], api_visibility="private", **LIGHT)]
+    return [dict(fn=open_view, inputs=None, outputs=[image, whole, method, epsilon, model, *outputs],
+                 api_visibility="private", **LIGHT)]

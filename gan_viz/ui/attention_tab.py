@@ -8,7 +8,7 @@ import numpy as np
 
 from gan_viz import faces, imaging
 from gan_viz.models.sagan.visualize import Generated, read_attention
-from gan_viz.ui import hover, links
+from gan_viz.ui import hover, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
 from gan_viz.ui.widgets import click_xy, image_input, user_errors
@@ -62,6 +62,7 @@ def _reading_md(r, x: int, y: int) -> str:
 def build(fam: Family) -> list[dict]:
     gr.Markdown("Generate a face, then **click any pixel** of it: the map shows the self-attention beta of that query "
                 "location in the chosen attention layer. " + SOFTMAX_NOTE, latex_delimiters=[{"left": "$", "right": "$", "display": False}])
+    lessons.build("sagan")
     layers = []
     if fam.weights is not None:
         cfg = fam.weights.config

@@ -10,8 +10,7 @@ import numpy as np
 from gan_viz import imaging
 from gan_viz.models.cam_classifier.cams import METHODS
 from gan_viz.models.cam_classifier.visualize import LAYERS, METHOD_LABELS, formula
-from gan_viz.ui import links
-from gan_viz.ui import examples
+from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
 from gan_viz.ui.widgets import image_input, photo_handlers, session_file, user_errors
@@ -111,6 +110,7 @@ def build(fam: Family) -> list[dict]:
     gr.Markdown("Upload a face (or use the webcam or an example). The classifier predicts gender and age group; "
                 "the heatmap shows **where in the face the evidence for a class lies**. Pick the method, the class "
                 "and the layer; every method is also shown side by side with the time it took on this device.")
+    lessons.build("cam")
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],

@@ -8,8 +8,7 @@ import numpy as np
 from gan_viz import imaging
 from gan_viz.faces import FaceError
 from gan_viz.models.cyclegan.visualize import MAX_FACES, TARGET, FlippedPhoto, patch_realness, unit
-from gan_viz.ui import links
-from gan_viz.ui import examples
+from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
 from gan_viz.ui.widgets import image_input, photo_handlers, session_file, user_errors
@@ -196,6 +195,7 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
         "training faces were, translated by a **CycleGAN** (Zhu et al. 2017), and the change is blended back into "
         "your picture. Below, the whole cycle of one face: the translation G(x), the way back F(G(x)), what got lost, "
         "and what the discriminator thinks.")
+    lessons.build("gender")
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],

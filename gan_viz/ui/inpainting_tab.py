@@ -10,8 +10,7 @@ import numpy as np
 from gan_viz import faces, imaging, metrics
 from gan_viz.models.lbam import masks
 from gan_viz.models.lbam.visualize import Inpainting, hole_at, mask_from_image, reconcile_mask
-from gan_viz.ui import links
-from gan_viz.ui import examples
+from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
 from gan_viz.ui.widgets import image_input, session_file, user_errors
@@ -161,6 +160,7 @@ def build(fam: Family) -> list[dict]:
         "'Clear preset' removes it), then press Inpaint. The LBAM network "
         "(Xie et al. 2019) fills the hole; below it, the **learned attention maps**: each encoder layer re-weights its "
         "features by a forward map computed from the mask, each decoder layer by a reverse map computed from 1 - mask.")
+    lessons.build("inpainting")
     original = gr.State(None)  # the face at the editor's size, per session: the truth PSNR and SSIM are measured against
     preset_hole_state = gr.State(None)  # the applied preset hole (bool, editor size), per session; brush strokes add to it
     with gr.Row():

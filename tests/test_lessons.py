@@ -1,0 +1,53 @@
+"""The lessons: every step's link opens a view the tab can show, and their claims hold for the shipped models."""
+from pathlib import Path
+from urllib.parse import parse_qsl, urlparse
+
+import numpy as np
+import pytest
+
+import app
+from gan_viz.imaging import load_image
+from gan_viz.ui import lessons, links
+
+HOPPER = str(Path(__file__).resolve().parent.parent / "assets" / "grace_hopper.jpg")
+
+
+@pytest.mark.parametrize("tab", sorted(lessons.LESSONS))
+def test_each_lesson_has_3_to_5_steps_whose_links_open_a_valid_view(tab):
+    title, steps = lessons.LESSONS[tab]
+    assert 3 <= len(steps) <= 5 and title.startswith("Lesson")
+    md = lessons.markdown(tab)
+    assert md.count("\n") == len(steps) - 1
+    for _, settings in steps:
+        if settings is None:
+            continue
+        q = dict(parse_qsl(urlparse(lessons.href(tab, settings)).query))
+        assert q["tab"] == tab and tab in links.TABS
+        if "example" in q:
+            assert links.example_path(q) is not None
+        if "seed" in q:
+            assert links.int_param(q, "seed", 0, 2 ** 63 - 1) is not None
+        for key in ("x", "y"):
+            if key in q:
+                assert links.int_param(q, key, 0, 63) is not None
+
+
+def test_cam_lesson_claim_cam_equals_gradcam_at_the_last_layer_and_not_at_conv2():
+    ex = app.CONTEXT.families["cam_classifier"].get()
+    crop = ex.find_face(load_image(HOPPER)).crop
+    cam = ex.explain(crop, "cam", "gender:female", "last").heatmap
+    grad = ex.explain(crop, "gradcam", "gender:female", "last").heatmap
+    early = ex.explain(crop, "gradcam", "gender:female", "conv2").heatmap
+    assert np.abs(cam - grad).max() < 1e-4
+    assert np.corrcoef(early.ravel(), grad.ravel())[0, 1] < 0.9
+
+
+def test_sagan_lesson_claims_gamma_is_used_and_columns_do_not_sum_to_one():
+    ex = app.CONTEXT.families["sagan"].get()
+    g = ex.generate(3)
+    layer = next(iter(g.maps))
+    assert abs(g.gammas[layer]) > 1e-3
+    beta = g.maps[layer]
+    assert np.allclose(beta.sum(1), 1, atol=1e-3) and not np.allclose(beta.sum(0), 1, atol=1e-2)
+    rows = ex.spectral_report(0)
+    assert abs(np.prod([r["normalised_norm"] for r in rows]) - 1) < 0.2
