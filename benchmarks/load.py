@@ -51,6 +51,17 @@ def rss_mb(pid: int | None) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds a process has used (from /proc; None where unavailable)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def start_app(app_dir: Path, extra_env: dict) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
@@ -159,12 +170,16 @@ def main() -> None:
         mask = make_mask(tmp)
         everything = []
         print(f"### {label}: {args.users} users x {args.requests} requests, {os.cpu_count()} CPUs\n")
-        print("| round | requests | errors | req/s | p50 s | p95 s | click p50 s | click p95 s | RSS before MB | RSS after MB |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("| round | requests | errors | req/s | p50 s | p95 s | click p50 s | click p95 s | RSS before MB | RSS after MB "
+              "| server CPU s | clients' CPU s | wall s |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in range(args.rounds):
             before = rss_mb(pid)
+            cpu0, own0 = cpu_seconds(pid), time.process_time()
             res, wall = run_round(url, args.users, args.requests, args.seed + r, mask)
             after = rss_mb(pid)
+            cpu1, own1 = cpu_seconds(pid), time.process_time()
+            server_cpu = f"{cpu1 - cpu0:.1f}" if cpu0 is not None and cpu1 is not None else "-"
             everything += res
             lat = np.array([t for _, t, _ in res])
             clicks = np.array([t for k, t, _ in res if k == "sagan_attention"])
@@ -172,7 +187,7 @@ def main() -> None:
             fmt = lambda v: f"{v:.0f}" if v is not None else "-"  # noqa: E731
             print(f"| {r + 1} | {len(res)} | {len(errs)} | {len(res) / wall:.2f} | {np.median(lat):.2f} | "
                   f"{np.percentile(lat, 95):.2f} | {np.median(clicks):.3f} | {np.percentile(clicks, 95):.3f} | "
-                  f"{fmt(before)} | {fmt(after)} |", flush=True)
+                  f"{fmt(before)} | {fmt(after)} | {server_cpu} | {own1 - own0:.1f} | {wall:.1f} |", flush=True)
             for e in sorted(set(errs))[:5]:
                 print(f"|  | error: {e} |")
         print("\n| endpoint | n | errors | p50 s | p95 s |\n|---|---|---|---|---|")
