@@ -128,3 +128,9 @@ def test_sagan_api_through_gradio_client(server):
         client.predict(7, 64, 3, "default", "query", api_name="/sagan_attention")
     with pytest.raises(Exception, match="unknown layer"):
         client.predict(7, 3, 3, "G.attn99", "query", api_name="/sagan_attention")
+
+
+def test_the_portrait_example_is_classified_as_who_she_is_through_the_app_path():
+    # Grace Hopper, the app's first example: /classify (face found, levelled, cropped) says female.
+    out = cam_tab.classify_json(app.CONTEXT.families["cam_classifier"], HOPPER)
+    assert out["face_box"] is not None and out["gender"]["female"] > 0.5

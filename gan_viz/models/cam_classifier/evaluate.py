@@ -14,6 +14,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,7 @@ def main() -> None:
     p.add_argument("--app-path", action="store_true", help="also measure through the app's /classify path")
     p.add_argument("--fit-temperature", action="store_true", help="fit T on the calibration half; write config.json")
     p.add_argument("--n", type=int, default=0, help="at most this many validation adults per app-path mode (0: all)")
+    p.add_argument("--write-card", action="store_true", help="write the app-path section into the weights' model card")
     args = p.parse_args()
     w = hub.ResolvedWeights(FAMILY, Path(args.weights), "folder", args.weights) if args.weights else hub.resolve(FAMILY)
     config = CAMClassifierConfig.from_dict(w.config)
@@ -156,6 +158,35 @@ def main() -> None:
         report["app_path_crops"] = app_path(explainer, adults, pictures=False)
         report["app_path_pictures"] = app_path(explainer, adults, pictures=True)
     print(json.dumps(report, indent=2))
+    if args.write_card and args.app_path:
+        card = (w.folder / "README.md").read_text()
+        card = re.sub(re.escape(APP_SECTION) + r".*?(?=\n## |\Z)", "", card, flags=re.S).rstrip()
+        (w.folder / "README.md").write_text(card + "\n\n" + app_path_section(report) + "\n")
+
+
+APP_SECTION = "## Through the app's photo path (what users get)"
+
+
+def app_path_section(r: dict) -> str:
+    rows = []
+    for mode, label in (("app_path_crops", "aligned crops as uploaded (200 px files)"),
+                        ("app_path_pictures", "faces placed in larger pictures (2-3x, plain background): the app finds them")):
+        m = r[mode]
+        ages = ", ".join(f"{k}: {v:.3f}" for k, v in m["accuracy_by_age_group"].items())
+        rows.append(f"| {label} | {m['n']} | {m['accuracy']:.4f} | {m['accuracy_male']:.4f} | {m['accuracy_female']:.4f} | "
+                    f"{m['ece']:.4f} | {m['face_found']:.3f} | {ages} |")
+    return f"""{APP_SECTION}
+Validation adults 18-65 through `CAMExplainer.classify_photo`, the code behind `/classify` and the tabs
+(detect, level the eyes, crop to the training framing; the whole image when no face is found), with
+probabilities calibrated by temperature scaling: T = {r['temperature_in_use']:.4f}, fitted on the other half of the
+validation files (by a salted hash), so the expected calibration error (ECE, 15 bins) below is measured on faces
+the fit did not see. Rerun: `python -m gan_viz.models.cam_classifier.evaluate --data ../shared/data/utkface
+--app-path` (add `--fit-temperature` to refit T).
+
+| input | faces | accuracy | men | women | ECE | face found | accuracy by age group |
+|---|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+"""
 
 
 if __name__ == "__main__":
