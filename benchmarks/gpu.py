@@ -69,8 +69,10 @@ def handlers(dev_name: str) -> tuple[torch.device, dict]:
         "SAGAN: click (beta row from session state)": (lambda: read_attention(g.maps[layer], layer, 20, 30, "query", 0.0), 1),
         f"SAGAN: generate, batch of {BATCH}": (lambda: sagan.generate_many(seeds), BATCH),
         "CAM: Grad-CAM on the face crop": (lambda: cam.explain(crop, "gradcam"), 1),
-        "CAM: /classify of the portrait (detection included)": (lambda: cam.classify_photo(HOPPER), 1),
-        "Gender flip: the portrait (detection, 4 nets, blending)": (lambda: flipper.flip_photo(HOPPER, "male_to_female"), 1),
+        "CAM: /classify of a new portrait (detection included)": (lambda: (faces.forget(), cam.classify_photo(HOPPER)), 1),
+        "CAM: /classify of a portrait seen before (detection remembered)": (lambda: cam.classify_photo(HOPPER), 1),
+        "Gender flip: a new portrait (detection, 4 nets, blending)":
+            (lambda: (faces.forget(), flipper.flip_photo(HOPPER, "male_to_female")), 1),
         "Inpainting: fill + attention maps": (lambda: inp.inpaint(face, hole, with_maps=True), 1),
         "Adversarial: FGSM + 2 heatmaps": (lambda: run_attack(cam, crop, "fgsm", 4), 1),
         "Adversarial: PGD-10 + 2 heatmaps": (lambda: run_attack(cam, crop, "pgd", 4, 10), 1),
