@@ -1,10 +1,15 @@
 """SAGAN sample quality judged by the project's CAM classifier: gender balance, confidence, feature-space distance.
 
-Run: python benchmarks/sagan_quality.py --data ../shared/data/utkface [--n 1000] [--write-card]
+Run: python benchmarks/sagan_quality.py --data ../shared/data/utkface [--n 1000] [--psi 1.0] [--weights DIR]
+     [--classifier DIR] [--write-card]
 The distance is the Frechet distance between Gaussians fitted to the classifier's pooled
 conv5 features (an FID computed with this project's own face classifier instead of
-Inception). Reference: the same distance between the real validation split and an equal
-number of real training faces. --write-card stores the table in checkpoints/sagan.
+Inception). References in the same run: real training faces vs the validation split (the floor),
+and validation faces blurred with sigma 2 px at 64 px (a visibly degraded real set to beat).
+Diversity: mean pairwise distance between the samples' features, as a share of the real faces'.
+Samples come from --weights (default: the app's SAGAN) at truncation --psi; the classifier from
+--classifier (default: the app's), so runs judged by the same classifier can be compared.
+--write-card stores the table in checkpoints/sagan.
 """
 from __future__ import annotations
 
@@ -16,11 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy import linalg  # noqa: E402
 
-from gan_viz import utkface  # noqa: E402
+from gan_viz import hub, utkface  # noqa: E402
 from gan_viz.imaging import resize  # noqa: E402
 from gan_viz.models.cam_classifier.visualize import CAMExplainer  # noqa: E402
 from gan_viz.models.sagan.visualize import SAGANExplorer, to_uint8  # noqa: E402
@@ -45,16 +51,27 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean.real))
 
 
+def mean_pairwise_distance(f: np.ndarray, n: int = 500) -> float:
+    f = f[:n]
+    d = np.sqrt(((f[:, None, :] - f[None, :, :]) ** 2).sum(-1))
+    return float(d[np.triu_indices(len(f), 1)].mean())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
     p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--psi", type=float, default=1.0)
+    p.add_argument("--weights", default=None, help="a SAGAN export folder (default: the app's)")
+    p.add_argument("--classifier", default=None, help="a CAM classifier folder (default: the app's)")
     p.add_argument("--write-card", action="store_true")
     args = p.parse_args()
-    cam, gan = CAMExplainer.load(), SAGANExplorer.load()
+    weights_at = lambda fam, d: hub.ResolvedWeights(fam, Path(d), "folder", d)  # noqa: E731
+    cam = CAMExplainer.from_weights(weights_at("cam_classifier", args.classifier)) if args.classifier else CAMExplainer.load()
+    gan = SAGANExplorer.from_weights(weights_at("sagan", args.weights)) if args.weights else SAGANExplorer.load()
     size = cam.size
 
-    zs = torch.randn(args.n, gan.cfg.z_dim, generator=torch.Generator().manual_seed(2024))
+    zs = args.psi * torch.randn(args.n, gan.cfg.z_dim, generator=torch.Generator().manual_seed(2024))
     with torch.inference_mode():
         fake = np.stack([to_uint8(x) for i in range(0, args.n, 100) for x in gan.g(zs[i:i + 100])])
     fake = np.stack([resize(im, (size, size)) for im in fake])
@@ -67,14 +84,24 @@ def main() -> None:
     fp, ff = classify(cam, fake)
     vp, vf = classify(cam, np.asarray(val_x))
     _, tf = classify(cam, np.asarray(train_x))
+    # Blurred at the generator's 64 px, then brought to the classifier's size like the samples.
+    blurred = np.stack([resize(cv2.GaussianBlur(resize(np.ascontiguousarray(im), (64, 64)), (0, 0), 2.0), (size, size))
+                        for im in np.asarray(val_x)])
+    _, bf = classify(cam, blurred)
     result = {
         "samples": args.n,
+        "truncation psi": args.psi,
+        "classifier": cam.source.detail if cam.source else "?",
         "classified female (samples)": round(float((fp[:, 1] > 0.5).mean()), 3),
         "classified female (real validation faces)": round(float((vp[:, 1] > 0.5).mean()), 3),
         "mean top-class confidence (samples)": round(float(fp.max(1).mean()), 3),
         "mean top-class confidence (real validation faces)": round(float(vp.max(1).mean()), 3),
         "Frechet distance, classifier features: samples vs real validation": round(frechet(ff, vf), 3),
         "Frechet distance, classifier features: real training vs real validation (reference)": round(frechet(tf, vf), 3),
+        "Frechet distance, classifier features: validation blurred (sigma 2 at 64 px) vs validation": round(frechet(bf, vf), 3),
+        "diversity: mean pairwise feature distance, samples / real": round(mean_pairwise_distance(ff) /
+                                                                        mean_pairwise_distance(vf), 3),
+        "gamma (attention blocks)": ", ".join(f"{k} {gan.gamma(k):+.4f}" for k in gan.g_layers + gan.d_layers),
     }
     print("| measure | value |\n|---|---|")
     for k, v in result.items():

@@ -1,7 +1,9 @@
 """Writes the example faces in assets/ with the project's own SAGAN (images made by the model, no data pixels).
 
-Run: python scripts/make_assets.py [--seeds 3 11 27 42]
-Each face is the 64x64 output of the bundled generator, enlarged 4x (bicubic) to 256x256.
+Run: python scripts/make_assets.py [--seeds S ...] [--count 4]
+Each face is the 64x64 output of the bundled generator, enlarged 4x (bicubic) to 256x256. Without
+--seeds the faces are the --count seeds of 0-63 the model's discriminator finds most real (the rule
+the SAGAN tab uses for its first face), and the older sagan_face_*.png are removed.
 """
 from __future__ import annotations
 
@@ -19,10 +21,15 @@ from gan_viz.models.sagan.visualize import SAGANExplorer  # noqa: E402
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[3, 11, 27, 42])
+    p.add_argument("--seeds", type=int, nargs="+", default=None)
+    p.add_argument("--count", type=int, default=4)
     args = p.parse_args()
     ex = SAGANExplorer.load()
-    for seed in args.seeds:
+    seeds = args.seeds or ex.ranked_seeds()[:args.count]
+    if not args.seeds:
+        for old in (ROOT / "assets").glob("sagan_face_seed*.png"):
+            old.unlink()
+    for seed in seeds:
         face = Image.fromarray(ex.generate(seed).image).resize((256, 256), Image.Resampling.BICUBIC)
         out = ROOT / "assets" / f"sagan_face_seed{seed}.png"
         face.save(out)

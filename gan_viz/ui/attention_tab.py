@@ -14,8 +14,9 @@ from gan_viz.ui.serving import HEAVY, LIGHT
 from gan_viz.ui.widgets import click_xy, image_input, user_errors
 
 VIEW = 4  # the 64x64 face is shown at 256x256, blocky, so every model pixel can be clicked
-SAMPLE_SEEDS = list(range(12))
-DEFAULT_SEED = 3
+SAMPLES = 12  # the gallery: the 12 seeds of 0-63 that D finds most real (SAGANExplorer.ranked_seeds)
+SEED_RULE = ("The first face and the samples are the seeds among 0-63 whose faces this model's discriminator finds "
+             "most real (chosen by the model, not by hand).")
 READING_CHOICES = [("where this pixel looks (row j of beta; sums to 1)", "query"),
                    ("who looks at this pixel (column i of beta)", "key")]
 SOFTMAX_NOTE = (
@@ -71,11 +72,13 @@ def build(fam: Family) -> list[dict]:
     else:
         d_layers = []
     default_layer = max(layers, key=lambda n: int(n.split("attn")[1])) if layers else None
+    ranked = fam.get().ranked_seeds() if fam.weights is not None else [0]
+    default_seed, sample_seeds = ranked[0], ranked[:SAMPLES]
     state = gr.State(None)  # this session's Generated: image + beta maps; never shared between users
     with gr.Row():
         with gr.Column(scale=1):
             with gr.Row():
-                seed = gr.Number(value=DEFAULT_SEED, precision=0, label="Seed", minimum=0, elem_id="sagan-seed")
+                seed = gr.Number(value=default_seed, precision=0, label="Seed", minimum=0, elem_id="sagan-seed")
                 rnd = gr.Button("Random")
             psi = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation psi", elem_id="sagan-psi",
                             info=PSI_NOTE)
@@ -84,7 +87,7 @@ def build(fam: Family) -> list[dict]:
             reading = gr.Radio(READING_CHOICES, value="query", label="Reading")
             topk = gr.Slider(1, 10, value=5, step=1, label="Top-k attended locations marked")
             alpha = gr.Slider(0.0, 1.0, value=0.6, step=0.05, label="Map opacity")
-            samples = gr.Gallery(label="Samples (click one to explore it)", columns=4, height=220, format="png",
+            samples = gr.Gallery(label="Samples (click one to explore it). " + SEED_RULE, columns=4, height=220, format="png",
                                  allow_preview=False)
         with gr.Column(scale=2):
             gr.Markdown("**Hover over the face**: beta for the pixel under the pointer, drawn in your browser "
@@ -157,10 +160,10 @@ def build(fam: Family) -> list[dict]:
         return o, _reading_md(r, *xy)
 
     def sample_grid(p=1.0):
-        return [(g.image, f"seed {g.seed}") for g in explorer().generate_many(SAMPLE_SEEDS, [float(p)] * len(SAMPLE_SEEDS))]
+        return [(g.image, f"seed {g.seed}") for g in explorer().generate_many(sample_seeds, [float(p)] * len(sample_seeds))]
 
     def pick_sample(evt: gr.SelectData):
-        return SAMPLE_SEEDS[evt.index]
+        return sample_seeds[evt.index]
 
     gen_event = dict(fn=user_errors(generate, gpu="image"), inputs=[seed, psi], outputs=[state, face, over, info, link, hover_view], api_visibility="private",
                      **HEAVY)
@@ -282,7 +285,7 @@ def build(fam: Family) -> list[dict]:
         q = links.for_tab(request, "sagan")
         s = links.int_param(q, "seed", 0, 2 ** 63 - 1)
         p = links.float_param(q, "psi", 0.0, 1.0)
-        g = explorer().generate(DEFAULT_SEED if s is None else s, 1.0 if p is None else p)
+        g = explorer().generate(default_seed if s is None else s, 1.0 if p is None else p)
         view = imaging.upscale_nearest(g.image, VIEW)
         x, y = links.int_param(q, "x", 0, 63), links.int_param(q, "y", 0, 63)
         if x is None or y is None:

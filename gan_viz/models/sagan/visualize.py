@@ -86,6 +86,23 @@ class SAGANExplorer:
         self.cfg, self.device, self.source = cfg, device, source
         self._recent: OrderedDict[tuple[int, float], Generated] = OrderedDict()
         self._recent_lock = threading.Lock()
+        self._ranked: dict[int, list[int]] = {}
+
+    SEED_POOL = 64  # seeds 0..63 are ranked for the tab's first face and its sample gallery
+
+    def ranked_seeds(self, pool: int = SEED_POOL) -> list[int]:
+        """Seeds 0..pool-1, the face D finds most real first (at psi 1.0): the stated rule behind the tab's first face
+        and its gallery, so they are chosen by the model, not by hand, and follow the weights when they change."""
+        with self._recent_lock:
+            if pool in self._ranked:
+                return self._ranked[pool]
+        z = torch.cat([z_from_seed(s, self.cfg.z_dim) for s in range(pool)]).to(self.device)
+        with torch.inference_mode():
+            scores = self.d(self.g(z)).flatten().float().cpu()
+        order = [int(i) for i in torch.argsort(scores, descending=True)]
+        with self._recent_lock:
+            self._ranked[pool] = order
+        return order
 
     def recent(self, seed: int, psi: float = 1.0) -> Generated:
         """generate(seed, psi), kept for the last RECENT distinct faces: an API user clicking pixel after pixel of
