@@ -169,3 +169,18 @@ def test_hover_draws_beta_in_the_page_with_no_request_and_matches_the_api(page):
             _, info = client.predict(11, x, y, "default", reading, api_name="/sagan_attention")
             server = np.array(info["map"]).ravel()
             assert np.abs(page_map - server).max() <= 0.01 * server.max(), (x, y, reading)
+
+
+@pytest.mark.parametrize("tab, output", [("Inpainting", "#inpaint-composite img"), ("Gender flip", "#flip-result img"),
+                                         ("CAM", "#cam-overlay img"), ("Adversarial examples", "#adv-gallery img")])
+def test_each_tab_opens_filled_with_captioned_examples_and_no_plumbing_column(page, tab, output):
+    if "?" in page.url or not page.locator("#sagan-hover").count():
+        page.goto(page.url.split("?")[0], wait_until="domcontentloaded")
+        page.locator("#sagan-image img").wait_for(state="visible", timeout=60_000)  # the page's first load is done
+        page.wait_for_timeout(3000)  # the worked examples are computed (once) while the visitor looks at SAGAN
+    page.get_by_role("tab", name=tab, exact=True).click()
+    page.locator(output).first.wait_for(state="visible", timeout=1_000)  # filled within 1 s of the click
+    panel = page.locator("[role=tabpanel]:visible")
+    assert panel.get_by_text("already a crop", exact=False).count() or panel.locator(".gv-examples").count()
+    assert panel.get_by_role("columnheader", name="Use the whole image").count() == 0
+    assert panel.get_by_text("Lesson", exact=False).count() >= 1
