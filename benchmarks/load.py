@@ -154,14 +154,20 @@ def main() -> None:
     p.add_argument("--url", default=None, help="an app already running (RSS is then not measured)")
     p.add_argument("--app-dir", default=str(ROOT), help="the checkout whose app.py is started")
     p.add_argument("--env", nargs="*", default=[], help="KEY=VALUE for the started app (e.g. GAN_VIZ_HEAVY_SLOTS=1)")
+    p.add_argument("--clients-nice", type=int, default=0,
+                   help="lower the clients' CPU priority by this much after the app has started: the users of a real "
+                        "Space run on their own machines, not on the server's two cores")
     args = p.parse_args()
 
     proc = None
     url = args.url
     if url is None:
         proc, url = start_app(Path(args.app_dir), dict(kv.split("=", 1) for kv in args.env))
+    if args.clients_nice:
+        os.nice(args.clients_nice)  # this process only; the app was started before, at normal priority
     pid = proc.pid if proc else None
-    label = f"{Path(args.app_dir).name} {' '.join(args.env)}".strip()
+    label = f"{Path(args.app_dir).name} {' '.join(args.env)}".strip() + (f", clients at nice {args.clients_nice}"
+                                                                           if args.clients_nice else "")
     try:
         from gradio_client import Client
 

@@ -116,3 +116,21 @@ def test_inpainting_from_8_threads():
         return r.composite
 
     _assert_same_as_alone(run, holes, lambda a, b: np.testing.assert_allclose(a.astype(int), b.astype(int), atol=1))
+
+
+def test_translator_attention_probe_from_8_threads():
+    flipper = app.CONTEXT.families["cyclegan"].get()
+    if flipper.probes is None:
+        pytest.skip("no probe in this checkpoint")
+    cycles = [flipper.translate(faces.whole_image(SAGAN_FACE, 96).crop, d) for d in ("male_to_female", "female_to_male")]
+
+    def run(c):
+        a = flipper.attention(c)
+        return a.encoder.fused, a.discriminator.fused, a.spearman
+
+    def same(a, b):
+        np.testing.assert_allclose(a[0], b[0], atol=1e-5)
+        np.testing.assert_allclose(a[1], b[1], atol=1e-5)
+        assert a[2] == pytest.approx(b[2], abs=1e-6)
+
+    _assert_same_as_alone(run, cycles, same)
