@@ -184,3 +184,17 @@ def test_each_tab_opens_filled_with_captioned_examples_and_no_plumbing_column(pa
     assert panel.get_by_text("already a crop", exact=False).count() or panel.locator(".gv-examples").count()
     assert panel.get_by_role("columnheader", name="Use the whole image").count() == 0
     assert panel.get_by_text("Lesson", exact=False).count() >= 1
+
+
+def test_hover_on_the_real_face_shown_to_d(page):
+    page.goto(page.url.split("?")[0], wait_until="domcontentloaded")
+    page.get_by_text("The discriminator's attention on a real face").click()
+    page.locator("#sagan-d-input input[type=file]").set_input_files(HOPPER)
+    _hover_ready(page, "#sagan-d-hover")
+    page.locator("#sagan-d-hover canvas").scroll_into_view_if_needed()
+    box = page.locator("#sagan-d-hover canvas").bounding_box()
+    before = page.evaluate(f"({FIND_HOVER})('#sagan-d-hover').ganViz.stats.draws")
+    for k in range(10):
+        page.mouse.move(box["x"] + 10 + 0.08 * box["width"] * k, box["y"] + 10 + 0.07 * box["height"] * k)
+    assert page.evaluate(f"({FIND_HOVER})('#sagan-d-hover').ganViz.stats.draws") - before >= 8
+    assert "D.attn" in page.locator("#sagan-d-hover .gv-info").inner_text()

@@ -112,7 +112,8 @@ def build(fam: Family) -> list[dict]:
                     "then click a pixel of it.")
         d_state = gr.State(None)
         with gr.Row():
-            d_in = gr.Image(label="Real face", type="filepath", sources=["upload", "webcam", "clipboard"], height=260)
+            d_in = gr.Image(label="Real face", type="filepath", sources=["upload", "webcam", "clipboard"], height=260,
+                            elem_id="sagan-d-input")
             d_view = gr.Image(label="As D sees it: click a pixel", format="png", interactive=False, height=260)
             d_over = gr.Image(label="D's beta for the clicked pixel", format="png", interactive=False, height=260)
         d_layer = gr.Radio(d_layers, value=d_layers[0] if d_layers else None, label="Attention layer of D")

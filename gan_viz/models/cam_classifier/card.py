@@ -4,7 +4,15 @@ from __future__ import annotations
 FAMILY = "cam_classifier"
 
 
-def model_card(config: dict, metrics: dict, settings: dict) -> str:
+ROBUST_FAMILY = "cam_classifier_robust"  # the adversarially trained twin: same code, its own weights and card
+ROBUST_INTRO = (
+    "The adversarially trained twin of the CAM face classifier: the same network, fine-tuned from it on FGSM "
+    "examples with a random start (Wong, Rice and Kolter, ICLR 2020, 'Fast is better than free'), so that the "
+    "adversarial-examples tab can show what adversarial training buys against FGSM, and what it does not against "
+    "PGD. Trained with `python -m gan_viz.models.cam_classifier.train --adversarial-eps ...` (see Training settings).")
+
+
+def model_card(config: dict, metrics: dict, settings: dict, robust: bool = False) -> str:
     m = metrics
     rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
     return f"""---
@@ -12,8 +20,8 @@ license: other
 license_name: utkface-non-commercial
 tags: [gan-viz, class-activation-mapping, image-classification]
 ---
-# gan-viz CAM face classifier
-
+# gan-viz CAM face classifier{", adversarially trained twin" if robust else ""}
+{ROBUST_INTRO + chr(10) + chr(10) if robust else ""}
 A small convolutional face classifier whose last conv feature map
 ({config['image_size'] // 4}x{config['image_size'] // 4}x{config['width'] * 8}) is globally average pooled and fed to one
 linear layer per head, so that class activation maps (Zhou et al., CVPR 2016) read

@@ -138,12 +138,20 @@ def main() -> None:
             metrics["epoch"] = meta["epoch"]
             log.log(step=meta["step"], **metrics)
             print(f"epoch {meta['epoch']}: {metrics}", flush=True)
-            if metrics["gender_acc_18_65"] > meta["best"]:
-                meta["best"] = metrics["gender_acc_18_65"]
+            # Adversarial training trades clean accuracy for robustness as it goes: picking the epoch with the best
+            # clean accuracy would pick the least robust one, so the twin exports every epoch (the last one stays).
+            if args.adversarial_eps > 0 or metrics["gender_acc_18_65"] > meta["best"]:
+                meta["best"] = max(meta["best"], metrics["gender_acc_18_65"])
                 training.export_weights(args.export_dir, model.state_dict(), config.to_dict(),
-                                        model_card(config.to_dict(), metrics, settings))
+                                        model_card(config.to_dict(), metrics, settings, robust=args.adversarial_eps > 0))
                 print(f"exported to {args.export_dir}", flush=True)
         save()
+    if d.is_main and args.adversarial_eps > 0 and meta["epoch"] >= args.epochs and not stop:
+        # A finished adversarial run exports its last state again (also when rerun after the end: nothing to train).
+        metrics = {**evaluate(model, val_x, val_recs), "epoch": meta["epoch"]}
+        training.export_weights(args.export_dir, model.state_dict(), config.to_dict(),
+                                model_card(config.to_dict(), metrics, settings, robust=args.adversarial_eps > 0))
+        print(f"exported the last epoch to {args.export_dir}", flush=True)
     save()
     training.shutdown_distributed()
 
