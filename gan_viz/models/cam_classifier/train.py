@@ -46,6 +46,9 @@ def main() -> None:
     p.add_argument("--adversarial-eps", type=float, default=0.0,
                    help="train on FGSM examples with a random start (Wong et al. 2020, 'Fast is better than free') of this "
                         "L-infinity radius in pixel levels out of 255; 0: standard training")
+    p.add_argument("--adversarial-mix", type=float, default=0.0,
+                   help="with --adversarial-eps: weight of the clean examples' loss (Goodfellow et al. 2015 used 0.5); "
+                        "0 trains on adversarial examples only")
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
     args = p.parse_args()
     if args.threads:
@@ -91,7 +94,8 @@ def main() -> None:
                                 "cutout (gan_viz/models/cam_classifier/augment.py)", "precision": "float32, channels_last (bf16 autocast measured 10x slower on this CPU)",
                 "initialised from": meta.get("init_from", "random"),
                 "adversarial training": (f"FGSM with a random start on the gender head, eps {args.adversarial_eps:g}/255, "
-                                         f"step 1.25 eps (Wong et al. 2020)" if args.adversarial_eps > 0 else "none"),
+                                         f"step 1.25 eps (Wong et al. 2020); loss {args.adversarial_mix:g} x clean + "
+                                         f"{1 - args.adversarial_mix:g} x adversarial" if args.adversarial_eps > 0 else "none"),
                 "hardware": f"{d.world_size} process(es), {torch.get_num_threads()} threads, {d.device}"}
 
     def save():
@@ -110,13 +114,22 @@ def main() -> None:
                 break
             batch = augment_batch(train_x[idx.numpy()], args.image_size, rng)
             x = utkface.to_input(torch.from_numpy(batch)).contiguous(memory_format=torch.channels_last)
+            y_g, y_a = train_g[idx], train_a[idx]
+            weights = None
             if args.adversarial_eps > 0:
-                x = fgsm_random_start(training.unwrap(ddp_model), x, train_g[idx], args.adversarial_eps, gen)
+                x_adv = fgsm_random_start(training.unwrap(ddp_model), x, y_g, args.adversarial_eps, gen)
+                if args.adversarial_mix > 0:  # Goodfellow et al. 2015: alpha J(x) + (1 - alpha) J(x'), one batch for BN
+                    x, y_g, y_a = torch.cat([x, x_adv]), torch.cat([y_g, y_g]), torch.cat([y_a, y_a])
+                    n = len(idx)
+                    weights = torch.cat([torch.full((n,), args.adversarial_mix), torch.full((n,), 1 - args.adversarial_mix)]) * 2
+                else:
+                    x = x_adv
             for group in opt.param_groups:
                 group["lr"] = lr_at(meta["step"])
             out = ddp_model(x)
-            loss_g = F.cross_entropy(out["gender"], train_g[idx], label_smoothing=0.1)
-            loss_a = F.cross_entropy(out["age_group"], train_a[idx])
+            loss_g = F.cross_entropy(out["gender"], y_g, label_smoothing=0.1, reduction="none")
+            loss_g = (loss_g * weights).mean() if weights is not None else loss_g.mean()
+            loss_a = F.cross_entropy(out["age_group"], y_a)
             loss = loss_g + 0.5 * loss_a
             opt.zero_grad(set_to_none=True)
             loss.backward()
