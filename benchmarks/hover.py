@@ -56,6 +56,7 @@ def main() -> None:
             page.get_by_role("button", name="Generate").click()
             page.wait_for_function(f"{FIND}.ganViz.stats.draws > {draws0}", timeout=120_000)
             first = time.perf_counter() - t0
+            decode_ms = page.evaluate(f"{FIND}.ganViz.stats.decodeMs")
             box = page.locator("#sagan-hover canvas").bounding_box()
             page.wait_for_timeout(1500)  # the new face's images finish loading
             requests = []  # events sent to the server (file fetches of images already on the page are not)
@@ -68,6 +69,7 @@ def main() -> None:
         print(f"| measure | value |\n|---|---|")
         print(f"| classroom load meanwhile | {'20 users x 10 requests' if args.with_load else 'none'} |")
         print(f"| first overlay after Generate (one user) | {first:.2f} s |")
+        print(f"| of which in the page: JSON parse + PNG decoding | {decode_ms:.0f} ms |")
         print(f"| pointer moves measured | {len(times)} of {args.moves} |")
         print(f"| move -> map drawn, p50 | {np.median(times):.2f} ms |")
         print(f"| move -> map drawn, p95 | {np.percentile(times, 95):.2f} ms |")

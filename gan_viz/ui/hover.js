@@ -31,6 +31,7 @@ async function grey(b64) {
 
 async function load() {
   if (!props.value) { state.data = null; return; }
+  const t0 = performance.now();
   const d = JSON.parse(props.value);
   const [face, rows, cols] = await Promise.all([pixels(d.face), grey(d.rows), grey(d.cols)]);
   state.data = {
@@ -40,6 +41,7 @@ async function load() {
     lut: bytes(d.lut),
   };
   state.pinned = null;
+  state.decodeMs = performance.now() - t0;  // parse + PNG decoding, for benchmarks/hover.py
   draw(Math.floor(d.size * 0.4), Math.floor(d.size * 0.45), false);  // a first map at once (between the eyes)
 }
 
