@@ -163,6 +163,10 @@ def main() -> None:
         meta = load_resume_export(resume_dir, modules) or {"step": 0}
         if meta["step"]:
             print(f"resumed from the export at step {meta['step']} (optimiser state restarts)", flush=True)
+            history = resume_dir / "training_log.json"
+            if history.exists() and not (run_dir / "metrics.json").exists():  # the card's curves keep every session
+                run_dir.mkdir(parents=True, exist_ok=True)
+                (run_dir / "metrics.json").write_text(history.read_text())
     meta.setdefault("images_seen", meta["step"] * args.batch_size)
     log = training.MetricsLog(run_dir / "metrics.json")
     if d_info.world_size > 1:
