@@ -81,7 +81,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
     One parameter, so a fine grid is exact enough and cannot diverge.
     """
-    grid = np.exp(np.linspace(np.log(0.3), np.log(5.0), 400))
+    grid = np.exp(np.linspace(np.log(0.05), np.log(5.0), 600))
     nll = [-np.log(softmax(logits, t)[np.arange(len(labels)), labels] + 1e-12).mean() for t in grid]
     return float(grid[int(np.argmin(nll))])
 
