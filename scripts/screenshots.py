@@ -1,7 +1,8 @@
-"""Refresh the README's screenshots of the gender-flip and inpainting tabs (headless Debian chromium, the bundled weights).
+"""Refresh the README's screenshots of every tab (headless Debian chromium, the bundled weights).
 
-Run: python scripts/screenshots.py   (writes docs/gender_tab.png and docs/inpainting_tab.png)
-The photo is assets/grace_hopper.jpg (public domain, from matplotlib's sample data).
+Run: python scripts/screenshots.py   (writes docs/sagan_tab.png, gender_tab.png, inpainting_tab.png, screenshot.png
+(the CAM tab) and adversarial_tab.png). Each tab is shown as a visitor first sees it: its worked example, on
+assets/grace_hopper.jpg (public domain, from matplotlib's sample data); the SAGAN tab with the pointer over the face.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 import app  # noqa: E402
 
-HOPPER = str(ROOT / "assets" / "grace_hopper.jpg")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -27,22 +27,21 @@ def main() -> None:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
             page.goto(url, wait_until="domcontentloaded")
-            page.get_by_role("tab", name="Gender flip").click()
-            page.locator("#flip-input input[type=file]").set_input_files(HOPPER)
-            page.locator("#flip-info").get_by_text("cycle L1", exact=False).first.wait_for(timeout=60_000)
-            page.wait_for_timeout(1500)
-            page.screenshot(path=str(ROOT / "docs" / "gender_tab.png"))
-            page.get_by_role("tab", name="Inpainting").click()
-            page.locator("#inpaint-editor .pixi-target canvas").first.wait_for(state="visible", timeout=30_000)
-            page.wait_for_timeout(1000)
-            page.locator("#inpaint-input input[type=file]").set_input_files(HOPPER)
-            page.wait_for_timeout(4000)
-            page.get_by_role("button", name="Apply preset").click()
-            page.wait_for_timeout(2000)
-            page.get_by_role("button", name="Inpaint", exact=True).click()
-            page.locator("#inpaint-info").get_by_text("PSNR", exact=False).first.wait_for(timeout=60_000)
-            page.wait_for_timeout(2000)
-            page.screenshot(path=str(ROOT / "docs" / "inpainting_tab.png"), full_page=True)
+            page.locator("#sagan-image img").wait_for(state="visible", timeout=60_000)
+            page.wait_for_timeout(6000)  # the worked examples of the other tabs are computed meanwhile
+            canvas = page.locator("#sagan-hover canvas")
+            box = canvas.bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.38, box["y"] + box["height"] * 0.42)
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ROOT / "docs" / "sagan_tab.png"))
+            for tab, ready, name, full in (("Gender flip", "#flip-result img", "gender_tab.png", False),
+                                           ("Inpainting", "#inpaint-composite img", "inpainting_tab.png", True),
+                                           ("CAM", "#cam-overlay img", "screenshot.png", False),
+                                           ("Adversarial examples", "#adv-gallery img", "adversarial_tab.png", False)):
+                page.get_by_role("tab", name=tab, exact=True).click()
+                page.locator(ready).first.wait_for(state="visible", timeout=60_000)
+                page.wait_for_timeout(1500)
+                page.screenshot(path=str(ROOT / "docs" / name), full_page=full)
             browser.close()
     finally:
         app.demo.close()
