@@ -93,7 +93,21 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         for event in loaders:
             demo.load(**event)
     demo.queue(**serving.queue_settings())
+    # The tabs' page-load views (each takes the request, to read a link): what a visitor's first screen computes.
+    def name(fn):
+        return getattr(getattr(fn, "__wrapped__", fn), "__name__", "")
+
+    demo.gan_viz_openers = [e["fn"] for e in loaders if name(e["fn"]) == "open_view"]
     return demo
+
+
+def warm_up(blocks: gr.Blocks) -> None:
+    """Compute the tabs' worked examples once, in the background, so the first visitor finds them ready."""
+    for opener in blocks.gan_viz_openers:
+        try:
+            opener(None)  # no request: no link, the worked example (cached for every later visitor)
+        except Exception:  # noqa: BLE001 - a failed warm-up only means the first visitor computes it
+            pass
 
 
 # Module-level `demo` (Spaces and the tests import it). Flags are read only when run as a script,
@@ -104,4 +118,7 @@ demo = build_demo(CONTEXT)
 
 if __name__ == "__main__":
     # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by launch() itself (default 127.0.0.1:7860).
+    import threading
+
+    threading.Thread(target=warm_up, args=(demo,), daemon=True).start()  # after start-up, beside the server
     demo.launch(share=ARGS.share)  # the queue is set up in build_demo (gan_viz/ui/serving.py)

@@ -142,3 +142,12 @@ def test_example_thumbnails_carry_captions_not_a_true_false_column():
     caps = [examples.caption(p, w) for p, w in examples.example_rows()]
     assert any("found in the photo" in c for c in caps) and any("already a crop" in c for c in caps)
     assert not any(c in ("True", "False", "true", "false") for c in caps)
+
+
+def test_warm_up_fills_every_worked_example_before_the_first_visitor():
+    from gan_viz.ui import examples
+
+    examples.CACHE._entries.clear()
+    examples.CACHE.computed.clear()
+    app.warm_up(app.demo)
+    assert len(examples.CACHE.computed) == 4 and len(app.demo.gan_viz_openers) == 5  # + SAGAN's first face
