@@ -8,6 +8,12 @@ towards the other gender than its label. The result is then classified by the pr
 CAM classifier the way the app's /classify does. Also reported: the classifier's accuracy on
 the untouched faces (its own ceiling), the cycle and identity L1, and SSIM between the
 photo and its translation (how much of the face's structure is kept).
+
+--pictures: each face is placed at its own size at a random spot of a picture 2-3x larger with a plain
+background (utkface.in_picture), the whole picture goes through the flip (what /gender_flip returns), and
+the face's region of the result is judged; the app has to find the face itself. Both modes also report the
+detail kept (median over faces of var(Laplacian) over the middle of the face, result / input) and the SSIM
+of input and output face as 64 px grey images.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gan_viz import faces, metrics, utkface  # noqa: E402
@@ -47,6 +54,22 @@ def flip(flipper: GenderFlipper, img: np.ndarray, direction: str):
         return flipper.flip_photo(img, direction, use_whole_image=True)
 
 
+def detail_ratio(before: np.ndarray, after: np.ndarray) -> float:
+    """var(Laplacian) over the middle half of the face, after / before: how much fine detail the flip kept."""
+    s = before.shape[0]
+    mid = slice(s // 4, 3 * s // 4)
+    lap = lambda im: cv2.Laplacian(cv2.cvtColor(np.ascontiguousarray(im[mid, mid]), cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()  # noqa: E731
+    return float(lap(after) / max(lap(before), 1e-9))
+
+
+def ssim_grey64(a: np.ndarray, b: np.ndarray) -> float:
+    from skimage.metrics import structural_similarity
+
+    g = lambda im: cv2.resize(cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2GRAY), (64, 64),  # noqa: E731
+                              interpolation=cv2.INTER_AREA)
+    return float(structural_similarity(g(a), g(b), data_range=255))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
@@ -55,6 +78,7 @@ def main() -> None:
                    help="skip this many validation faces per gender first (a sample not used to pick a checkpoint)")
     p.add_argument("--weights", default=str(ROOT / "checkpoints" / "cyclegan"))
     p.add_argument("--classifier", default=str(ROOT / "checkpoints" / "cam_classifier"))
+    p.add_argument("--pictures", action="store_true", help="faces placed in larger pictures (see above)")
     p.add_argument("--write-card", action="store_true")
     args = p.parse_args()
     flipper = GenderFlipper.from_weights(ResolvedWeights("cyclegan", Path(args.weights), "local", args.weights))
@@ -65,35 +89,52 @@ def main() -> None:
     for g in (0, 1):
         rs = [r for r in recs if r.gender == g][args.offset: args.offset + args.n]
         images = utkface.load_images(rs, 200)
-        flipped, correct, cyc, idt, ssim, secs = [], [], [], [], [], []
+        flipped, correct, cyc, idt, ssim, secs, detail, ssim64 = [], [], [], [], [], [], [], []
+        rng = np.random.default_rng(g)
         for img in images:
             img = np.ascontiguousarray(img)
             correct.append((p_female(cam, img) >= 0.5) == bool(g))
-            ph = flip(flipper, img, DIRECTION[g])
-            flipped.append((p_female(cam, ph.result) >= 0.5) != bool(g))
+            if args.pictures:
+                pic, (x0, y0) = utkface.in_picture(img, rng)
+                ph = flip(flipper, pic, DIRECTION[g])
+                out = ph.result[y0:y0 + img.shape[0], x0:x0 + img.shape[1]]  # the face's region of the result
+            else:
+                ph = flip(flipper, img, DIRECTION[g])
+                out = ph.result
+            flipped.append((p_female(cam, out) >= 0.5) != bool(g))
             c = ph.faces[0].cycle
             cyc.append(c.cycle_l1), idt.append(c.identity_l1), secs.append(ph.seconds)
-            ssim.append(metrics.ssim(ph.result, img))
+            ssim.append(metrics.ssim(out, img))
+            detail.append(detail_ratio(img, out))
+            ssim64.append(ssim_grey64(img, out))
         rows[DIRECTION[g]] = {"n": len(rs), "flip_rate": float(np.mean(flipped)),
                               "classifier_accuracy_before": float(np.mean(correct)),
                               "cycle_l1": float(np.mean(cyc)), "identity_l1": float(np.mean(idt)),
-                              "ssim_to_input": float(np.mean(ssim)), "median_seconds": float(np.median(secs))}
-    md = ["| direction | faces | flip rate (classifier says target) | classifier right before | cycle L1 | "
-          "identity L1 | SSIM(result, input) |", "|---|---|---|---|---|---|---|"]
+                              "ssim_to_input": float(np.mean(ssim)), "median_seconds": float(np.median(secs)),
+                              "detail_kept_median": float(np.median(detail)), "ssim_grey64": float(np.mean(ssim64))}
+    md = [f"Mode: {'faces in larger pictures' if args.pictures else 'aligned crops'}.", "",
+          "| direction | faces | flip rate (classifier says target) | classifier right before | cycle L1 | "
+          "identity L1 | SSIM(result, input) | detail kept (median) | SSIM grey 64 px |", "|---|---|---|---|---|---|---|---|---|"]
     for d, r in rows.items():
         md.append(f"| {d} | {r['n']} | {r['flip_rate']:.1%} | {r['classifier_accuracy_before']:.1%} | "
-                  f"{r['cycle_l1']:.4f} | {r['identity_l1']:.4f} | {r['ssim_to_input']:.3f} |")
+                  f"{r['cycle_l1']:.4f} | {r['identity_l1']:.4f} | {r['ssim_to_input']:.3f} | "
+                  f"{r['detail_kept_median']:.2f} | {r['ssim_grey64']:.3f} |")
     table = "\n".join(md)
     print(table)
     print(f"\nmedian flip_photo time {np.median([r['median_seconds'] for r in rows.values()]) * 1000:.0f} ms per 200 px "
           f"face (this run; see benchmarks/gender_flip.py for the speed table); benchmark {time.perf_counter() - t0:.0f} s")
     if args.write_card:
         folder = Path(args.weights)
-        (folder / "quality.json").write_text(json.dumps(rows, indent=2) + "\n")
-        card = (folder / "README.md").read_text().split("\n## Flip rate")[0].rstrip()
-        card += ("\n\n## Flip rate (python benchmarks/gender_flip_quality.py --data ../shared/data/utkface)\n\n"
-                 "Validation faces aged 18-65 at 200 px, through the app's flip path, judged by this project's CAM "
-                 "classifier (`checkpoints/cam_classifier`) on the translated photo.\n\n" + table + "\n")
+        import re
+
+        mode = "pictures" if args.pictures else "crops"
+        (folder / f"quality_{mode}.json").write_text(json.dumps(rows, indent=2) + "\n")
+        title = f"## Flip rate, {mode} (python benchmarks/gender_flip_quality.py --data ../shared/data/utkface" + \
+            (" --pictures)" if args.pictures else ")")
+        card = (folder / "README.md").read_text()
+        card = re.sub(re.escape(title) + r".*?(?=\n## |\Z)", "", card, flags=re.S).rstrip()
+        card += (f"\n\n{title}\n\nValidation faces aged 18-65 at 200 px, through the app's flip path, judged by this "
+                 "project's CAM classifier (`checkpoints/cam_classifier`) on the translated face.\n\n" + table + "\n")
         (folder / "README.md").write_text(card)
 
 
