@@ -155,6 +155,7 @@ def _find_tilted(img: np.ndarray, size: int) -> list[FaceCrop]:
 _found: OrderedDict[tuple, list[FaceCrop]] = OrderedDict()  # recently seen photos -> their faces
 _found_lock = threading.Lock()
 FOUND_CACHE = 32
+FOUND_MAX_BYTES = 1_500_000
 
 
 def find_faces(img: np.ndarray, size: int, use_whole_image: bool = False, max_faces: int = 8) -> list[FaceCrop]:
@@ -171,10 +172,12 @@ def find_faces(img: np.ndarray, size: int, use_whole_image: bool = False, max_fa
             _found.move_to_end(key)
     if hit is None:
         hit = _find_faces(img, size, use_whole_image, max_faces)  # a FaceError is not cached: it is cheap to redo
-        with _found_lock:
-            _found[key] = hit
-            while len(_found) > FOUND_CACHE:
-                _found.popitem(last=False)
+        nbytes = sum(f.crop.nbytes + (f.native.nbytes if f.native is not None else 0) for f in hit)
+        if nbytes <= FOUND_MAX_BYTES:  # a huge whole-image crop is not kept: the cache stays ~32 x 1.5 MB at most
+            with _found_lock:
+                _found[key] = hit
+                while len(_found) > FOUND_CACHE:
+                    _found.popitem(last=False)
     return [replace(f, crop=f.crop.copy(), matrix=f.matrix.copy(), native=None if f.native is None else f.native.copy())
             for f in hit]
 

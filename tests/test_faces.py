@@ -58,3 +58,15 @@ def test_too_small_face_is_named(hopper):
     canvas[100:100 + small.shape[0], 100:100 + small.shape[1]] = small
     with pytest.raises(faces.FaceError, match="px wide"):
         faces.find_faces(canvas, 64)
+
+
+def test_detections_are_remembered_per_photo_and_handed_out_as_copies():
+    img = load_image(HOPPER)
+    faces.forget()
+    first = faces.find_faces(img, 128)
+    first[0].crop[:] = 0  # a caller scribbling on its copy does not touch the remembered result
+    second = faces.find_faces(img, 128)
+    assert second[0].crop.any() and second[0].box == first[0].box
+    assert len(faces._found) == 1
+    faces.forget()
+    assert len(faces._found) == 0
