@@ -28,7 +28,9 @@ PHOTO = ROOT / "assets" / "grace_hopper.jpg"
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: as the app serves each request)")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     flipper, cam = GenderFlipper.load(), CAMExplainer.load()
     img = load_image(str(PHOTO))
     fc = faces.find_faces(img, 256)[0]
