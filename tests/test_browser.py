@@ -198,3 +198,24 @@ def test_hover_on_the_real_face_shown_to_d(page):
         page.mouse.move(box["x"] + 10 + 0.08 * box["width"] * k, box["y"] + 10 + 0.07 * box["height"] * k)
     assert page.evaluate(f"({FIND_HOVER})('#sagan-d-hover').ganViz.stats.draws") - before >= 8
     assert "D.attn" in page.locator("#sagan-d-hover .gv-info").inner_text()
+
+
+def test_controls_no_other_test_drives(page):
+    """Example thumbnails, the hover's reading menu, the flip tab's attention panels, the adversarial epsilon plot."""
+    page.goto(page.url.split("?")[0], wait_until="domcontentloaded")
+    _hover_ready(page, "#sagan-hover")
+    page.locator("#sagan-hover .gv-reading").select_option("key")  # the page redraws for the key reading
+    page.locator("#sagan-hover .gv-info").get_by_text("who looks at this pixel", exact=False).wait_for(timeout=5_000)
+    page.get_by_role("tab", name="Gender flip", exact=True).click()
+    page.locator("#flip-attention img").first.wait_for(state="visible", timeout=30_000)
+    assert "rho" in page.locator("#flip-attention-info").inner_text()
+    page.get_by_role("tab", name="CAM", exact=True).click()
+    before = page.locator("#cam-formula").inner_text()
+    page.locator("[role=tabpanel]:visible .gv-examples button.thumbnail-item").nth(1).click()  # a generated face (a crop)
+    page.wait_for_function("(b) => { const e = document.querySelector('#cam-formula'); return e && e.innerText !== b"
+                           " && e.innerText.includes('whole image'); }", arg=before, timeout=60_000)
+    page.get_by_role("tab", name="Adversarial examples", exact=True).click()
+    page.get_by_role("button", name="Plot p(clean answer) against epsilon", exact=False).click()
+    page.locator("[role=tabpanel]:visible .js-plotly-plot, [role=tabpanel]:visible canvas, "
+                 "[role=tabpanel]:visible img[src*='data:image'], [role=tabpanel]:visible svg").first.wait_for(
+        timeout=60_000)

@@ -8,7 +8,7 @@ import numpy as np
 
 from gan_viz import faces, imaging
 from gan_viz.models.sagan.visualize import Generated, read_attention
-from gan_viz.ui import hover, lessons, links
+from gan_viz.ui import examples, hover, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
 from gan_viz.ui.widgets import click_xy, image_input, user_errors
@@ -161,7 +161,9 @@ def build(fam: Family) -> list[dict]:
         return o, _reading_md(r, *xy)
 
     def sample_grid(p=1.0):
-        return [(g.image, f"seed {g.seed}") for g in explorer().generate_many(sample_seeds, [float(p)] * len(sample_seeds))]
+        p = float(p)
+        return examples.CACHE.get(("sagan_samples", p), lambda: [
+            (g.image, f"seed {g.seed}") for g in explorer().generate_many(sample_seeds, [p] * len(sample_seeds))])
 
     def pick_sample(evt: gr.SelectData):
         return sample_seeds[evt.index]
@@ -286,14 +288,18 @@ def build(fam: Family) -> list[dict]:
         q = links.for_tab(request, "sagan")
         s = links.int_param(q, "seed", 0, 2 ** 63 - 1)
         p = links.float_param(q, "psi", 0.0, 1.0)
-        g = explorer().generate(default_seed if s is None else s, 1.0 if p is None else p)
-        view = imaging.upscale_nearest(g.image, VIEW)
+        key = (default_seed if s is None else s, 1.0 if p is None else p)
+        # Every visitor opens on the same face: G, the enlarged view and the packed beta (~0.1 s) are made once.
+        g, view, packed = examples.CACHE.get(("sagan_face", *key), lambda: _face_view(explorer().generate(*key)))
         x, y = links.int_param(q, "x", 0, 63), links.int_param(q, "y", 0, 63)
         if x is None or y is None:
             return (g, view, None, f"Seed {g.seed}, psi {g.psi:.2f}: click a pixel of the face.", _link(g), g.seed, g.psi,
-                    None, _hover(g))
+                    None, packed)
         o, r = attention_view(g.image, g.maps[default_layer], default_layer, x, y, "query", g.gammas[default_layer], 0.6, 5)
-        return g, view, o, _reading_md(r, x, y), _link(g, (x, y)), g.seed, g.psi, (x, y), _hover(g)
+        return g, view, o, _reading_md(r, x, y), _link(g, (x, y)), g.seed, g.psi, (x, y), packed
+
+    def _face_view(g: Generated):
+        return g, imaging.upscale_nearest(g.image, VIEW), _hover(g)
 
     # Filled when the page opens (app.py registers these on demo.load): the sample grid and a first face.
     return [dict(fn=user_errors(sample_grid, gpu="image"), inputs=None, outputs=samples, api_visibility="private", **HEAVY),

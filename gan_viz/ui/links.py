@@ -30,21 +30,21 @@ def for_tab(request: gr.Request | None, tab: str) -> dict[str, str]:
     return q if q.get("tab") == tab else {}
 
 
-def int_param(q: dict, key: str, lo: int, hi: int) -> int | None:
-    """An integer setting from the link, or None when absent or malformed (a bad link opens the default view)."""
+def _number(q: dict, key: str, lo, hi, kind):
+    """A number setting from the link, or None when absent, malformed or out of range (a bad link opens the default view)."""
     try:
-        v = int(q[key])
+        v = kind(q[key])
     except (KeyError, ValueError):
         return None
     return v if lo <= v <= hi else None
+
+
+def int_param(q: dict, key: str, lo: int, hi: int) -> int | None:
+    return _number(q, key, lo, hi, int)
 
 
 def float_param(q: dict, key: str, lo: float, hi: float) -> float | None:
-    try:
-        v = float(q[key])
-    except (KeyError, ValueError):
-        return None
-    return v if lo <= v <= hi else None
+    return _number(q, key, lo, hi, float)
 
 
 def choice_param(q: dict, key: str, choices) -> str | None:
