@@ -13,6 +13,9 @@ import numpy as np
 
 from gan_viz.imaging import resize
 
+# Each call here works on one small image: OpenCV's own thread pool would only compete with torch's threads.
+cv2.setNumThreads(1)
+
 # Spread of the detector's framing, measured as the app would see it: the Haar box of a face
 # varies by roughly +-8% in width and +-5% in centre between detections of similar faces.
 SCALE_RANGE = (0.88, 1.14)  # crop side / calibrated side
