@@ -10,12 +10,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home; m
 import gradio as gr  # noqa: E402
 
 from gan_viz import device, hub  # noqa: E402
-from gan_viz.ui import adversarial_tab, attention_tab, cam_tab, gender_tab, inpainting_tab, links, serving, zerogpu  # noqa: E402
+from gan_viz.ui import (adversarial_tab, attention_tab, cam_tab, gan_lab_tab, gender_tab, inpainting_tab, links,  # noqa: E402
+                        serving, zerogpu)  # noqa: E402
 from gan_viz.ui.context import AppContext  # noqa: E402
 
 TITLE = "gan-viz: see inside GANs"
 TAGLINE = ("Watch what generative networks and the classifiers around them compute, live: attention in a GAN, "
-           "a translator's cycle, an inpainter's masks, where a classifier looks and how to fool it.")
+           "a translator's cycle, an inpainter's masks, where a classifier looks and how to fool it, and a GAN "
+           "learning in two dimensions.")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,6 +83,9 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                 with gr.Tab("Adversarial examples", id="adversarial"):
                     loaders += adversarial_tab.build(ctx.families["cam_classifier"], ctx.families["cam_classifier_robust"])
                 shown.append("adversarial")
+            with gr.Tab("GAN training lab", id="lab"):  # no weights: its small GANs are trained live, on the CPU
+                loaders += gan_lab_tab.build()
+            shown.append("lab")
         with gr.Accordion("About these models", open=False):
             gr.Markdown(ctx.about_markdown(), elem_id="about-models")
 

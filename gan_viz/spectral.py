@@ -14,14 +14,22 @@ from torch import nn
 def power_iteration(w_mat: torch.Tensor, u: torch.Tensor, n_iter: int, eps: float = 1e-12):
     """n_iter steps of v = W^T u / |W^T u|, u = W v / |W v|; returns (sigma = u^T W v, u, v).
 
-    w_mat: (out, in) the weight reshaped to a matrix; u: (out,).
+    w_mat: (out, in) the weight reshaped to a matrix; u: (out,). Or a stack of them: w_mat
+    (K, out, in) and u (K, out) give sigma (K,) (the 2D GAN lab steps many small nets at once).
     """
+    if w_mat.dim() == 2:
+        v = None
+        for _ in range(max(n_iter, 1)):
+            v = F.normalize(w_mat.t() @ u, dim=0, eps=eps)  # (in,)
+            u = F.normalize(w_mat @ v, dim=0, eps=eps)  # (out,)
+        return torch.dot(u, w_mat @ v), u, v
+    # Products written as multiply-and-sum: a batched matrix-vector product picks its kernel by batch size and
+    # rounds differently for K = 1, and the lab promises a run the same numbers whoever it is batched with.
     v = None
     for _ in range(max(n_iter, 1)):
-        v = F.normalize(w_mat.t() @ u, dim=0, eps=eps)  # (in,)
-        u = F.normalize(w_mat @ v, dim=0, eps=eps)  # (out,)
-    sigma = torch.dot(u, w_mat @ v)
-    return sigma, u, v
+        v = F.normalize((w_mat * u.unsqueeze(-1)).sum(-2), dim=-1, eps=eps)  # W^T u: (K, in)
+        u = F.normalize((w_mat * v.unsqueeze(-2)).sum(-1), dim=-1, eps=eps)  # W v: (K, out)
+    return (u * (w_mat * v.unsqueeze(-2)).sum(-1)).sum(-1), u, v
 
 
 class SpectralNorm(nn.Module):

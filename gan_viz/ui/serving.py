@@ -44,6 +44,9 @@ QUEUE_MAX = _int_env("GAN_VIZ_QUEUE_MAX", 128)
 # Keyword arguments for an event: .click(fn, inputs, outputs, **HEAVY).
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_SLOTS}
 LIGHT = {"concurrency_id": "light", "concurrency_limit": LIGHT_SLOTS}
+# The GAN lab's streams and one-shot runs only wait (async) on the lab's own scheduler thread, which does the
+# computing for every run together; so many may be open at once without taking a heavy slot.
+LAB = {"concurrency_id": "lab", "concurrency_limit": _int_env("GAN_VIZ_LAB_SLOTS", 64)}
 
 
 def configure_threads() -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import tempfile
 import time
@@ -28,6 +29,25 @@ def user_errors(fn, gpu: str | None = None):
     gpu: the kind of GPU work (zerogpu.DURATIONS) when the handler runs the models: on a ZeroGPU
     Space it then runs inside spaces.GPU; everywhere else it is the handler itself.
     """
+    if inspect.isasyncgenfunction(fn):  # a stream that only waits on other threads' work (the GAN lab)
+        @functools.wraps(fn)
+        async def agen(*args, **kwargs):
+            try:
+                async for item in fn(*args, **kwargs):
+                    yield item
+            except Exception as e:  # noqa: BLE001
+                raise _user_error(fn, e) from None
+
+        return agen
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def coro(*args, **kwargs):
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001
+                raise _user_error(fn, e) from None
+
+        return coro
     if gpu:
         fn = on_gpu(fn, gpu)
 
@@ -47,6 +67,18 @@ def user_errors(fn, gpu: str | None = None):
                            "Try another image or settings.") from None
 
     return wrapper
+
+
+def _user_error(fn, e: Exception) -> gr.Error:
+    """The gr.Error a failure becomes (the same rules as the synchronous wrapper above)."""
+    if isinstance(e, gr.Error):
+        return e
+    if isinstance(e, USER_ERRORS):
+        return gr.Error(str(e))
+    if isinstance(e, MemoryError):
+        return gr.Error("The server ran out of memory for this input; try a smaller image.")
+    log.error("handler %s failed", fn.__name__, exc_info=e)
+    return gr.Error(f"Something went wrong ({type(e).__name__}); the app is still running. Try other settings.")
 
 
 def image_input(value, what: str = "image") -> np.ndarray:

@@ -51,14 +51,16 @@ def lr_factor(step: int, total: int, decay_steps: int | None = None) -> float:
     return min(1.0, max(0.0, (total - step) / decay))
 
 
-def init_generators(m: CycleGAN, export_dir: str) -> None:
-    """Start G and F from exported weights (e.g. the 64 px stage) while D starts afresh.
+def init_generators(m: CycleGAN, export_dir: str, discriminators: bool = False) -> None:
+    """Start G and F (and with `discriminators`, D_female and D_male) from exported weights.
 
-    Generators are fully convolutional, so they carry over to a new resolution; the
-    discriminators may not (a deeper PatchGAN sees more of a larger face), so they are left new.
+    Generators are fully convolutional, so they carry over to a new resolution. A discriminator
+    carries over only when its depth is the same (a 4-layer PatchGAN sees 142x142 px, the whole
+    face at 96 and at 128 px); a deeper one starts afresh. The `probe.` tensors are not nets.
     """
     tensors = load_file(training.Path(export_dir) / "model.safetensors")
-    for name in ("male_to_female", "female_to_male"):
+    names = ("male_to_female", "female_to_male") + (("D_female", "D_male") if discriminators else ())
+    for name in names:
         head = f"{name}."
         getattr(m, name).load_state_dict({k[len(head):]: v.float() for k, v in tensors.items() if k.startswith(head)})
 
@@ -111,6 +113,10 @@ def main() -> None:
     p.add_argument("--ndf", type=int, default=32)
     p.add_argument("--n-blocks", type=int, default=6)
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
+    p.add_argument("--init-discriminators", action="store_true",
+                   help="with --init-generators, start D_female and D_male from that export too (same --d-layers)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast for the forward passes (1.5x steps/s on an AVX-512 bf16 CPU; measured)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -142,8 +148,8 @@ def main() -> None:
     if meta is None:
         meta = {"step": 0}
         if args.init_generators:
-            init_generators(m, args.init_generators)
-            meta["init_generators"] = args.init_generators
+            init_generators(m, args.init_generators, args.init_discriminators)
+            meta["init_generators"] = args.init_generators + (" (discriminators too)" if args.init_discriminators else "")
     log = training.MetricsLog(run_dir / "metrics.json")
     budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
     pools = {"male": ImagePool(), "female": ImagePool()}
@@ -158,7 +164,8 @@ def main() -> None:
                              f" of {args.total_steps} steps"),
                 "history pool": 50,
                 "generators started from": meta.get("init_generators", "random initialisation"),
-                "hardware": f"{d_info.world_size} process(es), {torch.get_num_threads()} threads",
+                "hardware": f"{d_info.world_size} process(es), {torch.get_num_threads()} threads"
+                            + (", bfloat16 autocast" if args.bf16 else ""),
                 "stored as": "float16 safetensors (cast back to float32 on load)"}
 
     def batch(idx: torch.Tensor) -> torch.Tensor:
@@ -182,7 +189,8 @@ def main() -> None:
     while meta["step"] < args.total_steps:
         for group in opt_g.param_groups + opt_d.param_groups:
             group["lr"] = args.lr * lr_factor(meta["step"], args.total_steps, args.decay_steps)
-        losses = train_step(m, opt_g, opt_d, batch(idx_m), batch(idx_f), pools, lambda_identity=args.lambda_identity)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            losses = train_step(m, opt_g, opt_d, batch(idx_m), batch(idx_f), pools, lambda_identity=args.lambda_identity)
         if training.end_of_step(meta, losses, log, budget, d_info, checkpoint):
             break
     checkpoint()
