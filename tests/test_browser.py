@@ -219,3 +219,36 @@ def test_controls_no_other_test_drives(page):
     page.locator("[role=tabpanel]:visible .js-plotly-plot, [role=tabpanel]:visible canvas, "
                  "[role=tabpanel]:visible img[src*='data:image'], [role=tabpanel]:visible svg").first.wait_for(
         timeout=60_000)
+
+
+def _lab_state(page):
+    return page.evaluate("() => { const e = document.querySelector('#lab-view .gl-lab')?.parentElement; "
+                         "const c = document.querySelector('#lab-view .gl-view-0'); "
+                         "return { steps: e?.dataset.steps || '', frames: Number(e?.dataset.frames || 0), "
+                         "pixels: c ? c.toDataURL() : '' }; }")
+
+
+def test_lab_play_on_a_preset_trains_and_the_view_changes(page, tmp_path):
+    page.goto(page.url.split("?")[0] + "?tab=lab&preset=vanishing_gradient", wait_until="domcontentloaded")
+    page.locator("#lab-view .gl-view-0").wait_for(state="visible", timeout=30_000)
+    page.wait_for_function("() => (document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps || '')"
+                           " === '0,0'", timeout=30_000)  # the preset's step 0, drawn before anything trains
+    assert "minimax" in page.locator("#lab-lesson").inner_text()
+    before = _lab_state(page)
+    page.locator("#lab-play").click()
+    page.wait_for_function("() => { const s = document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps"
+                           " || '0,0'; return s.split(',').every((x) => Number(x) >= 300); }", timeout=60_000)
+    after = _lab_state(page)
+    assert after["frames"] > before["frames"] + 2  # streamed: several frames, not one answer at the end
+    assert after["pixels"] != before["pixels"]
+    page.locator("#lab-pause").click()
+    page.wait_for_timeout(500)
+    paused = _lab_state(page)["steps"]
+    page.wait_for_timeout(800)
+    assert _lab_state(page)["steps"] == paused  # paused: no more steps
+    page.locator("#lab-step-g").click()  # one G step (after its D step) while paused
+    page.wait_for_function("(s) => (document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps || '')"
+                           " !== s", arg=paused, timeout=30_000)
+    shot = os.environ.get("GAN_VIZ_LAB_SCREENSHOT")
+    if shot:  # the README's screenshot of the lab
+        page.locator("#lab-view").screenshot(path=shot)
