@@ -1,6 +1,6 @@
 """Classroom load: N concurrent gradio_client users x M mixed requests against a started app, R rounds.
 
-Run: python benchmarks/load.py [--users 20] [--requests 10] [--rounds 3] [--app-dir DIR] [--env K=V ...]
+Run: python benchmarks/load.py [--users 20] [--requests 10] [--rounds 3] [--app-dir DIR] [--env K=V ...] [--lab 2]
 Starts `python app.py` from --app-dir (default: this checkout; point it at another checkout, e.g. a
 `git worktree` of an older commit, to compare) on a free local port, or uses --url. Each user sends
 its requests one after another, in an order drawn from --seed, and all users run at once. Prints a
@@ -29,6 +29,9 @@ SAGAN_FACE = sorted((ROOT / "assets").glob("sagan_face_*.png"))[0]
 
 # The mix of a class working through the tabs: a click is the most common thing a student does.
 MIX = {"sagan_attention": 3, "sagan_generate": 1, "classify": 1, "cam": 2, "gender_flip": 2, "inpaint": 1}
+LAB_STEPS = 1000  # --lab N adds /gan_lab runs of this many steps (N in the mix's units): the GAN lab training beside
+LAB_DISTRIBUTIONS = ("ring8", "grid25", "spiral", "two_moons", "line")
+LAB_LOSSES = ("minimax", "non_saturating", "least_squares", "wgan_clip", "hinge")
 
 
 def _free_port() -> int:
@@ -109,6 +112,9 @@ def one_request(client, kind: str, rng: random.Random, mask: str):
         return client.predict(handle_file(str(HOPPER)), "auto", api_name="/gender_flip")
     if kind == "inpaint":
         return client.predict(handle_file(str(SAGAN_FACE)), handle_file(mask), api_name="/inpaint")
+    if kind == "gan_lab":
+        return client.predict(rng.choice(LAB_DISTRIBUTIONS), rng.choice(LAB_LOSSES), rng.random() < 0.5, 1, 1e-3, 1e-3,
+                              LAB_STEPS, rng.randrange(100), api_name="/gan_lab")
     raise ValueError(kind)
 
 
@@ -154,10 +160,14 @@ def main() -> None:
     p.add_argument("--url", default=None, help="an app already running (RSS is then not measured)")
     p.add_argument("--app-dir", default=str(ROOT), help="the checkout whose app.py is started")
     p.add_argument("--env", nargs="*", default=[], help="KEY=VALUE for the started app (e.g. GAN_VIZ_HEAVY_SLOTS=1)")
+    p.add_argument("--lab", type=int, default=0,
+                   help=f"add the GAN lab to the mix with this weight (a /gan_lab run of {LAB_STEPS} steps per draw)")
     p.add_argument("--clients-nice", type=int, default=0,
                    help="lower the clients' CPU priority by this much after the app has started: the users of a real "
                         "Space run on their own machines, not on the server's two cores")
     args = p.parse_args()
+    if args.lab:
+        MIX["gan_lab"] = args.lab
 
     proc = None
     url = args.url
@@ -168,6 +178,8 @@ def main() -> None:
     pid = proc.pid if proc else None
     label = f"{Path(args.app_dir).name} {' '.join(args.env)}".strip() + (f", clients at nice {args.clients_nice}"
                                                                            if args.clients_nice else "")
+    if args.lab:
+        label += f", GAN lab in the mix (weight {args.lab}, {LAB_STEPS} steps)"
     try:
         from gradio_client import Client
 

@@ -1,7 +1,7 @@
 """Refresh the README's screenshots of every tab (headless Debian chromium, the bundled weights).
 
 Run: python scripts/screenshots.py   (writes docs/sagan_tab.png, gender_tab.png, inpainting_tab.png, screenshot.png
-(the CAM tab) and adversarial_tab.png). Each tab is shown as a visitor first sees it: its worked example, on
+(the CAM tab), adversarial_tab.png and lab_tab.png). Each tab is shown as a visitor first sees it: its worked example, on
 assets/grace_hopper.jpg (public domain, from matplotlib's sample data); the SAGAN tab with the pointer over the face.
 """
 from __future__ import annotations
@@ -42,6 +42,15 @@ def main() -> None:
                 page.locator(ready).first.wait_for(state="visible", timeout=60_000)
                 page.wait_for_timeout(1500)
                 page.screenshot(path=str(ROOT / "docs" / name), full_page=full)
+            # the GAN lab: the mode-collapse preset trained to the end, A and B side by side with their curves
+            page.goto(url + "?tab=lab&preset=mode_collapse", wait_until="domcontentloaded")
+            page.locator("#lab-view .gl-view-0").wait_for(state="visible", timeout=60_000)
+            page.wait_for_timeout(1500)
+            page.locator("#lab-play").click()
+            page.wait_for_function("() => (document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps"
+                                   " || '') === '2000,2000'", timeout=120_000)
+            page.wait_for_timeout(500)
+            page.locator("#lab-view").screenshot(path=str(ROOT / "docs" / "lab_tab.png"))
             browser.close()
     finally:
         app.demo.close()

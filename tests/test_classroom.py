@@ -150,5 +150,10 @@ def test_warm_up_fills_every_worked_example_before_the_first_visitor():
 
     examples.CACHE._entries.clear()
     examples.CACHE.computed.clear()
+    from gan_viz.ui import gan_lab_tab
+
+    gan_lab_tab.build.previews.clear()
     app.warm_up(app.demo)
-    assert len(examples.CACHE.computed) == 5 and len(app.demo.gan_viz_openers) == 5  # 4 photo tabs + SAGAN's first face
+    # 4 photo tabs + SAGAN's first face, and the GAN lab's first preset at step 0
+    assert len(examples.CACHE.computed) == 5 and len(app.demo.gan_viz_openers) == 6
+    assert len(gan_lab_tab.build.previews) == 1

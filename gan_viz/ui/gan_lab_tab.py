@@ -431,6 +431,7 @@ def build() -> list[dict]:
         a, b = PRESETS[name].a, PRESETS[name].b
         return (name, lesson_text(name), *preset_values(name), preview(a, b, None))
 
-    build.sessions = sessions  # for tests and benchmarks: the sessions and the lab of the last built tab
+    build.sessions = sessions  # for tests and benchmarks: the sessions, lab and previews of the last built tab
+    build.previews = preview_cache
     return [dict(fn=open_view, inputs=None, outputs=[preset, lesson, *settings, view], api_visibility="private", **LIGHT)]
 
