@@ -146,6 +146,24 @@ def test_cyclegan_entry_point_runs_and_exports(tiny_data, tmp_path):
     assert json.loads((tmp_path / "run48" / "state.json").read_text())["meta"]["init_generators"] == "export"
 
 
+def test_cyclegan_next_stage_can_start_every_net_from_the_export_in_bf16(tiny_data, tmp_path):
+    base = ["-m", "gan_viz.models.cyclegan.train", "--data", str(tiny_data), "--batch-size", "2", "--ngf", "4",
+            "--ndf", "4", "--n-blocks", "1", "--d-layers", "4", "--threads", "1"]
+    _run(base + ["--total-steps", "1", "--image-size", "48", "--run-dir", "run", "--export-dir", "export"], tmp_path)
+    _run(base + ["--total-steps", "0", "--image-size", "64", "--init-generators", "export", "--init-discriminators",
+                 "--bf16", "--run-dir", "run48", "--export-dir", "export48"], tmp_path)
+    before, after = load_file(tmp_path / "export" / "model.safetensors"), load_file(tmp_path / "export48" / "model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("D_female.", "D_male.")))
+    assert "bfloat16 autocast" in (tmp_path / "export48" / "README.md").read_text()
+
+
+def test_classifier_trades_training_runs_and_says_so(tiny_data, tmp_path):
+    _run(["-m", "gan_viz.models.cam_classifier.train", "--data", str(tiny_data), "--epochs", "1", "--batch-size", "8",
+          "--width", "4", "--image-size", "32", "--adversarial-eps", "4", "--trades-beta", "6", "--run-dir", "run",
+          "--export-dir", "export", "--threads", "1"], tmp_path)
+    assert "TRADES" in (tmp_path / "export" / "README.md").read_text()
+
+
 def test_lbam_entry_point_runs_and_exports(tiny_data, tmp_path):
     _run(["-m", "gan_viz.models.lbam.train", "--data", str(tiny_data), "--max-steps", "2", "--batch-size", "2",
           "--image-size", "32", "--channels", "4,8,8,8", "--run-dir", "run", "--export-dir", "export",

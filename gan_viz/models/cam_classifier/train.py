@@ -32,6 +32,20 @@ def fgsm_random_start(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_le
     return (x + delta).clamp(-1, 1).contiguous(memory_format=torch.channels_last)
 
 
+def trades_adversary(model: nn.Module, x: torch.Tensor, eps_levels: float, gen: torch.Generator) -> torch.Tensor:
+    """TRADES' training input (Zhang et al., ICML 2019), in one step: from a random start in the eps-ball, one signed
+    step of 1.25 eps up the KL divergence between the clean and the perturbed gender predictions, projected back.
+    Unlike FGSM on the label it needs no label: it seeks where the prediction moves most, not where it is wrong."""
+    eps = eps_levels * 2 / 255
+    with torch.no_grad():
+        p_clean = F.softmax(model(x)["gender"], 1)
+    delta = ((torch.rand(x.shape, generator=gen) * 2 - 1) * eps).requires_grad_(True)
+    kl = F.kl_div(F.log_softmax(model((x + delta).clamp(-1, 1))["gender"], 1), p_clean, reduction="batchmean")
+    (g,) = torch.autograd.grad(kl, delta)
+    delta = (delta + 1.25 * eps * g.sign()).clamp(-eps, eps).detach()
+    return (x + delta).clamp(-1, 1).contiguous(memory_format=torch.channels_last)
+
+
 def main() -> None:
     p = training.common_args(__doc__.splitlines()[0], "cam_classifier")
     p.add_argument("--epochs", type=int, default=12)
@@ -49,6 +63,9 @@ def main() -> None:
     p.add_argument("--adversarial-mix", type=float, default=0.0,
                    help="with --adversarial-eps: weight of the clean examples' loss (Goodfellow et al. 2015 used 0.5); "
                         "0 trains on adversarial examples only")
+    p.add_argument("--trades-beta", type=float, default=0.0,
+                   help="with --adversarial-eps: TRADES (Zhang et al. 2019) instead of FGSM training: loss = CE(clean) + "
+                        "beta KL(p(x) || p(x')), x' from trades_adversary; 0: FGSM training as above")
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
     args = p.parse_args()
     if args.threads:
@@ -93,9 +110,14 @@ def main() -> None:
                                 "border), flip, exposure/contrast/colour cast/desaturation, blur, JPEG 25-90, glasses/hat/patch "
                                 "cutout (gan_viz/models/cam_classifier/augment.py)", "precision": "float32, channels_last (bf16 autocast measured 10x slower on this CPU)",
                 "initialised from": meta.get("init_from", "random"),
-                "adversarial training": (f"FGSM with a random start on the gender head, eps {args.adversarial_eps:g}/255, "
-                                         f"step 1.25 eps (Wong et al. 2020); loss {args.adversarial_mix:g} x clean + "
-                                         f"{1 - args.adversarial_mix:g} x adversarial" if args.adversarial_eps > 0 else "none"),
+                "adversarial training": (
+                    "none" if args.adversarial_eps <= 0 else
+                    f"TRADES (Zhang et al. 2019) on the gender head, eps {args.adversarial_eps:g}/255, one KL-ascent step of "
+                    f"1.25 eps from a random start; loss CE(clean) + {args.trades_beta:g} KL(p(x) || p(x'))"
+                    if args.trades_beta > 0 else
+                    f"FGSM with a random start on the gender head, eps {args.adversarial_eps:g}/255, "
+                    f"step 1.25 eps (Wong et al. 2020); loss {args.adversarial_mix:g} x clean + "
+                    f"{1 - args.adversarial_mix:g} x adversarial"),
                 "hardware": f"{d.world_size} process(es), {torch.get_num_threads()} threads, {d.device}"}
 
     def save():
@@ -116,7 +138,10 @@ def main() -> None:
             x = utkface.to_input(torch.from_numpy(batch)).contiguous(memory_format=torch.channels_last)
             y_g, y_a = train_g[idx], train_a[idx]
             weights = None
-            if args.adversarial_eps > 0:
+            n = len(idx)
+            if args.adversarial_eps > 0 and args.trades_beta > 0:
+                x = torch.cat([x, trades_adversary(training.unwrap(ddp_model), x, args.adversarial_eps, gen)])
+            elif args.adversarial_eps > 0:
                 x_adv = fgsm_random_start(training.unwrap(ddp_model), x, y_g, args.adversarial_eps, gen)
                 if args.adversarial_mix > 0:  # Goodfellow et al. 2015: alpha J(x) + (1 - alpha) J(x'), one batch for BN
                     x, y_g, y_a = torch.cat([x, x_adv]), torch.cat([y_g, y_g]), torch.cat([y_a, y_a])
@@ -127,9 +152,15 @@ def main() -> None:
             for group in opt.param_groups:
                 group["lr"] = lr_at(meta["step"])
             out = ddp_model(x)
-            loss_g = F.cross_entropy(out["gender"], y_g, label_smoothing=0.1, reduction="none")
-            loss_g = (loss_g * weights).mean() if weights is not None else loss_g.mean()
-            loss_a = F.cross_entropy(out["age_group"], y_a)
+            if args.adversarial_eps > 0 and args.trades_beta > 0:  # clean and perturbed halves of one batch (one BN pass)
+                clean, pert = out["gender"][:n], out["gender"][n:]
+                loss_g = F.cross_entropy(clean, y_g, label_smoothing=0.1) + args.trades_beta * F.kl_div(
+                    F.log_softmax(pert, 1), F.softmax(clean, 1), reduction="batchmean")
+                loss_a = F.cross_entropy(out["age_group"][:n], y_a)
+            else:
+                loss_g = F.cross_entropy(out["gender"], y_g, label_smoothing=0.1, reduction="none")
+                loss_g = (loss_g * weights).mean() if weights is not None else loss_g.mean()
+                loss_a = F.cross_entropy(out["age_group"], y_a)
             loss = loss_g + 0.5 * loss_a
             opt.zero_grad(set_to_none=True)
             loss.backward()
