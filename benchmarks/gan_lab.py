@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -128,6 +129,18 @@ def speed(concurrent: list[int]) -> list[str]:
     rows.append(f"| ring8, 2,000 steps with a viewer, wall s | {wall:.2f} |")
     rows.append(f"| stream: frames/s, first frame after s | {seen / wall:.1f}, {first:.3f} |")
     rows.append(f"| one run's state, bytes (2,000 steps) | {r.nbytes():,} |")
+    # a classroom watching: n runs each with a viewer, frames per second each viewer gets
+    n = max(concurrent) if concurrent else 20
+    rs = [lab.start(RunSpec(steps=20_000, seed=i), watched=True) for i in range(n)]
+    v0, t0 = [x.version for x in rs], time.perf_counter()
+    while time.perf_counter() - t0 < 5:
+        time.sleep(0.05)
+        for x in rs:
+            lab.touch(x)
+    fps = [(x.version - v) / (time.perf_counter() - t0) for x, v in zip(rs, v0)]
+    rows.append(f"| {n} watched runs at once: frames/s per viewer, slowest / median | {min(fps):.1f} / {np.median(fps):.1f} |")
+    for x in rs:
+        lab.control(x, "stop")
     for n in concurrent:
         rs = [lab.start(RunSpec(steps=1000, seed=i)) for i in range(n)]
         t0 = time.perf_counter()

@@ -47,11 +47,11 @@ def p_female(cam: CAMExplainer, img: np.ndarray) -> float:
     return cam.classify(fc.native if fc.native is not None else fc.crop)["gender"]["female"]
 
 
-def flip(flipper: GenderFlipper, img: np.ndarray, direction: str):
+def flip(flipper: GenderFlipper, img: np.ndarray, direction: str, detail: str = "model"):
     try:
-        return flipper.flip_photo(img, direction)
+        return flipper.flip_photo(img, direction, detail=detail)
     except faces.FaceError:
-        return flipper.flip_photo(img, direction, use_whole_image=True)
+        return flipper.flip_photo(img, direction, use_whole_image=True, detail=detail)
 
 
 def detail_ratio(before: np.ndarray, after: np.ndarray) -> float:
@@ -79,6 +79,8 @@ def main() -> None:
     p.add_argument("--weights", default=str(ROOT / "checkpoints" / "cyclegan"))
     p.add_argument("--classifier", default=str(ROOT / "checkpoints" / "cam_classifier"))
     p.add_argument("--pictures", action="store_true", help="faces placed in larger pictures (see above)")
+    p.add_argument("--detail", default="model", choices=("model", "photo"),
+                   help="the blend (GenderFlipper.flip_photo): whose fine detail a part G redrew keeps")
     p.add_argument("--write-card", action="store_true")
     args = p.parse_args()
     flipper = GenderFlipper.from_weights(ResolvedWeights("cyclegan", Path(args.weights), "local", args.weights))
@@ -96,10 +98,10 @@ def main() -> None:
             correct.append((p_female(cam, img) >= 0.5) == bool(g))
             if args.pictures:
                 pic, (x0, y0) = utkface.in_picture(img, rng)
-                ph = flip(flipper, pic, DIRECTION[g])
+                ph = flip(flipper, pic, DIRECTION[g], args.detail)
                 out = ph.result[y0:y0 + img.shape[0], x0:x0 + img.shape[1]]  # the face's region of the result
             else:
-                ph = flip(flipper, img, DIRECTION[g])
+                ph = flip(flipper, img, DIRECTION[g], args.detail)
                 out = ph.result
             flipped.append((p_female(cam, out) >= 0.5) != bool(g))
             c = ph.faces[0].cycle
@@ -112,7 +114,8 @@ def main() -> None:
                               "cycle_l1": float(np.mean(cyc)), "identity_l1": float(np.mean(idt)),
                               "ssim_to_input": float(np.mean(ssim)), "median_seconds": float(np.median(secs)),
                               "detail_kept_median": float(np.median(detail)), "ssim_grey64": float(np.mean(ssim64))}
-    md = [f"Mode: {'faces in larger pictures' if args.pictures else 'aligned crops'}.", "",
+    md = [f"Mode: {'faces in larger pictures' if args.pictures else 'aligned crops'}; blend: detail from the "
+          f"{args.detail}.", "",
           "| direction | faces | flip rate (classifier says target) | classifier right before | cycle L1 | "
           "identity L1 | SSIM(result, input) | detail kept (median) | SSIM grey 64 px |", "|---|---|---|---|---|---|---|---|---|"]
     for d, r in rows.items():

@@ -1,6 +1,7 @@
 """Spectral normalisation by power iteration (Miyato et al., ICLR 2018), written out because the app shows it.
 
-Shared by the families whose nets use it (SAGAN's G and D, LBAM's patch discriminator).
+Shared by the families whose nets use it (SAGAN's G and D, LBAM's patch discriminator, the 2D GAN lab's D, whose
+many small nets are stacked: power_iteration also takes a stack).
 sigma(W) is the largest singular value of the weight reshaped to (out, in * kh * kw); each
 layer divides its weight by an estimate of it kept up to date by power iteration.
 """

@@ -30,6 +30,7 @@ from gan_viz.models.surface import ModelSurface
 
 TARGET = {"male_to_female": "female", "female_to_male": "male"}
 CHANGED = 0.15  # a mean |G(x) - x| (in [0, 1] pixel units) this large means G redrew that pixel
+BLENDS = ("model", "photo")  # whose fine detail a redrawn part of the face keeps (flip_photo)
 MAX_FACES = 8  # more than this in one photo: the largest eight are flipped and the user is told
 # A probe shown as attention must beat chance clearly: on 600 validation faces 0.55 is 2.4 standard errors above 0.5.
 PROBE_MIN = 0.55
@@ -172,12 +173,16 @@ class GenderFlipper(ModelSurface):
 
     def flip_photo(self, img: np.ndarray, direction: str = "auto",
                    p_female: Callable[[np.ndarray], float] | None = None, use_whole_image: bool = False,
-                   face_index: int | None = None, crop_size: int = 256) -> FlippedPhoto:
+                   face_index: int | None = None, crop_size: int = 256, detail: str = "model") -> FlippedPhoto:
         """Find the faces, translate each (or only face_index), and blend the changes back into the photo.
 
         direction "auto" asks p_female(face crop) -> probability the face is female (the app passes the
         CAM classifier) and translates towards the other gender.
+        detail "model": where G redrew a part of the face its own (coarser) detail replaces the photo's there;
+        "photo": the change G(x) - x is added to the photo everywhere, so the photo's finer detail stays.
         """
+        if detail not in BLENDS:
+            raise ValueError(f"detail must be one of {', '.join(BLENDS)}, got {detail!r}")
         if direction not in ("auto", *DIRECTIONS):
             raise ValueError(f"direction must be 'auto' or one of {', '.join(DIRECTIONS)}, got {direction!r}")
         if direction == "auto" and p_female is None:
@@ -202,7 +207,8 @@ class GenderFlipper(ModelSurface):
                 p = float(p_female(fc.native if fc.native is not None else fc.crop))
                 d = "female_to_male" if p >= 0.5 else "male_to_female"
             cyc = self.translate(fc.crop, d)
-            out = faces.add_to_photo(out, fc, cyc.delta * 127.5, keep_detail(cyc.change))  # [-1, 1] -> pixel units
+            keep = keep_detail(cyc.change) if detail == "model" else None
+            out = faces.add_to_photo(out, fc, cyc.delta * 127.5, keep)  # [-1, 1] -> pixel units
             flipped.append(FlippedFace(fc, cyc, p))
         result = np.clip(out, 0, 255).round().astype(np.uint8)
         return FlippedPhoto(result, flipped, skipped, time.perf_counter() - t0)

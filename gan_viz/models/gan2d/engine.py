@@ -28,6 +28,9 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 ADAM_BETAS = (0.5, 0.999)  # the GAN habit since DCGAN (Radford et al. 2016): less momentum than the default 0.9
 RMSPROP_ALPHA = 0.99
 EPS = 1e-8
+VIEW_POINTS = 600  # generated points drawn in a frame
+N_ARROWS = 64  # of them, with the push of G's loss drawn
+FRAME_GRID = 32  # a live frame reads D on 32x32 points (the page smooths it); full measurements on metrics.SLOPE_GRID
 EVAL_EVERY = 100  # steps between the measurements kept in a run's history (deterministic: by step, not by time)
 LIMITS = {  # name: (lowest, highest); the UI's sliders use the same bounds
     "d_steps": (1, 10), "lr_g": (1e-5, 0.1), "lr_d": (1e-5, 0.1), "steps": (1, 20_000), "seed": (0, 2 ** 31 - 1),
@@ -284,8 +287,13 @@ class Stack:
 
     # ------------------------------------------------------------- measuring
 
-    def measure(self, ks: list[int], view: bool) -> list[dict]:
-        """The measurements of runs ks (indices into this stack); with view, also what the live view draws."""
+    def measure(self, ks: list[int], view: bool, full: bool = True) -> list[dict]:
+        """The measurements of runs ks (indices into this stack); with view, also what the live view draws.
+
+        full=False is a live frame: D's heatmap and slope, 600 generated points, the arrows and the noise grid
+        are fresh, the rest (mode coverage, JS, the sigma table) is the run's last full measurement. Measured: a
+        full measurement of 20 runs took most of a time slice, and 20 viewers got 3.4 frames a second.
+        """
         k = len(ks)
         idx = torch.tensor(ks)
         sub_d = self.d[idx]
@@ -293,60 +301,76 @@ class Stack:
         sn = self.sn[idx]
         with torch.no_grad():
             sig_used, _ = networks.spectral_sigmas(d_layers, [u[idx] for u in self.u], update=False)
-            # runs without spectral norm never iterate in training: their estimate is 10 iterations from the start u
-            sig_free = [power_iteration(w, u[idx], 10)[0] for (w, _), u in zip(d_layers, self.u)]
-        sig_pi = [torch.where(sn, a, b) for a, b in zip(sig_used, sig_free)]
+            if full:  # runs without spectral norm never iterate in training: 10 iterations from the start u
+                sig_free = [power_iteration(w, u[idx], 10)[0] for (w, _), u in zip(d_layers, self.u)]
+                sig_pi = [torch.where(sn, a, b) for a, b in zip(sig_used, sig_free)]
+            else:
+                sig_pi = sig_used  # only the spectrally normalised runs' sigmas are used below
         eff = networks.normalised(d_layers, sig_pi, sn)
-        exact = networks.exact_sigmas(d_layers)
-        exact_eff = networks.exact_sigmas(eff) if bool(self.sn[idx].any()) else exact
 
         def d_fwd(x):
             return networks.forward(eff, x)
 
         with torch.no_grad():
-            z = metrics.eval_noise()
-            fake = networks.forward(networks.weights(self.g_shape, self.g[idx]), z.expand(k, -1, -1))  # (k, N, 2)
-        d_at_fake, slope_at_fake, grad_at_fake = _d_and_grad(d_fwd, fake)
-        heat, slope = metrics.slope_and_heat(d_fwd, metrics.view_grid(), k)
-        by_loss = metrics.g_gradient_by_loss(d_at_fake, slope_at_fake)
+            z = metrics.eval_noise() if full else metrics.eval_noise()[:VIEW_POINTS]
+            g_layers = networks.weights(self.g_shape, self.g[idx])
+            fake = networks.forward(g_layers, z.expand(k, -1, -1))  # (k, N, 2)
+        if full:
+            d_at_fake, slope_at_fake, grad_at_fake = _d_and_grad(d_fwd, fake)
+        else:  # a frame needs D's gradient only where it draws arrows
+            with torch.no_grad():
+                d_at_fake = d_fwd(fake).squeeze(-1)
+            _, _, grad_at_fake = _d_and_grad(d_fwd, fake[:, :N_ARROWS])
+        heat, slope = metrics.slope_and_heat(d_fwd, metrics.view_grid(metrics.SLOPE_GRID if full else FRAME_GRID), k)
+        if full:
+            exact = networks.exact_sigmas(d_layers)
+            exact_eff = networks.exact_sigmas(eff) if bool(sn.any()) else exact
+            by_loss = metrics.g_gradient_by_loss(d_at_fake, slope_at_fake)
+        if view:
+            with torch.no_grad():
+                lines = noise_grid_lines(n_points=25 if not full else 41)
+                warped = networks.forward(g_layers, lines.reshape(1, -1, 2).expand(k, -1, -1))
+                warped = warped.reshape(k, *lines.shape).numpy()
         out = []
         fake_np = fake.numpy()
         for j, kk in enumerate(ks):
             r = self.runs[kk]
             pts = fake_np[j]
-            rec = {"step": r.step}
-            rec.update({n: v for n, v in metrics.mode_coverage(pts, r.points).items() if n != "mode_counts"})
-            rec["js_divergence"] = metrics.js_divergence(metrics.histogram(pts), r.reference)
+            if full:
+                rec = {"step": r.step}
+                rec.update({n: v for n, v in metrics.mode_coverage(pts, r.points).items() if n != "mode_counts"})
+                rec["js_divergence"] = metrics.js_divergence(metrics.histogram(pts), r.reference)
+                rec["sigma"] = [{"power_iteration": float(s[j]), "exact": float(e[j]), "effective": float(f[j])}
+                                for s, e, f in zip(sig_pi, exact, exact_eff)]
+                rec["g_grad_norm_by_loss"] = {n: float(v[j]) for n, v in by_loss.items()}
+                # weight clipping's tell (Gulrajani et al. 2017): the critic's parameters pile up at +-c
+                rec["d_params_at_clip"] = (float((sub_d[j].abs() >= 0.99 * r.spec.clip).float().mean())
+                                           if r.spec.loss == "wgan_clip" else None)
+                rec["finite"] = bool(np.isfinite(pts).all())
+            else:
+                last = r.history[-1] if r.history else {k: v for k, v in (r.frame or {}).items() if k != "view"}
+                rec = {**last, "step": r.step}
             rec["d_max_slope"] = float(slope[j].max())
             rec["d_fake"] = (float(torch.sigmoid(d_at_fake[j]).mean()) if r.spec.loss in losses.PROBABILITY_LOSSES
                              else None)
-            rec["sigma"] = [{"power_iteration": float(s[j]), "exact": float(e[j]), "effective": float(f[j])}
-                            for s, e, f in zip(sig_pi, exact, exact_eff)]
-            rec["g_grad_norm_by_loss"] = {n: float(v[j]) for n, v in by_loss.items()}
-            # weight clipping's tell (Gulrajani et al. 2017): the critic's parameters pile up at +-c
-            rec["d_params_at_clip"] = (float((sub_d[j].abs() >= 0.99 * r.spec.clip).float().mean())
-                                       if r.spec.loss == "wgan_clip" else None)
-            rec["finite"] = bool(np.isfinite(pts).all())
             if view:
-                rec["view"] = self._view(j, kk, fake_np[j], heat[j], d_at_fake[j], grad_at_fake[j])
+                rec["view"] = self._view(r, fake_np[j][:VIEW_POINTS], heat[j], d_at_fake[j], grad_at_fake[j], warped[j])
             out.append(rec)
         return out
 
-    def _view(self, j: int, kk: int, fake: np.ndarray, heat: torch.Tensor, d_fake: torch.Tensor,
-              grad: torch.Tensor) -> dict:
+    @staticmethod
+    def _view(r: Run, fake: np.ndarray, heat: torch.Tensor, d_fake: torch.Tensor, grad: torch.Tensor,
+              warped: np.ndarray) -> dict:
         """Arrays for the picture: generated points, D over the plane, G's push on some points, the warped noise grid."""
-        r = self.runs[kk]
-        n_arrows = 64
+        n_arrows = N_ARROWS
         # where G's loss sends a point: -grad_x l(D(x)) = -l'(d) grad_x d, with l' of this run's loss
         d = d_fake[:n_arrows]
         dl = {"minimax": -torch.sigmoid(d), "non_saturating": -torch.sigmoid(-d), "least_squares": d - 1,
               "wgan_clip": -torch.ones_like(d), "hinge": -torch.ones_like(d)}[r.spec.loss]
         push = -(dl.unsqueeze(-1) * grad[:n_arrows])
-        with torch.no_grad():
-            lines = noise_grid_lines()
-            warped = networks.forward(networks.weights(self.g_shape, self.g[kk:kk + 1]), lines.reshape(1, -1, 2))
-        return {"fake": fake[:600], "heat": heat.reshape(metrics.SLOPE_GRID, metrics.SLOPE_GRID).numpy(),
-                "arrows_from": fake[:n_arrows], "arrows": push.numpy(), "grid": warped.reshape(lines.shape).numpy(),
+        side = int(round(heat.numel() ** 0.5))
+        return {"fake": fake, "heat": heat.reshape(side, side).numpy(),
+                "arrows_from": fake[:n_arrows], "arrows": push.numpy(), "grid": warped,
                 "critic": r.spec.loss not in losses.PROBABILITY_LOSSES, "loss": r.spec.loss}
 
 
@@ -381,7 +405,7 @@ def real_view(ps: data.PointSet, n: int = 600) -> np.ndarray:
 class Lab:
     """All runs of a process and the one thread that steps them; thread-safe for any number of callers."""
 
-    def __init__(self, max_runs: int = 96, slice_seconds: float = 0.1, frame_interval: float = 0.125,
+    def __init__(self, max_runs: int = 96, slice_seconds: float = 0.1, frame_interval: float = 0.08,
                  idle_seconds: float = 90.0, max_age_seconds: float = 1800.0):
         self.max_runs, self.slice_seconds, self.frame_interval = max_runs, slice_seconds, frame_interval
         self.idle_seconds, self.max_age_seconds = idle_seconds, max_age_seconds
@@ -390,6 +414,7 @@ class Lab:
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._tick_seconds: dict[tuple, float] = {}  # measured cost of one tick per group shape and size
+        self._frame_seconds: dict[tuple, float] = {}  # measured cost of a group's frames, per shape and viewers
         self._closed = False
         self.stats = {"ticks": 0, "slices": 0}
         atexit.register(self.close)  # a daemon thread inside a torch op at interpreter exit aborts the process
@@ -529,7 +554,10 @@ class Lab:
         """Every running run gets the same number of ticks; the number is chosen to fill slice_seconds."""
         groups = self._groups(runs)
         cost = sum(self._tick_seconds.get((g[0].spec.key, len(g)), 0.002) for g in groups)
-        n_ticks = max(1, min(200, int(self.slice_seconds / max(cost, 1e-5))))
+        # the frames made after the ticks count against the slice too, so that viewers get them in time
+        frames = sum(self._frame_seconds.get((g[0].spec.key, sum(r.watched for r in g)), 0.0) for g in groups)
+        budget = max(self.slice_seconds - frames, 0.25 * self.slice_seconds)
+        n_ticks = max(1, min(200, int(budget / max(cost, 1e-5))))
         for group in groups:
             t0 = time.perf_counter()
             st = Stack(group)
@@ -542,7 +570,11 @@ class Lab:
             now = time.monotonic()
             want = [k for k, r in enumerate(group) if r.watched and k not in ended
                     and now - r.last_frame_at >= self.frame_interval]
-            recs = st.measure(want, view=True) if want else []
+            t1 = time.perf_counter()
+            recs = st.measure(want, view=True, full=False) if want else []
+            if want:
+                fk = (group[0].spec.key, sum(r.watched for r in group))
+                self._frame_seconds[fk] = 0.7 * self._frame_seconds.get(fk, 0.0) + 0.3 * (time.perf_counter() - t1)
             st.write_back()
             with self._cv:
                 for k, rec in zip(want, recs):
