@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import math
+import os
 import threading
 import time
 from collections import deque
@@ -25,6 +26,7 @@ from gan_viz.models.gan2d import data, losses, metrics, networks
 from gan_viz.spectral import power_iteration
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+LAB_NICE = int(os.environ.get("GAN_VIZ_LAB_NICE", "10"))  # the scheduler thread's niceness (benchmarks/load.py --lab)
 ADAM_BETAS = (0.5, 0.999)  # the GAN habit since DCGAN (Radford et al. 2016): less momentum than the default 0.9
 RMSPROP_ALPHA = 0.99
 EPS = 1e-8
@@ -522,6 +524,10 @@ class Lab:
                 self._end_locked(r, "stopped", f"stopped: runs last at most {self.max_age_seconds / 60:.0f} min")
 
     def _loop(self) -> None:
+        try:  # Linux: this thread alone at a lower priority, so the image tabs' requests go first on a busy machine
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LAB_NICE)
+        except (AttributeError, OSError):  # not Linux, or not allowed: the lab simply shares the CPU evenly
+            pass
         while True:
             with self._cv:
                 if self._closed:
