@@ -216,6 +216,18 @@ def _crop_to_photo(face: FaceCrop, patch_size: int) -> np.ndarray:
     return cv2.invertAffineTransform(m)
 
 
+def crop_alpha(s: int, whole_image: bool = False, feather: float = 0.08) -> np.ndarray:
+    """float32 (s, s): face_alpha in the crop's own framing (what the gender tab shows as the blend)."""
+    a = np.zeros((s, s), np.float32)
+    if whole_image:
+        a[:] = 1.0
+        return a
+    # The crop's face occupies about the middle 80%: the ellipse covers it and the hairline.
+    cv2.ellipse(a, (s // 2, int(s * 0.47)), (int(s * 0.40), int(s * 0.47)), 0, 0, 360, 1.0, -1)
+    k = int(s * feather) | 1
+    return cv2.GaussianBlur(a, (0, 0), sigmaX=k / 2)
+
+
 def face_alpha(face: FaceCrop, shape: tuple[int, int], feather: float = 0.08) -> np.ndarray:
     """float32 (H, W) weight in [0, 1] of where a face crop lands in the photo.
 
@@ -223,14 +235,7 @@ def face_alpha(face: FaceCrop, shape: tuple[int, int], feather: float = 0.08) ->
     that an edited face meets the untouched photo without a seam.
     """
     s = 256
-    a = np.zeros((s, s), np.float32)
-    if face.whole_image:
-        a[:] = 1.0
-    else:
-        # The crop's face occupies about the middle 80%: the ellipse covers it and the hairline.
-        cv2.ellipse(a, (s // 2, int(s * 0.47)), (int(s * 0.40), int(s * 0.47)), 0, 0, 360, 1.0, -1)
-        k = int(s * feather) | 1
-        a = cv2.GaussianBlur(a, (0, 0), sigmaX=k / 2)
+    a = crop_alpha(s, face.whole_image, feather)
     a = cv2.warpAffine(a, _crop_to_photo(face, s), (shape[1], shape[0]), flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return np.clip(a, 0.0, 1.0)  # interpolation can overshoot 1 by a rounding error

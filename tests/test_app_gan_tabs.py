@@ -27,8 +27,9 @@ def test_flip_tab_shows_the_whole_cycle_and_the_photo_keeps_its_size():
     assert result.shape == photo.shape and not np.array_equal(result, photo)
     assert np.array_equal(np.asarray(Image.open(png).convert("RGB")), result)  # the download is what is shown
     captions = [c for _, c in gallery]
-    assert len(captions) == 7 and all(len(c.splitlines()) == 1 for c in captions)
+    assert len(captions) == 9 and all(len(c.splitlines()) == 1 for c in captions)
     assert captions[1].startswith("G(x)") and "F(G(x))" in captions[2] and "discriminator" in captions[6]
+    assert captions[7].startswith("blend") and "detail" in captions[8]  # how the change went back into the photo
     assert "p(female)" in info and "cycle L1" in info
 
 
@@ -164,3 +165,24 @@ def test_inpaint_api_keeps_known_pixels_and_handles_mask_sizes(server, tmp_path)
     Image.fromarray(img).save(ip)
     comp = client.predict(handle_file(str(ip)), handle_file(str(mp)), api_name="/inpaint")[0]
     assert np.array_equal(np.asarray(Image.open(comp).convert("RGB")), img)
+
+
+def test_blend_maps_say_how_the_change_went_back_and_the_photo_blend_keeps_more_detail():
+    import cv2
+
+    from gan_viz.models.cyclegan.visualize import blend_maps, keep_detail
+
+    img = load_image(HOPPER)
+    flipper = FLIP.get()
+    by_model = flipper.flip_photo(img, "female_to_male", detail="model")
+    by_photo = flipper.flip_photo(img, "female_to_male", detail="photo")
+    alpha, dropped = blend_maps(by_model, 0, 96)
+    assert 0 <= alpha.min() and alpha.max() <= 1 and alpha[48, 48] > 0.99 and alpha[0, 0] < 0.01
+    want = (1 - cv2.resize(keep_detail(by_model.faces[0].cycle.change), (96, 96))) * alpha
+    assert np.allclose(dropped, np.clip(want, 0, 1), atol=1e-5) and dropped.max() > 0.5
+    assert blend_maps(by_photo, 0, 96)[1].max() == 0
+    x, y, w, h = by_model.faces[0].face.box
+    lap = lambda im: cv2.Laplacian(cv2.cvtColor(im[y:y + h, x:x + w], cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()  # noqa: E731
+    assert lap(by_photo.result) > lap(by_model.result)
+    with pytest.raises(ValueError, match="detail must be one of"):
+        flipper.flip_photo(img, "female_to_male", detail="sharp")

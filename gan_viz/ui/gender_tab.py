@@ -7,7 +7,7 @@ import numpy as np
 
 from gan_viz import imaging
 from gan_viz.faces import FaceError
-from gan_viz.models.cyclegan.visualize import MAX_FACES, TARGET, FlippedPhoto, patch_realness, unit
+from gan_viz.models.cyclegan.visualize import MAX_FACES, TARGET, FlippedPhoto, blend_maps, patch_realness, unit
 from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
@@ -70,7 +70,20 @@ def panels(ph: FlippedPhoto, which: int = 0) -> list[tuple[np.ndarray, str]]:
         (_big(c.identity), f"F(x): {inv} on a face that already looks {src}; should change little "
                            f"(identity L1 {c.identity_l1:.3f})"),
         (d_over, f"D_{tgt}(G(x)): where the {tgt} discriminator finds the result real (yellow) or fake (purple)"),
+        *blend_panels(ph, which),
     ]
+
+
+def blend_panels(ph: FlippedPhoto, which: int) -> list[tuple[np.ndarray, str]]:
+    """How the change went back into the photo: its weight, and where the photo's own fine detail was replaced."""
+    alpha, dropped = blend_maps(ph, which, PANEL)
+    face = _big(ph.faces[which].cycle.x)
+    out = [(imaging.overlay(face, alpha, 0.6, "cividis"),
+            "blend: the weight of G(x) - x added to the photo (a feathered ellipse over face and hairline)")]
+    if ph.detail == "model":
+        out.append((imaging.overlay(face, dropped, 0.6, "cividis"),
+                    "where G redrew (|G(x) - x| > 0.15) the photo's finer detail is replaced by the model's"))
+    return out
 
 
 ATTENTION_NOTE = (

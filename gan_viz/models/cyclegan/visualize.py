@@ -78,6 +78,7 @@ class FlippedPhoto:
     faces: list[FlippedFace] = field(default_factory=list)
     skipped: int = 0  # faces beyond MAX_FACES left as they were
     seconds: float = 0.0
+    detail: str = "model"  # the blend used (flip_photo's `detail`)
 
 
 def _to_uint8(t: torch.Tensor) -> np.ndarray:
@@ -211,13 +212,25 @@ class GenderFlipper(ModelSurface):
             out = faces.add_to_photo(out, fc, cyc.delta * 127.5, keep)  # [-1, 1] -> pixel units
             flipped.append(FlippedFace(fc, cyc, p))
         result = np.clip(out, 0, 255).round().astype(np.uint8)
-        return FlippedPhoto(result, flipped, skipped, time.perf_counter() - t0)
+        return FlippedPhoto(result, flipped, skipped, time.perf_counter() - t0, detail)
 
 
 def keep_detail(change: np.ndarray, full_change: float = CHANGED) -> np.ndarray:
     """1 where G left the face alone (keep the photo's fine detail), falling to 0 where it changed by full_change."""
     k = 1.0 - np.clip(change / full_change, 0.0, 1.0)
     return cv2.GaussianBlur(k.astype(np.float32), (0, 0), sigmaX=1.0)  # no blotches at the edges of changed areas
+
+
+def blend_maps(ph: FlippedPhoto, which: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """How face `which` went back into the photo, in the crop's framing at size: (weight of G(x) - x, share of the
+    photo's fine detail replaced by the model's), both float32 in [0, 1]."""
+    f = ph.faces[which]
+    alpha = faces.crop_alpha(size, f.face.whole_image)
+    if ph.detail == "model":
+        dropped = 1.0 - cv2.resize(keep_detail(f.cycle.change), (size, size), interpolation=cv2.INTER_LINEAR)
+    else:
+        dropped = np.zeros((size, size), np.float32)
+    return alpha, np.clip(dropped, 0, 1) * alpha
 
 
 def patch_realness(patch_map: np.ndarray, size: int) -> np.ndarray:
