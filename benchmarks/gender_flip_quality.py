@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from gan_viz import faces, metrics, utkface  # noqa: E402
 from gan_viz.hub import ResolvedWeights  # noqa: E402
 from gan_viz.models.cam_classifier.visualize import CAMExplainer  # noqa: E402
-from gan_viz.models.cyclegan.visualize import GenderFlipper  # noqa: E402
+from gan_viz.models.cyclegan.visualize import DEFAULT_MASK, DEFAULT_STRENGTH, GenderFlipper  # noqa: E402
 
 GENDERS = ("male", "female")
 DIRECTION = {0: "male_to_female", 1: "female_to_male"}
@@ -47,11 +47,13 @@ def p_female(cam: CAMExplainer, img: np.ndarray) -> float:
     return cam.classify(fc.native if fc.native is not None else fc.crop)["gender"]["female"]
 
 
-def flip(flipper: GenderFlipper, img: np.ndarray, direction: str, detail: str = "model"):
+def flip(flipper: GenderFlipper, img: np.ndarray, direction: str, detail: str = "model", mask: str = DEFAULT_MASK,
+         strength: float = DEFAULT_STRENGTH):
+    kw = {"detail": detail, "mask": mask, "strength": strength}
     try:
-        return flipper.flip_photo(img, direction, detail=detail)
+        return flipper.flip_photo(img, direction, **kw)
     except faces.FaceError:
-        return flipper.flip_photo(img, direction, use_whole_image=True, detail=detail)
+        return flipper.flip_photo(img, direction, use_whole_image=True, **kw)
 
 
 def detail_ratio(before: np.ndarray, after: np.ndarray) -> float:
@@ -81,6 +83,8 @@ def main() -> None:
     p.add_argument("--pictures", action="store_true", help="faces placed in larger pictures (see above)")
     p.add_argument("--detail", default="model", choices=("model", "photo"),
                    help="the blend (GenderFlipper.flip_photo): whose fine detail a part G redrew keeps")
+    p.add_argument("--mask", default=DEFAULT_MASK, choices=faces.MASKS, help="where the change is added (faces.MASKS)")
+    p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, help="the change added is strength x (G(x) - x)")
     p.add_argument("--write-card", action="store_true")
     args = p.parse_args()
     flipper = GenderFlipper.from_weights(ResolvedWeights("cyclegan", Path(args.weights), "local", args.weights))
@@ -98,10 +102,10 @@ def main() -> None:
             correct.append((p_female(cam, img) >= 0.5) == bool(g))
             if args.pictures:
                 pic, (x0, y0) = utkface.in_picture(img, rng)
-                ph = flip(flipper, pic, DIRECTION[g], args.detail)
+                ph = flip(flipper, pic, DIRECTION[g], args.detail, args.mask, args.strength)
                 out = ph.result[y0:y0 + img.shape[0], x0:x0 + img.shape[1]]  # the face's region of the result
             else:
-                ph = flip(flipper, img, DIRECTION[g], args.detail)
+                ph = flip(flipper, img, DIRECTION[g], args.detail, args.mask, args.strength)
                 out = ph.result
             flipped.append((p_female(cam, out) >= 0.5) != bool(g))
             c = ph.faces[0].cycle
@@ -115,7 +119,7 @@ def main() -> None:
                               "ssim_to_input": float(np.mean(ssim)), "median_seconds": float(np.median(secs)),
                               "detail_kept_median": float(np.median(detail)), "ssim_grey64": float(np.mean(ssim64))}
     md = [f"Mode: {'faces in larger pictures' if args.pictures else 'aligned crops'}; blend: detail from the "
-          f"{args.detail}.", "",
+          f"{args.detail}, change added under the {args.mask}, strength {args.strength:g}.", "",
           "| direction | faces | flip rate (classifier says target) | classifier right before | cycle L1 | "
           "identity L1 | SSIM(result, input) | detail kept (median) | SSIM grey 64 px |", "|---|---|---|---|---|---|---|---|---|"]
     for d, r in rows.items():

@@ -252,3 +252,26 @@ def test_lab_play_on_a_preset_trains_and_the_view_changes(page, tmp_path):
     shot = os.environ.get("GAN_VIZ_LAB_SCREENSHOT")
     if shot:  # the README's screenshot of the lab
         page.locator("#lab-view").screenshot(path=shot)
+
+
+def test_lab_runs_end_soon_after_their_browser_tab_closes(page):
+    import time
+
+    from gan_viz.ui import gan_lab_tab
+
+    lab = gan_lab_tab.build.sessions.lab.lab
+    other = page.context.new_page()
+    other.goto(page.url.split("?")[0] + "?tab=lab&preset=mode_collapse", wait_until="domcontentloaded")
+    other.locator("#lab-view .gl-view-0").wait_for(state="visible", timeout=30_000)
+    other.locator("#lab-play").click()
+    other.wait_for_function("() => (document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps || '0,0')"
+                            " !== '0,0'", timeout=60_000)
+    mine = [r for r in lab.runs() if not r.finished]
+    assert mine
+    for r in mine:  # long enough not to end by itself during the test
+        r.spec = gan_lab_tab.RunSpec(**{**r.spec.__dict__, "steps": 20_000})
+    other.close()
+    t0 = time.monotonic()
+    while any(not r.finished for r in mine) and time.monotonic() - t0 < lab.idle_seconds + 30:
+        time.sleep(1)
+    assert all(r.status == "stopped" and "nobody watched" in r.message for r in mine)

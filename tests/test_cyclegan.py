@@ -131,10 +131,24 @@ def test_photo_keeps_every_pixel_outside_the_face_and_its_size(flipper):
     fc = ph.faces[0].face
     x, y, w, h = fc.box
     changed = np.abs(ph.result.astype(int) - HOPPER).max(2) > 0
-    inside = faces.face_alpha(fc, HOPPER.shape[:2]) > 0
+    inside = faces.face_alpha(fc, HOPPER.shape[:2], mask=ph.mask, change=ph.faces[0].cycle.change) > 0
     assert changed.any() and not (changed & ~inside).any()  # nothing outside the blended face region moved
     ys, xs = np.nonzero(inside)
-    assert xs.min() >= x - w // 2 and xs.max() <= x + w * 3 // 2 and ys.max() <= y + h * 3 // 2
+    assert xs.min() >= x - w and xs.max() <= x + 2 * w and ys.max() <= y + 2 * h  # the crop around the face, no more
+    ellipse = faces.face_alpha(fc, HOPPER.shape[:2], mask="ellipse")
+    assert (ellipse > 0).sum() < inside.sum()  # the "change" mask reaches past the ellipse where G changed the crop
+
+
+def test_blend_masks_and_strength():
+    a = faces.crop_alpha(64, mask="square")
+    assert a[32, 32] == 1 and a[0, 0] < 0.2 and a.min() >= 0
+    change = np.zeros((32, 32), np.float32)
+    change[:, :4] = 0.2  # G changed a strip at the left edge (outside the ellipse), nothing else
+    c = faces.crop_alpha(64, mask="change", change=change)
+    e = faces.crop_alpha(64, mask="ellipse")
+    assert (c >= e - 1e-6).all() and c[32, 6] > e[32, 6] + 0.5 and abs(c[5, 60] - e[5, 60]) < 1e-6
+    with pytest.raises(ValueError, match="mask must be one of"):
+        faces.crop_alpha(64, mask="star")
 
 
 def test_auto_direction_follows_the_classifier_and_refuses_without_it(flipper):
@@ -193,3 +207,15 @@ def test_the_card_states_the_patchgan_receptive_field_the_net_has(d_layers):
     out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()  # one score, away from the borders
     rows = torch.nonzero(x.grad.abs().sum(dim=(0, 1, 3)))
     assert int(rows.max() - rows.min() + 1) == receptive_field(d_layers)
+
+
+def test_strength_scales_the_change_added_to_the_photo(flipper):
+    half = flipper.flip_photo(HOPPER, "male_to_female", strength=0.5, detail="photo").result.astype(float)
+    one = flipper.flip_photo(HOPPER, "male_to_female", strength=1.0, detail="photo").result.astype(float)
+    zero = flipper.flip_photo(HOPPER, "male_to_female", strength=0.0, detail="photo").result
+    assert np.array_equal(zero, HOPPER)
+    moved = np.abs(one - HOPPER) > 8  # away from 8-bit rounding and clipping
+    ratio = np.abs(half - HOPPER)[moved] / np.abs(one - HOPPER)[moved]
+    assert 0.4 < np.median(ratio) < 0.6
+    with pytest.raises(ValueError, match="strength must be between"):
+        flipper.flip_photo(HOPPER, "male_to_female", strength=3)

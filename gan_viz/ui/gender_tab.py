@@ -7,7 +7,8 @@ import numpy as np
 
 from gan_viz import imaging
 from gan_viz.faces import FaceError
-from gan_viz.models.cyclegan.visualize import MAX_FACES, TARGET, FlippedPhoto, blend_maps, patch_realness, unit
+from gan_viz.models.cyclegan.visualize import (DEFAULT_STRENGTH, MAX_FACES, MAX_STRENGTH, TARGET, FlippedPhoto, blend_maps,
+                                               patch_realness, unit)
 from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
@@ -34,14 +35,15 @@ def _looks_like_crop(img: np.ndarray) -> bool:
 
 
 def flip(fam: Family, cam: Family | None, image, direction: str, use_whole: bool = False,
-         face_index: int | None = None, fallback_whole: bool = False) -> FlippedPhoto:
+         face_index: int | None = None, fallback_whole: bool = False, strength: float = DEFAULT_STRENGTH) -> FlippedPhoto:
     img = image_input(image)
     flipper = fam.get()
+    s = float(DEFAULT_STRENGTH if strength is None else strength)
     try:
-        return flipper.flip_photo(img, direction or "auto", _p_female(cam), bool(use_whole), face_index)
+        return flipper.flip_photo(img, direction or "auto", _p_female(cam), bool(use_whole), face_index, strength=s)
     except FaceError:
         if fallback_whole and not use_whole and _looks_like_crop(img):
-            return flipper.flip_photo(img, direction or "auto", _p_female(cam), True, face_index)
+            return flipper.flip_photo(img, direction or "auto", _p_female(cam), True, face_index, strength=s)
         raise
 
 
@@ -185,10 +187,10 @@ def summary(ph: FlippedPhoto, shown: int) -> str:
             + note)
 
 
-def flip_tab(fam: Family, cam: Family | None, image, direction, use_whole, which):
+def flip_tab(fam: Family, cam: Family | None, image, direction, use_whole, which, strength=DEFAULT_STRENGTH):
     which_i = None if which in (None, "", "all faces") else int(str(which).split()[-1]) - 1
     img = image_input(image)  # decoded once; flip() only re-checks the array
-    ph = flip(fam, cam, img, direction, use_whole, which_i)
+    ph = flip(fam, cam, img, direction, use_whole, which_i, strength=strength)
     if ph.skipped and which_i is None:
         gr.Warning(f"{len(ph.faces) + ph.skipped} faces found; the {MAX_FACES} largest were flipped.")
     png = session_file(imaging.to_png_bytes(ph.result), ".png")
@@ -217,6 +219,9 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
             which = gr.Dropdown(["all faces"] + [f"face {i}" for i in range(1, MAX_FACES + 1)], value="all faces",
                                 label="Face (numbered on the photo, largest first)")
             whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
+            strength = gr.Slider(0.0, MAX_STRENGTH, value=DEFAULT_STRENGTH, step=0.1, elem_id="flip-strength",
+                                 label="Strength: the photo moves by s x (G(x) - x); 1 is the translation itself, "
+                                       "more goes further the same way")
             run = gr.Button("Flip", variant="primary")
             ex_gallery = examples.gallery()
         with gr.Column(scale=2):
@@ -234,7 +239,7 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
             download = gr.File(label="Result (PNG)")
             link = gr.Markdown(links.UPLOAD_NOTE, elem_id="flip-link")
 
-    inputs = [image, direction, whole, which]
+    inputs = [image, direction, whole, which, strength]
     outputs = [result, found, info, gallery, download, att_gallery, att_info]
 
     on_button, on_change, arrive = photo_handlers(lambda image, *choices: flip_tab(fam, cam, image, *choices), len(outputs),
@@ -242,7 +247,7 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
     ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
 
     run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
-    gr.on([image.change, direction.change, whole.change, which.change], on_change, inputs, outputs,
+    gr.on([image.change, direction.change, whole.change, which.change, strength.release], on_change, inputs, outputs,
           api_visibility="private", trigger_mode="always_last", **HEAVY)
 
     def show_link(image, d):
@@ -259,7 +264,7 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
             return (ex[0], ex[1], links.choice_param(q, "direction", DIRECTION_LABELS) or gr.skip(),
                     *[gr.skip()] * len(outputs))
         first, whole0 = examples.example_rows()[0]  # the worked example, computed once for every visitor
-        return (first, whole0, gr.skip(), *arrive(first, "auto", whole0, "all faces"))
+        return (first, whole0, gr.skip(), *arrive(first, "auto", whole0, "all faces", DEFAULT_STRENGTH))
 
     with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
         api_image = gr.File(type="filepath", label="image", file_types=["image"])

@@ -408,7 +408,7 @@ class Lab:
     """All runs of a process and the one thread that steps them; thread-safe for any number of callers."""
 
     def __init__(self, max_runs: int = 96, slice_seconds: float = 0.1, frame_interval: float = 0.08,
-                 idle_seconds: float = 90.0, max_age_seconds: float = 1800.0):
+                 idle_seconds: float = 30.0, max_age_seconds: float = 1800.0):
         self.max_runs, self.slice_seconds, self.frame_interval = max_runs, slice_seconds, frame_interval
         self.idle_seconds, self.max_age_seconds = idle_seconds, max_age_seconds
         self._runs: dict[int, Run] = {}
