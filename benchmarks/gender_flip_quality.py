@@ -84,7 +84,8 @@ def main() -> None:
     p.add_argument("--detail", default="model", choices=("model", "photo"),
                    help="the blend (GenderFlipper.flip_photo): whose fine detail a part G redrew keeps")
     p.add_argument("--mask", default=DEFAULT_MASK, choices=faces.MASKS, help="where the change is added (faces.MASKS)")
-    p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, help="the change added is strength x (G(x) - x)")
+    p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH,
+                   help="the change added is strength x (G(x) - x); default: the app's calibrated strength per direction")
     p.add_argument("--write-card", action="store_true")
     args = p.parse_args()
     flipper = GenderFlipper.from_weights(ResolvedWeights("cyclegan", Path(args.weights), "local", args.weights))
@@ -119,7 +120,8 @@ def main() -> None:
                               "ssim_to_input": float(np.mean(ssim)), "median_seconds": float(np.median(secs)),
                               "detail_kept_median": float(np.median(detail)), "ssim_grey64": float(np.mean(ssim64))}
     md = [f"Mode: {'faces in larger pictures' if args.pictures else 'aligned crops'}; blend: detail from the "
-          f"{args.detail}, change added under the {args.mask}, strength {args.strength:g}.", "",
+          f"{args.detail}, change added under the {args.mask}, strength "
+          f"{'calibrated per direction' if args.strength is None else f'{args.strength:g}'}.", "",
           "| direction | faces | flip rate (classifier says target) | classifier right before | cycle L1 | "
           "identity L1 | SSIM(result, input) | detail kept (median) | SSIM grey 64 px |", "|---|---|---|---|---|---|---|---|---|"]
     for d, r in rows.items():

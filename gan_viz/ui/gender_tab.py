@@ -7,8 +7,8 @@ import numpy as np
 
 from gan_viz import imaging
 from gan_viz.faces import FaceError
-from gan_viz.models.cyclegan.visualize import (DEFAULT_STRENGTH, MAX_FACES, MAX_STRENGTH, TARGET, FlippedPhoto, blend_maps,
-                                               patch_realness, unit)
+from gan_viz.models.cyclegan.visualize import (CALIBRATED_STRENGTH, MAX_FACES, MAX_STRENGTH, TARGET, FlippedPhoto,
+                                               blend_maps, patch_realness, unit)
 from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
@@ -35,10 +35,10 @@ def _looks_like_crop(img: np.ndarray) -> bool:
 
 
 def flip(fam: Family, cam: Family | None, image, direction: str, use_whole: bool = False,
-         face_index: int | None = None, fallback_whole: bool = False, strength: float = DEFAULT_STRENGTH) -> FlippedPhoto:
+         face_index: int | None = None, fallback_whole: bool = False, strength: float | None = None) -> FlippedPhoto:
     img = image_input(image)
     flipper = fam.get()
-    s = float(DEFAULT_STRENGTH if strength is None else strength)
+    s = None if strength is None else float(strength)  # None: calibrated per direction
     try:
         return flipper.flip_photo(img, direction or "auto", _p_female(cam), bool(use_whole), face_index, strength=s)
     except FaceError:
@@ -165,7 +165,7 @@ def face_json(ph: FlippedPhoto) -> dict:
     rows = [{"box": None if f.face.whole_image else [int(v) for v in f.face.box], "direction": f.cycle.direction,
              "p_female": None if f.p_female is None else round(f.p_female, 4),
              "cycle_l1": round(f.cycle.cycle_l1, 5), "identity_l1": round(f.cycle.identity_l1, 5),
-             "eye_angle": round(f.face.angle, 2)} for f in ph.faces]
+             "eye_angle": round(f.face.angle, 2), "strength": f.strength} for f in ph.faces]
     first = rows[0]
     return {"direction": first["direction"], "p_female": first["p_female"], "cycle_l1": first["cycle_l1"],
             "identity_l1": first["identity_l1"], "face_boxes": [r["box"] for r in rows], "faces": rows,
@@ -177,20 +177,22 @@ def summary(ph: FlippedPhoto, shown: int) -> str:
     lines = []
     for n, f in enumerate(ph.faces, start=1):
         how = (f"auto: the classifier gives p(female) = {f.p_female:.2f}" if f.p_female is not None else "as chosen")
-        lines.append(f"| {n} | {DIRECTION_LABELS[f.cycle.direction]} | {how} | {f.cycle.cycle_l1:.3f} | "
+        lines.append(f"| {n} | {DIRECTION_LABELS[f.cycle.direction]} | {how} | {f.strength:g} | {f.cycle.cycle_l1:.3f} | "
                      f"{f.cycle.identity_l1:.3f} | {f.cycle.seconds * 1000:.0f} ms |")
     note = (f"\n\n{ph.skipped} more face(s) in the photo were left as they are (at most {MAX_FACES} are flipped; "
             "pick one with 'Face')." if ph.skipped else "")
-    return ("| face | direction | why | cycle L1 | identity L1 | nets |\n|---|---|---|---|---|---|\n" + "\n".join(lines)
-            + f"\n\nWhole photo in {ph.seconds * 1000:.0f} ms (detection, alignment, four nets per face, blending). "
+    return ("| face | direction | why | strength s | cycle L1 | identity L1 | nets |\n|---|---|---|---|---|---|---|\n"
+            + "\n".join(lines)
+            + f"\n\nWhole photo in {ph.seconds * 1000:.0f} ms (detection, alignment, four nets per face, blending: "
+              f"s x (G(x) - x) added where G changed the face, see the last panels). "
               f"L1 is the mean absolute difference in [0, 1] pixel units. The panels below show face {shown + 1}."
             + note)
 
 
-def flip_tab(fam: Family, cam: Family | None, image, direction, use_whole, which, strength=DEFAULT_STRENGTH):
+def flip_tab(fam: Family, cam: Family | None, image, direction, use_whole, which, calibrated=True, strength=1.0):
     which_i = None if which in (None, "", "all faces") else int(str(which).split()[-1]) - 1
     img = image_input(image)  # decoded once; flip() only re-checks the array
-    ph = flip(fam, cam, img, direction, use_whole, which_i, strength=strength)
+    ph = flip(fam, cam, img, direction, use_whole, which_i, strength=None if calibrated else strength)
     if ph.skipped and which_i is None:
         gr.Warning(f"{len(ph.faces) + ph.skipped} faces found; the {MAX_FACES} largest were flipped.")
     png = session_file(imaging.to_png_bytes(ph.result), ".png")
@@ -219,8 +221,11 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
             which = gr.Dropdown(["all faces"] + [f"face {i}" for i in range(1, MAX_FACES + 1)], value="all faces",
                                 label="Face (numbered on the photo, largest first)")
             whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
-            strength = gr.Slider(0.0, MAX_STRENGTH, value=DEFAULT_STRENGTH, step=0.1, elem_id="flip-strength",
-                                 label="Strength: the photo moves by s x (G(x) - x); 1 is the translation itself, "
+            calibrated = gr.Checkbox(value=True, label=(
+                "Calibrated strength: male -> female {male_to_female:g}, female -> male {female_to_male:g} (the "
+                "strongest flip that keeps the face's structure; untick to choose)").format(**CALIBRATED_STRENGTH))
+            strength = gr.Slider(0.0, MAX_STRENGTH, value=1.0, step=0.1, elem_id="flip-strength",
+                                 label="Strength s: the photo moves by s x (G(x) - x); 1 is the translation itself, "
                                        "more goes further the same way")
             run = gr.Button("Flip", variant="primary")
             ex_gallery = examples.gallery()
@@ -239,7 +244,7 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
             download = gr.File(label="Result (PNG)")
             link = gr.Markdown(links.UPLOAD_NOTE, elem_id="flip-link")
 
-    inputs = [image, direction, whole, which, strength]
+    inputs = [image, direction, whole, which, calibrated, strength]
     outputs = [result, found, info, gallery, download, att_gallery, att_info]
 
     on_button, on_change, arrive = photo_handlers(lambda image, *choices: flip_tab(fam, cam, image, *choices), len(outputs),
@@ -247,7 +252,8 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
     ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
 
     run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
-    gr.on([image.change, direction.change, whole.change, which.change, strength.release], on_change, inputs, outputs,
+    gr.on([image.change, direction.change, whole.change, which.change, calibrated.change, strength.release], on_change,
+          inputs, outputs,
           api_visibility="private", trigger_mode="always_last", **HEAVY)
 
     def show_link(image, d):
@@ -264,7 +270,7 @@ def build(fam: Family, cam: Family | None) -> list[dict]:
             return (ex[0], ex[1], links.choice_param(q, "direction", DIRECTION_LABELS) or gr.skip(),
                     *[gr.skip()] * len(outputs))
         first, whole0 = examples.example_rows()[0]  # the worked example, computed once for every visitor
-        return (first, whole0, gr.skip(), *arrive(first, "auto", whole0, "all faces", DEFAULT_STRENGTH))
+        return (first, whole0, gr.skip(), *arrive(first, "auto", whole0, "all faces", True, 1.0))
 
     with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
         api_image = gr.File(type="filepath", label="image", file_types=["image"])
