@@ -260,14 +260,15 @@ def test_lab_runs_end_soon_after_their_browser_tab_closes(page):
     from gan_viz.ui import gan_lab_tab
 
     lab = gan_lab_tab.build.sessions.lab.lab
-    other = page.context.new_page()
+    other = page.context.browser.new_page()
     other.goto(page.url.split("?")[0] + "?tab=lab&preset=mode_collapse", wait_until="domcontentloaded")
     other.locator("#lab-view .gl-view-0").wait_for(state="visible", timeout=30_000)
+    before = {r.id for r in lab.runs()}  # other tests' runs (their page is still open) are not this page's
     other.locator("#lab-play").click()
     other.wait_for_function("() => (document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps || '0,0')"
                             " !== '0,0'", timeout=60_000)
-    mine = [r for r in lab.runs() if not r.finished]
-    assert mine
+    mine = [r for r in lab.runs() if not r.finished and r.id not in before]
+    assert len(mine) == 2
     for r in mine:  # long enough not to end by itself during the test
         r.spec = gan_lab_tab.RunSpec(**{**r.spec.__dict__, "steps": 20_000})
     other.close()
