@@ -233,7 +233,7 @@ def test_lab_play_on_a_preset_trains_and_the_view_changes(page, tmp_path):
     page.locator("#lab-view .gl-view-0").wait_for(state="visible", timeout=30_000)
     page.wait_for_function("() => (document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps || '')"
                            " === '0,0'", timeout=30_000)  # the preset's step 0, drawn before anything trains
-    assert "minimax" in page.locator("#lab-lesson").inner_text()
+    assert "minimax" in page.locator("#lab-preset-text").inner_text()
     before = _lab_state(page)
     page.locator("#lab-play").click()
     page.wait_for_function("() => { const s = document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps"

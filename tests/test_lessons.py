@@ -30,6 +30,10 @@ def test_each_lesson_has_3_to_5_steps_whose_links_open_a_valid_view(tab):
         for key in ("x", "y"):
             if key in q:
                 assert links.int_param(q, key, 0, 63) is not None
+        if "preset" in q:
+            from gan_viz.models.gan2d.presets import PRESETS
+
+            assert links.choice_param(q, "preset", PRESETS) is not None
 
 
 def test_cam_lesson_claim_cam_equals_gradcam_at_the_last_layer_and_not_at_conv2():

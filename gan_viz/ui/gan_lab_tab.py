@@ -24,7 +24,7 @@ from gan_viz.models.gan2d.engine import LIMITS, OPTIMIZERS, RunSpec
 from gan_viz.models.gan2d.losses import LOSSES
 from gan_viz.models.gan2d.presets import PRESETS
 from gan_viz.models.gan2d.visualize import ARROW_MAX, ARROW_SCALE, GanLab, heat_unit
-from gan_viz.ui import links
+from gan_viz.ui import lessons, links
 from gan_viz.ui.serving import LAB, LIGHT
 from gan_viz.ui.widgets import user_errors
 
@@ -252,6 +252,7 @@ def build() -> list[dict]:
         return text
 
     gr.Markdown(INTRO)
+    lessons.build("lab")
     with gr.Row():
         preset = gr.Dropdown([(p.title, k) for k, p in PRESETS.items()] + [("(my own settings)", "custom")],
                              value=FIRST_PRESET, label="Lesson preset (sets A and B)", scale=2, elem_id="lab-preset")
@@ -263,7 +264,7 @@ def build() -> list[dict]:
             with gr.Row():
                 step_d = gr.Button("One D step", size="sm", elem_id="lab-step-d")
                 step_g = gr.Button("One G step", size="sm", elem_id="lab-step-g")
-    lesson = gr.Markdown(elem_id="lab-lesson")
+    lesson = gr.Markdown(elem_id="lab-preset-text")
     view = gr.HTML(value="", html_template=TEMPLATE, css_template=CSS, js_on_load=JS, elem_id="lab-view")
     with gr.Accordion("Settings of A and B (the lesson presets set these)", open=True):
         with gr.Row():

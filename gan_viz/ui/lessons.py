@@ -62,6 +62,18 @@ LESSONS: dict[str, tuple[str, list[tuple[str, dict | None]]]] = {
         ("Watch the heatmaps: where did the evidence for the clean answer go? Then press the plot button for the "
          "whole curve against epsilon.", None),
     ]),
+    "lab": ("Lesson: four things every GAN course says, seen happening", [
+        ("**Mode collapse**: give D five steps per G step and 10x the learning rate. Predict: better teacher, or "
+         "collapse? Press Play and watch the mode counter.", {"preset": "mode_collapse"}),
+        ("**Why the minimax loss stalls**: with D ahead, watch A's arrows (log(1 - D(G(z)))) vanish while B's "
+         "(-log D(G(z))) keep pushing.", {"preset": "vanishing_gradient"}),
+        ("**Spectral normalisation**: compare D's steepest slope in A and B, and the sigma tables (power iteration "
+         "next to the exact SVD).", {"preset": "spectral_norm"}),
+        ("**Clipping versus spectral normalisation**: two ways to bound D's slope; which leaves D able to teach?",
+         {"preset": "clipping_vs_sn"}),
+        ("Then make your own: draw a set (choose 'my drawing'), pick two losses, and predict before pressing Play.",
+         None),
+    ]),
 }
 
 

@@ -11,7 +11,7 @@ import gradio as gr
 
 from gan_viz.ui.examples import example_index, example_rows  # noqa: F401 (example_index: for the tabs)
 
-TABS = ("sagan", "inpainting", "gender", "cam", "adversarial")
+TABS = ("sagan", "inpainting", "gender", "cam", "adversarial", "lab")
 
 
 def query(request: gr.Request | None) -> dict[str, str]:
