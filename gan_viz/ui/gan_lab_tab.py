@@ -44,7 +44,9 @@ INTRO = (
     "for Wasserstein and hinge), **where G's loss pushes** some of G's points (black arrows, drawn to one fixed scale, "
     "so a vanishing gradient shows as vanishing arrows) and **how G folds its noise** (grey: the image of a square "
     "grid of z). Two runs, **A** and **B**, train on the same data from the same seed; change what you want to "
-    "compare, or start from a lesson preset. Each switch says why it exists.")
+    "compare, or start from a lesson preset. Each switch says why it exists. On the Gaussian sets, **modes covered** "
+    "counts the usual way: of 2,500 generated points, those within 3 standard deviations of their nearest mode are "
+    "high quality, and a mode is covered when it holds at least a quarter of its fair share of them.")
 TEMPLATE = """
 <div class="gl-lab">
   <div class="gl-runs">
