@@ -264,15 +264,22 @@ def test_lab_runs_end_soon_after_their_browser_tab_closes(page):
     other.goto(page.url.split("?")[0] + "?tab=lab&preset=mode_collapse", wait_until="domcontentloaded")
     other.locator("#lab-view .gl-view-0").wait_for(state="visible", timeout=30_000)
     before = {r.id for r in lab.runs()}  # other tests' runs (their page is still open) are not this page's
+    other.wait_for_function("() => (document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps || '')"
+                            " === '0,0'", timeout=30_000)  # the preset has set the controls: now change one
+    box = other.locator("#lab-steps input[type=number]")
+    box.fill("20000")  # long enough not to end by itself during the test
+    box.press("Enter")
+    other.wait_for_timeout(500)
     other.locator("#lab-play").click()
     other.wait_for_function("() => (document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps || '0,0')"
                             " !== '0,0'", timeout=60_000)
     mine = [r for r in lab.runs() if not r.finished and r.id not in before]
-    assert len(mine) == 2
-    for r in mine:  # long enough not to end by itself during the test
-        r.spec = gan_lab_tab.RunSpec(**{**r.spec.__dict__, "steps": 20_000})
+    assert len(mine) == 2 and all(r.spec.steps == 20_000 for r in mine)
+    other.locator("#lab-pause").click()  # a paused pair never ends by itself: only the closed page can end it
+    other.wait_for_timeout(500)
+    assert all(r.status == "paused" for r in mine)
     other.close()
     t0 = time.monotonic()
     while any(not r.finished for r in mine) and time.monotonic() - t0 < lab.idle_seconds + 30:
         time.sleep(1)
-    assert all(r.status == "stopped" and "nobody watched" in r.message for r in mine)
+    assert all(r.status == "stopped" and "nobody watched" in r.message for r in mine), [(r.status, r.step, r.message, round(time.monotonic() - t0)) for r in mine]

@@ -31,6 +31,7 @@ from gan_viz.ui.widgets import user_errors
 JS = Path(__file__).with_name("gan_lab.js").read_text()
 SCALE = 4000  # plane coordinates are sent as int16 x SCALE (+-8 fits; 1/4000 is far below a pixel)
 FIRST_PRESET = "mode_collapse"
+HEARTBEAT_S = 2.0  # an idle stream sends a no-change update this often, so a closed page is noticed
 STREAM_IDLE_S = 300  # a stream with nothing new for this long ends (the scheduler then stops the idle runs)
 LOSS_LABELS = {"minimax": "minimax: G minimises log(1 - D(G(z)))",
                "non_saturating": "non-saturating: G minimises -log D(G(z))",
@@ -272,7 +273,8 @@ def build() -> list[dict]:
         with gr.Row():
             dist = gr.Dropdown([(DIST_LABELS[k], k) for k in data.PRESETS + ("drawn",)], value="ring8",
                                label="Data (the Gaussian sets have modes to count)")
-            steps = gr.Slider(100, LIMITS["steps"][1], value=2000, step=100, label="Steps (G updates) to train")
+            steps = gr.Slider(100, LIMITS["steps"][1], value=2000, step=100, label="Steps (G updates) to train",
+                              elem_id="lab-steps")
             seed = gr.Number(value=0, precision=0, label="Seed (same for A and B)", minimum=0)
         with gr.Row():
             batch = gr.Slider(*LIMITS["batch_size"], value=128, step=8, label="Batch size")
@@ -367,12 +369,17 @@ def build() -> list[dict]:
         if pair is None:
             return
         token = pair.claim()
-        last, idle_since = None, time.monotonic()
+        last, idle_since, sent = None, time.monotonic(), time.monotonic()
         while pair.token == token:
             now = (pair.a.version, pair.b.version, pair.a.status, pair.b.status)
             if now != last:
-                last, idle_since = now, time.monotonic()
+                last, idle_since, sent = now, time.monotonic(), time.monotonic()
                 yield payload(pair.a, pair.b)
+            elif time.monotonic() - sent > HEARTBEAT_S:
+                # Gradio notices a closed page only when it sends something: a paused pair's stream sends nothing,
+                # so without this it would keep its runs alive (measured: a closed page's paused runs lived on)
+                sent = time.monotonic()
+                yield gr.skip()
             if pair.a.finished and pair.b.finished:
                 return
             if time.monotonic() - idle_since > STREAM_IDLE_S:
