@@ -283,3 +283,40 @@ def test_lab_runs_end_soon_after_their_browser_tab_closes(page):
     while any(not r.finished for r in mine) and time.monotonic() - t0 < lab.idle_seconds + 30:
         time.sleep(1)
     assert all(r.status == "stopped" and "nobody watched" in r.message for r in mine), [(r.status, r.step, r.message, round(time.monotonic() - t0)) for r in mine]
+
+
+def _lab_steps(page):
+    return page.evaluate("() => document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps || ''")
+
+
+def test_lab_preset_menu_single_steps_and_reset(page):
+    page.goto(page.url.split("?")[0] + "?tab=lab", wait_until="domcontentloaded")
+    page.wait_for_function("() => (document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps || '')"
+                           " === '0,0'", timeout=30_000)
+    page.locator("#lab-preset input").click()
+    page.get_by_role("option", name="What spectral normalisation does to D's slope").click()
+    page.locator("#lab-preset-text").get_by_text("spectral norm on", exact=False).first.wait_for(timeout=30_000)
+    page.locator("#lab-view .gl-info-1").get_by_text("spectral norm on", exact=False).wait_for(timeout=30_000)
+    frames = _lab_state(page)["frames"]
+    page.locator("#lab-step-d").click()  # one D step: a new frame, and no G step yet
+    page.wait_for_function("(f) => Number(document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.frames)"
+                           " > f", arg=frames, timeout=30_000)
+    assert _lab_steps(page) == "0,0"
+    page.locator("#lab-step-g").click()
+    page.wait_for_function("() => (document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps || '')"
+                           " === '1,1'", timeout=30_000)
+    page.locator("#lab-reset").click()
+    page.wait_for_function("() => (document.querySelector('#lab-view .gl-lab')?.parentElement.dataset.steps || '')"
+                           " === '0,0'", timeout=30_000)
+
+
+def test_gender_tab_calibrated_strength_can_be_unticked(page):
+    page.goto(page.url.split("?")[0], wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Gender flip", exact=True).click()
+    info = page.locator("#flip-info")
+    info.get_by_text("strength s", exact=False).first.wait_for(timeout=60_000)
+    before = info.inner_text()
+    assert "1.3" in before or "1.4" in before  # the calibrated strength of the worked example's direction
+    page.get_by_label("Calibrated strength", exact=False).uncheck()
+    # the face's row now says strength 1 (the slider's value) where it said the calibrated one
+    page.wait_for_function("() => /\t1\t0\.\d/.test(document.querySelector('#flip-info').innerText)", timeout=60_000)

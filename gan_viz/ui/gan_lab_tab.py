@@ -272,7 +272,7 @@ def build() -> list[dict]:
     with gr.Accordion("Settings of A and B (the lesson presets set these)", open=True):
         with gr.Row():
             dist = gr.Dropdown([(DIST_LABELS[k], k) for k in data.PRESETS + ("drawn",)], value="ring8",
-                               label="Data (the Gaussian sets have modes to count)")
+                               label="Data (the Gaussian sets have modes to count)", elem_id="lab-dist")
             steps = gr.Slider(100, LIMITS["steps"][1], value=2000, step=100, label="Steps (G updates) to train",
                               elem_id="lab-steps")
             seed = gr.Number(value=0, precision=0, label="Seed (same for A and B)", minimum=0)
