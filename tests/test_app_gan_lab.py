@@ -135,3 +135,14 @@ def test_sessions_are_safe_from_many_threads():
     for t in threads:
         t.join()
     assert not errors and len(set(ids)) == 8 and all(sessions.get(i) is None for i in ids)
+
+
+def test_view_values_are_stamped_in_the_order_their_snapshots_were_taken():
+    import json
+
+    text = json.dumps({"scale": 4000, "runs": []})
+    first, second = gan_lab_tab.stamped(text), gan_lab_tab.stamped(text)
+    a, b = json.loads(first), json.loads(second)
+    assert b["seq"] > a["seq"]  # the page draws only a value newer than the last it drew
+    assert {k: v for k, v in a.items() if k != "seq"} == json.loads(text)
+    assert json.loads(gan_lab_tab.stamped(text, seq=5))["seq"] == 5

@@ -8,6 +8,7 @@ const COLORS = ["#1f6fd1", "#e07b00"];  // A, B (blue / orange: told apart with 
 const SIZE = 320;
 const VIEW = 3.0;
 let frames = 0;
+let seq = 0;  // the newest value drawn: an older one arriving late (a stream's frame after Reset) is not drawn
 
 function bytes(b64) {
   const bin = atob(b64);
@@ -147,6 +148,8 @@ function drawCurves(canvas, runs) {
 function draw() {
   if (!props.value) return;
   const d = JSON.parse(props.value);
+  if ((d.seq || 0) < seq) return;
+  seq = d.seq || 0;
   const lut = bytes(d.lut);
   d.runs.forEach((r, i) => {
     r.index = i;
@@ -157,6 +160,11 @@ function draw() {
   frames += 1;
   root.dataset.frames = String(frames);
   root.dataset.steps = d.runs.map((r) => r.step).join(",");
+  // where the real set lies (its mean, in plane units): lets a test check that a drawing became these points
+  const real = int16(d.runs[0].real || "", d.scale);
+  let mx = 0, my = 0;
+  for (let i = 0; i < real.length; i += 2) { mx += real[i]; my += real[i + 1]; }
+  root.dataset.realMean = real.length ? `${(2 * mx / real.length).toFixed(2)},${(2 * my / real.length).toFixed(2)}` : "";
 }
 
 watch("value", draw);

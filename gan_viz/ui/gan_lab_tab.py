@@ -70,6 +70,10 @@ CSS = """
 """
 SHARED = ("distribution", "steps", "seed", "batch_size", "width", "depth", "clip")
 PER_RUN = ("loss", "spectral_norm", "d_steps", "lr_g", "lr_d", "optimizer")
+# Every value the view gets carries a sequence number taken when its snapshot was taken, and the page draws a value
+# only if it is newer than the last one drawn: a stream's frame and a Reset's preview are separate events whose
+# messages may reach the page in either order (measured in CI: a frame taken just before Reset landed after it).
+_SEQ = itertools.count(1)
 
 
 # ------------------------------------------------------------------ runs of a session
@@ -232,6 +236,11 @@ def payload(a: engine.Run, b: engine.Run) -> str:
                        "runs": [run_payload("A", a, real), run_payload("B", b, real)]})
 
 
+def stamped(text: str, seq: int | None = None) -> str:
+    """The payload with its sequence number first (taken now unless given: the moment its snapshot was taken)."""
+    return f'{{"seq": {next(_SEQ) if seq is None else seq}, {text[1:]}'
+
+
 # ------------------------------------------------------------------ the tab
 
 
@@ -325,7 +334,7 @@ def build() -> list[dict]:
         if name not in PRESETS:
             return (None, lesson_text(name), *[gr.skip()] * len(settings), gr.skip())
         a, b = PRESETS[name].a, PRESETS[name].b
-        return (None, lesson_text(name), *preset_values(name), preview(a, b, None))
+        return (None, lesson_text(name), *preset_values(name), stamped(preview(a, b, None)))
 
     def on_play(pair_id, sketch_value, *values):
         a, b, points, key = _specs(values, sketch_value)
@@ -361,7 +370,7 @@ def build() -> list[dict]:
     def on_reset(pair_id, sketch_value, *values):
         sessions.stop(pair_id)
         a, b, points, _ = _specs(values, sketch_value)
-        return None, preview(a, b, points)
+        return None, stamped(preview(a, b, points))
 
     async def stream(pair_id):
         """Frames of the session's pair until both runs end, the pair is replaced, or nothing changes for a while."""
@@ -374,7 +383,11 @@ def build() -> list[dict]:
             now = (pair.a.version, pair.b.version, pair.a.status, pair.b.status)
             if now != last:
                 last, idle_since, sent = now, time.monotonic(), time.monotonic()
-                yield payload(pair.a, pair.b)
+                seq = next(_SEQ)
+                text = payload(pair.a, pair.b)
+                if pair.token != token:  # Reset or a new pair came while this frame was made: theirs is newer
+                    return
+                yield stamped(text, seq)
             elif time.monotonic() - sent > HEARTBEAT_S:
                 # Gradio notices a closed page only when it sends something: a paused pair's stream sends nothing,
                 # so without this it would keep its runs alive (measured: a closed page's paused runs lived on)
@@ -439,7 +452,7 @@ def build() -> list[dict]:
         q = links.for_tab(request, "lab")
         name = links.choice_param(q, "preset", list(PRESETS)) or FIRST_PRESET
         a, b = PRESETS[name].a, PRESETS[name].b
-        return (name, lesson_text(name), *preset_values(name), preview(a, b, None))
+        return (name, lesson_text(name), *preset_values(name), stamped(preview(a, b, None)))
 
     build.sessions = sessions  # for tests and benchmarks: the sessions, lab and previews of the last built tab
     build.previews = preview_cache
