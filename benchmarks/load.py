@@ -1,11 +1,15 @@
 """Classroom load: N concurrent gradio_client users x M mixed requests against a started app, R rounds.
 
 Run: python benchmarks/load.py [--users 20] [--requests 10] [--rounds 3] [--app-dir DIR] [--env K=V ...] [--lab 2]
+     [--server-times]
 Starts `python app.py` from --app-dir (default: this checkout; point it at another checkout, e.g. a
 `git worktree` of an older commit, to compare) on a free local port, or uses --url. Each user sends
 its requests one after another, in an order drawn from --seed, and all users run at once. Prints a
 Markdown table per round (errors, requests/s, p50/p95 per endpoint, the server's RSS before/after)
-and a summary. Every request goes to 127.0.0.1 only.
+and a summary. With --server-times the app is started with Gradio's own request tracing (GRADIO_PROFILING=1) and
+the time each request spent inside the server (queue wait, the function, postprocessing) is printed per endpoint
+next to what the clients measured: the difference is the clients' own share (they run on the same cores here).
+Every request goes to 127.0.0.1 only.
 """
 from __future__ import annotations
 
@@ -151,6 +155,24 @@ def run_round(url: str, users: int, requests: int, seed: int, mask: str) -> tupl
     return results, time.perf_counter() - t0
 
 
+def print_server_times(url: str) -> None:
+    """Gradio's traces (GRADIO_PROFILING=1) per endpoint: time from joining the queue to the result, inside the server."""
+    import httpx
+
+    traces = httpx.get(url.rstrip("/") + "/gradio_api/profiling/traces", timeout=60).json()
+    by_fn: dict[str, list[dict]] = {}
+    for t in traces:
+        by_fn.setdefault(t["fn_name"] or "?", []).append(t)
+    print("\nInside the server (Gradio's traces; ms): queue wait, the function, postprocessing, and all of it\n")
+    print("| function | n | queue wait p50 / p95 | function p50 / p95 | postprocess p50 / p95 | total p50 / p95 |")
+    print("|---|---|---|---|---|---|")
+    for fn, ts in sorted(by_fn.items()):
+        def pc(key):
+            v = np.array([t[key] for t in ts], dtype=float)
+            return f"{np.median(v):.0f} / {np.percentile(v, 95):.0f}"
+        print(f"| {fn} | {len(ts)} | {pc('queue_wait_ms')} | {pc('fn_call_ms')} | {pc('postprocess_ms')} | {pc('total_ms')} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--users", type=int, default=20)
@@ -165,7 +187,11 @@ def main() -> None:
     p.add_argument("--clients-nice", type=int, default=0,
                    help="lower the clients' CPU priority by this much after the app has started: the users of a real "
                         "Space run on their own machines, not on the server's two cores")
+    p.add_argument("--server-times", action="store_true",
+                   help="start the app with GRADIO_PROFILING=1 and print the server-side time per endpoint")
     args = p.parse_args()
+    if args.server_times:
+        args.env.append("GRADIO_PROFILING=1")
     if args.lab:
         MIX["gan_lab"] = args.lab
 
@@ -214,6 +240,8 @@ def main() -> None:
             n_err = sum(1 for k, _, e in everything if k == kind and e)
             if len(t):
                 print(f"| /{kind} | {len(t)} | {n_err} | {np.median(t):.3f} | {np.percentile(t, 95):.3f} |")
+        if args.server_times:
+            print_server_times(url)
     finally:
         if proc:
             proc.terminate()
