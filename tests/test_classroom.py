@@ -157,3 +157,24 @@ def test_warm_up_fills_every_worked_example_before_the_first_visitor():
     # 4 photo tabs + SAGAN's first face, and the GAN lab's first preset at step 0
     assert len(examples.CACHE.computed) == 5 and len(app.demo.gan_viz_openers) == 6
     assert len(gan_lab_tab.build.previews) == 1
+
+
+def test_output_pngs_are_lossless_at_the_fast_level_and_written_where_gradio_looks(tmp_path, client):
+    import io
+
+    from gradio import processing_utils
+
+    rng = np.random.default_rng(0)
+    pixels = (rng.random((64, 80, 3)) * 255).astype(np.uint8)
+    pixels[:32] = 40  # some flat area, so the level changes the bytes
+    img = Image.fromarray(pixels)
+    data = serving.encode(img, "png")
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), pixels)
+    level1, level6 = io.BytesIO(), io.BytesIO()
+    img.save(level1, format="png", pnginfo=processing_utils.get_pil_metadata(img), compress_level=serving.PNG_LEVEL)
+    img.save(level6, format="png", pnginfo=processing_utils.get_pil_metadata(img))
+    assert data == level1.getvalue() and (serving.PNG_LEVEL == 6 or data != level6.getvalue())
+    # the app's outputs go through it (serving.configure_threads installed it when app.py was imported)
+    assert processing_utils.save_pil_to_cache is serving._save_pil_to_cache_atomically
+    path = processing_utils.save_img_array_to_cache(pixels, str(tmp_path), format="png")
+    assert Path(path).read_bytes() == data
