@@ -43,8 +43,7 @@ LIGHT_SLOTS = _int_env("GAN_VIZ_LIGHT_SLOTS", 16)
 QUEUE_MAX = _int_env("GAN_VIZ_QUEUE_MAX", 128)
 # zlib level of every PNG the app sends. PIL's default (6) spent 3-4x the CPU of level 1 for files 7-10% smaller
 # (a 600x512 photo: 190 vs 55 ms; the 256 px attention overlay: 44 vs 13 ms, this CPU with a training run beside
-# it): on 2 cores serving a class,
-# CPU is what is short, not bytes on the wire. Lossless at every level.
+# it): on 2 cores serving a class, CPU is what is short, not bytes on the wire. Lossless at every level.
 PNG_LEVEL = min(9, _int_env("GAN_VIZ_PNG_LEVEL", 1))
 
 # Keyword arguments for an event: .click(fn, inputs, outputs, **HEAVY).
