@@ -140,9 +140,10 @@ def colorbar(cmap: str, vmin: float, vmax: float, label: str, width: int = 360) 
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
 
 
-def to_png_bytes(img: np.ndarray) -> bytes:
+def to_png_bytes(img: np.ndarray, compress_level: int = 6) -> bytes:
+    """Lossless PNG; compress_level is zlib's (1: fastest, PIL's default 6: 7-10% smaller, 3-4x the CPU)."""
     buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="PNG")
+    Image.fromarray(img).save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 

@@ -12,7 +12,7 @@ from gan_viz.models.cam_classifier.cams import METHODS
 from gan_viz.models.cam_classifier.visualize import LAYERS, METHOD_LABELS, formula
 from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
-from gan_viz.ui.serving import HEAVY, LIGHT
+from gan_viz.ui.serving import HEAVY, LIGHT, PNG_LEVEL
 from gan_viz.ui.widgets import image_input, photo_handlers, session_file, user_errors
 
 DEFAULTS = ("gradcam", "predicted", "last", 0.5, "viridis")  # method, class, layer, opacity, colour map as the tab opens
@@ -87,7 +87,7 @@ def explain_tab(fam: Family, image, use_whole, method, target, layer, alpha, cma
     where = ("the whole image (already a face crop)" if face.whole_image
              else f"face box {list(face.box)}, eyes levelled by {face.angle:+.1f} degrees")
     info = f"Explaining **{chosen.class_name}** (head `{chosen.head}`) using {where}.\n\n" + formula(chosen)
-    png = session_file(imaging.to_png_bytes(over), ".png")
+    png = session_file(imaging.to_png_bytes(over, PNG_LEVEL), ".png")
     npy = _npy(chosen.heatmap)
     return (_boxed(img, face), probs["gender"], probs["age_group"], over, bar, gallery, info, png, npy)
 

@@ -11,7 +11,7 @@ from gan_viz.models.cyclegan.visualize import (CALIBRATED_STRENGTH, MAX_FACES, M
                                                blend_maps, patch_realness, unit)
 from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
-from gan_viz.ui.serving import HEAVY, LIGHT
+from gan_viz.ui.serving import HEAVY, LIGHT, PNG_LEVEL
 from gan_viz.ui.widgets import image_input, photo_handlers, session_file, user_errors
 
 PANEL = 192  # px of each cycle panel shown
@@ -195,7 +195,7 @@ def flip_tab(fam: Family, cam: Family | None, image, direction, use_whole, which
     ph = flip(fam, cam, img, direction, use_whole, which_i, strength=None if calibrated else strength)
     if ph.skipped and which_i is None:
         gr.Warning(f"{len(ph.faces) + ph.skipped} faces found; the {MAX_FACES} largest were flipped.")
-    png = session_file(imaging.to_png_bytes(ph.result), ".png")
+    png = session_file(imaging.to_png_bytes(ph.result, PNG_LEVEL), ".png")
     flipper = fam.get()
     if flipper.probes is not None:
         att = flipper.attention(ph.faces[0].cycle)

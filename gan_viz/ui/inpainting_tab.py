@@ -12,7 +12,7 @@ from gan_viz.models.lbam import masks
 from gan_viz.models.lbam.visualize import Inpainting, hole_at, mask_from_image, reconcile_mask
 from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
-from gan_viz.ui.serving import HEAVY, LIGHT
+from gan_viz.ui.serving import HEAVY, LIGHT, PNG_LEVEL
 from gan_viz.ui.widgets import image_input, session_file, user_errors
 
 EDIT = 256  # px of the face in the editor; the model works at its own size (128) and the mask is mapped to it
@@ -132,7 +132,7 @@ def inpaint_tab(fam: Family, original, editor, dilation: int, preset: np.ndarray
             f"device. Against the original pixels (the whole {s}x{s} image):\n\n| result | PSNR (dB) | SSIM |\n"
             f"|---|---|---|\n{table}\n\nThe composite keeps every known pixel; only the hole comes from the network.")
     view = (EDIT, EDIT)
-    png = session_file(imaging.to_png_bytes(res.composite), ".png")
+    png = session_file(imaging.to_png_bytes(res.composite, PNG_LEVEL), ".png")
     return (imaging.resize(masked, view), imaging.resize(res.raw, view), imaging.resize(res.composite, view),
             imaging.resize(telea, view), info, _maps_gallery(res), _activation_plot(inp), _params_table(inp), png)
 
