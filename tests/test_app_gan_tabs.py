@@ -186,3 +186,12 @@ def test_blend_maps_say_how_the_change_went_back_and_the_photo_blend_keeps_more_
     assert lap(by_photo.result) > lap(by_model.result)
     with pytest.raises(ValueError, match="detail must be one of"):
         flipper.flip_photo(img, "female_to_male", detail="sharp")
+
+
+def test_flip_tab_unticked_uses_the_sliders_strength():
+    calibrated = gender_tab.flip_tab(FLIP, CAM, HOPPER, "female_to_male", False, "all faces", True, 2.0)
+    chosen = gender_tab.flip_tab(FLIP, CAM, HOPPER, "female_to_male", False, "all faces", False, 2.0)
+    none = gender_tab.flip_tab(FLIP, CAM, HOPPER, "female_to_male", False, "all faces", False, 0.0)
+    assert "| 1.3 |" in calibrated[2] and "| 2 |" in chosen[2]  # the strength column of the summary
+    assert np.array_equal(none[0], load_image(HOPPER))  # s = 0 adds nothing: the photo comes back as it was
+    assert not np.array_equal(chosen[0], calibrated[0])

@@ -227,17 +227,19 @@ class GenderFlipper(ModelSurface):
                 p = float(p_female(fc.native if fc.native is not None else fc.crop))
                 d = "female_to_male" if p >= 0.5 else "male_to_female"
             cyc = self.translate(fc.crop, d)
-            keep = keep_detail(cyc.change) if detail == "model" else None
             k = CALIBRATED_STRENGTH[d] if strength is None else strength
+            keep = keep_detail(cyc.change, strength=k) if detail == "model" else None
             out = faces.add_to_photo(out, fc, cyc.delta * (127.5 * k), keep, mask, cyc.change)  # -> pixel units
             flipped.append(FlippedFace(fc, cyc, p, k))
         result = np.clip(out, 0, 255).round().astype(np.uint8)
         return FlippedPhoto(result, flipped, skipped, time.perf_counter() - t0, detail, mask)
 
 
-def keep_detail(change: np.ndarray, full_change: float = CHANGED) -> np.ndarray:
-    """1 where G left the face alone (keep the photo's fine detail), falling to 0 where it changed by full_change."""
-    k = 1.0 - np.clip(change / full_change, 0.0, 1.0)
+def keep_detail(change: np.ndarray, full_change: float = CHANGED, strength: float = 1.0) -> np.ndarray:
+    """1 where G left the face alone (keep the photo's fine detail), falling to 0 where it changed by full_change.
+
+    Below strength 1 only that share of the detail is dropped, so strength 0 gives the photo back unchanged."""
+    k = 1.0 - min(1.0, max(0.0, strength)) * np.clip(change / full_change, 0.0, 1.0)
     return cv2.GaussianBlur(k.astype(np.float32), (0, 0), sigmaX=1.0)  # no blotches at the edges of changed areas
 
 
@@ -247,7 +249,7 @@ def blend_maps(ph: FlippedPhoto, which: int, size: int) -> tuple[np.ndarray, np.
     f = ph.faces[which]
     alpha = faces.crop_alpha(size, f.face.whole_image, mask=ph.mask, change=f.cycle.change)
     if ph.detail == "model":
-        dropped = 1.0 - cv2.resize(keep_detail(f.cycle.change), (size, size), interpolation=cv2.INTER_LINEAR)
+        dropped = 1.0 - cv2.resize(keep_detail(f.cycle.change, strength=f.strength), (size, size), interpolation=cv2.INTER_LINEAR)
     else:
         dropped = np.zeros((size, size), np.float32)
     return alpha, np.clip(dropped, 0, 1) * alpha
