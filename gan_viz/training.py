@@ -53,7 +53,8 @@ def init_distributed() -> Dist:
     if world == 1:
         return Dist(device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
+    # One process per GPU; more processes than GPUs (two CPU ranks on a one-GPU machine, say) run on the CPU.
+    if torch.cuda.is_available() and int(os.environ.get("LOCAL_WORLD_SIZE", world)) <= torch.cuda.device_count():
         torch.cuda.set_device(local_rank)
         dist.init_process_group("nccl")
         device = torch.device("cuda", local_rank)

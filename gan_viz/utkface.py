@@ -62,6 +62,26 @@ def records(folder: str | os.PathLike) -> list[Record]:
     return out
 
 
+def load_pack(path: str | os.PathLike) -> tuple[list[Record], np.ndarray]:
+    """Records and uint8 (N, S, S, 3) pixels of a face pack (../shared/tools/pack_faces.py: JPEG bytes + labels).
+
+    The compact form the faces travel in to a lent GPU; records carry the original file names, so
+    `is_validation` splits a pack exactly as it splits the folder.
+    """
+    import io
+
+    d = np.load(path)
+    jpeg, offsets = d["jpeg"], d["offsets"]
+    recs = [Record(str(n), int(a), int(g)) for n, a, g in zip(d["name"], d["age"], d["gender"])]
+
+    def decode(i: int) -> np.ndarray:
+        with Image.open(io.BytesIO(jpeg[offsets[i]:offsets[i + 1]].tobytes())) as im:
+            return np.asarray(im.convert("RGB"))
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return recs, np.stack(list(pool.map(decode, range(len(recs)))))
+
+
 def _load(path: str, size: int) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC))

@@ -110,9 +110,15 @@ def test_sagan_training_accumulates_from_the_export_when_the_run_is_gone(tiny_da
     _run(args + ["--max-steps", "2"], tmp_path)
     from safetensors import safe_open
 
+    # The resume file holds the raw G (float16) and the step; G_ema and D are the exported model itself.
     with safe_open(str(tmp_path / "export" / "resume.safetensors"), framework="pt") as f:
-        assert f.metadata()["step"] == "2" and {k.split(".")[0] for k in f.keys()} == {"G", "G_ema", "D"}
-        before = {k: f.get_tensor(k).clone() for k in f.keys() if k.startswith("G_ema.")}  # not a view of the file
+        assert f.metadata()["step"] == "2" and {k.split(".")[0] for k in f.keys()} == {"G"}
+        raw_g = {k[2:]: f.get_tensor(k).clone() for k in f.keys()}
+    run_g = {k[2:]: v for k, v in load_file(tmp_path / "run" / "state.safetensors").items() if k.startswith("G/")}
+    assert raw_g.keys() == run_g.keys() and all(torch.allclose(raw_g[k].float(), run_g[k].float(), atol=1e-2) for k in raw_g)
+    model = load_file(tmp_path / "export" / "model.safetensors")
+    assert all(v.dtype == torch.float16 for v in model.values() if v.is_floating_point())
+    before = {k: v.clone() for k, v in model.items() if k.startswith("G.")}  # G_ema
     import shutil
 
     shutil.rmtree(tmp_path / "run")  # a fresh machine: runs/ is gone, the committed export is there
@@ -120,7 +126,7 @@ def test_sagan_training_accumulates_from_the_export_when_the_run_is_gone(tiny_da
     assert json.loads((tmp_path / "run" / "state.json").read_text())["meta"]["step"] == 3
     with safe_open(str(tmp_path / "export" / "resume.safetensors"), framework="pt") as f:
         assert f.metadata()["step"] == "3" and int(f.metadata()["images_seen"]) == 12
-        after = {k: f.get_tensor(k) for k in f.keys() if k.startswith("G_ema.")}
+    after = {k: v for k, v in load_file(tmp_path / "export" / "model.safetensors").items() if k.startswith("G.")}
     assert after.keys() == before.keys()
     changed = [k for k in before if not torch.equal(after[k], before[k])]
     # Trained on from the export, not restarted: some weights moved, and most stayed within one step's reach.
@@ -170,3 +176,64 @@ def test_lbam_entry_point_runs_and_exports(tiny_data, tmp_path):
           "--threads", "1"], tmp_path)
     assert "enc.0.weight" in load_file(tmp_path / "export" / "model.safetensors")
     assert json.loads((tmp_path / "export" / "config.json").read_text())["channels"] == [4, 8, 8, 8]
+
+
+def test_more_processes_than_gpus_train_on_the_cpu(monkeypatch):
+    # Seen on a one-GPU machine: two torchrun ranks both took CUDA and rank 1 died ("invalid device ordinal").
+    import gan_viz.training as training
+
+    backends = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: None)
+    monkeypatch.setattr(training.dist, "init_process_group", lambda backend: backends.append(backend))
+    monkeypatch.setattr(training.dist, "get_rank", lambda: 1)
+    monkeypatch.setenv("WORLD_SIZE", "2"), monkeypatch.setenv("LOCAL_WORLD_SIZE", "2"), monkeypatch.setenv("LOCAL_RANK", "1")
+    assert training.init_distributed().device == torch.device("cpu") and backends == ["gloo"]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)  # one GPU per rank: NCCL on the rank's own GPU
+    assert training.init_distributed().device == torch.device("cuda", 1) and backends == ["gloo", "nccl"]
+
+
+def _pack(folder, out, size=64):
+    """A face pack in pack_faces.py's layout (JPEG bytes + offsets + labels + names), made from the tiny set."""
+    import io
+
+    files = sorted(folder.iterdir())
+    blobs = []
+    for f in files:
+        b = io.BytesIO()
+        Image.open(f).resize((size, size)).save(b, "JPEG", quality=85)
+        blobs.append(np.frombuffer(b.getvalue(), np.uint8))
+    np.savez(out, jpeg=np.concatenate(blobs), offsets=np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64),
+             gender=np.array([int(f.name.split("_")[1]) for f in files], np.int8),
+             age=np.array([int(f.name.split("_")[0]) for f in files], np.int16), name=np.array([f.name for f in files]))
+    return out
+
+
+def test_a_face_pack_reads_as_the_folder_does_and_sagan_trains_from_it(tiny_data, tmp_path):
+    pack = _pack(tiny_data, tmp_path / "faces.npz")
+    recs, pixels = utkface.load_pack(pack)
+    folder = utkface.records(tiny_data)
+    assert [(os.path.basename(r.path), r.age, r.gender, r.is_validation) for r in folder] == \
+        [(r.path, r.age, r.gender, r.is_validation) for r in recs]  # same labels, same split
+    assert pixels.shape == (40, 64, 64, 3) and pixels.dtype == np.uint8
+    ref = np.asarray(Image.open(folder[0].path).resize((64, 64)), np.float32)
+    assert np.abs(pixels[0].astype(np.float32) - ref).mean() < 12  # the JPEG round trip of that face, not another
+    r = _run(["-m", "gan_viz.models.sagan.train", "--data", str(pack), "--max-steps", "2", "--batch-size", "4",
+              "--g-channels", "8", "--d-channels", "8", "--run-dir", "run", "--export-dir", "export", "--threads", "1"],
+             tmp_path)
+    n_train = sum(not r_.is_validation for r_ in folder)
+    assert f"{n_train} training faces" in r.stdout
+    with pytest.raises(SystemExit, match="64 px"):  # a pack of another size is refused with the fix, not misread
+        _run_main_with(["--data", str(_pack(tiny_data, tmp_path / "f32.npz", size=32))], tmp_path)
+
+
+def _run_main_with(args, tmp_path):
+    from gan_viz.models.sagan import train
+
+    old = sys.argv
+    sys.argv = ["train", *args, "--run-dir", str(tmp_path / "r32"), "--export-dir", str(tmp_path / "e32")]
+    try:
+        train.main()
+    finally:
+        sys.argv = old

@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 
 from gan_viz import training, utkface
-from gan_viz.models.sagan.card import model_card
+from gan_viz.models.sagan.card import HISTORY_FILE, model_card
 from gan_viz.models.sagan.diffaug import diff_augment
 from gan_viz.models.sagan.network import Discriminator, Generator, SAGANConfig
 
@@ -27,7 +27,7 @@ def sample_grid(g: nn.Module, z: torch.Tensor, nrow: int = 8) -> bytes:
     """PNG bytes of a grid of G(z): images the model made, safe to commit."""
     g.eval()
     with torch.inference_mode():
-        x = g(z)  # (B, 3, 64, 64)
+        x = g(z).cpu()  # (B, 3, 64, 64)
     x = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()  # (B, 64, 64, 3)
     b, h, w, _ = x.shape
     rows = [np.concatenate(list(x[r * nrow:(r + 1) * nrow]), axis=1) for r in range(b // nrow)]
@@ -52,7 +52,7 @@ def train_step(g, d, g_ema, opt_g, opt_d, real: torch.Tensor, z_dim: int, ema_de
     """
     t = diff_augment if augment else (lambda x: x)
     b = real.shape[0]
-    z = torch.randn(b, z_dim)
+    z = torch.randn(b, z_dim, device=real.device)
     with torch.no_grad():
         fake = g(z)
     loss_d_real = F.relu(1.0 - d(t(real))).mean()
@@ -61,7 +61,7 @@ def train_step(g, d, g_ema, opt_g, opt_d, real: torch.Tensor, z_dim: int, ema_de
     (loss_d_real + loss_d_fake).backward()
     opt_d.step()
 
-    loss_g = -d(t(g(torch.randn(b, z_dim)))).mean()
+    loss_g = -d(t(g(torch.randn(b, z_dim, device=real.device)))).mean()
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
@@ -69,34 +69,45 @@ def train_step(g, d, g_ema, opt_g, opt_d, real: torch.Tensor, z_dim: int, ema_de
     return {"loss_d_real": loss_d_real.item(), "loss_d_fake": loss_d_fake.item(), "loss_g": loss_g.item()}
 
 
-RESUME_FILE = "resume.safetensors"  # beside the exported model: G, G_ema and D in float16, with the step
+# Beside the exported model (G_ema and D, float16): the raw G in float16, with the step and images seen. G_ema and D
+# are not stored twice; exports made before this held all three here, and load_resume_export reads both layouts.
+RESUME_FILE = "resume.safetensors"
 
 
-def resume_files(modules: dict[str, nn.Module], meta: dict) -> dict[str, bytes]:
-    """What a later session needs to go on training from an export (optimiser state restarts): float16 weights."""
+def resume_files(g: nn.Module, meta: dict) -> dict[str, bytes]:
+    """What a later session needs to go on training from an export (optimiser state restarts): the raw G."""
     from safetensors.torch import save
 
-    tensors = {f"{name}.{k}": (v.half() if v.is_floating_point() else v).contiguous()
-               for name, m in modules.items() for k, v in training.unwrap(m).state_dict().items()}
+    tensors = {f"G.{k}": (v.half() if v.is_floating_point() else v).detach().cpu().contiguous()
+               for k, v in training.unwrap(g).state_dict().items()}
     return {RESUME_FILE: save(tensors, metadata={"step": str(meta["step"]),
                                                  "images_seen": str(meta.get("images_seen", 0))})}
 
 
-def load_resume_export(folder, modules: dict[str, nn.Module]) -> dict | None:
-    """Load G, G_ema and D from an export's resume file; the meta to go on with, or None when there is none."""
-    from safetensors import safe_open
+def _load_into(m: nn.Module, sd: dict) -> None:
+    target = training.unwrap(m).state_dict()
+    training.unwrap(m).load_state_dict({k: v.to(target[k].dtype) for k, v in sd.items()})
 
-    path = training.Path(folder) / RESUME_FILE
+
+def load_resume_export(folder, modules: dict[str, nn.Module]) -> dict | None:
+    """Load G, G_ema and D from an export (model + resume file); the meta to go on with, or None when there is none."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    folder = training.Path(folder)
+    path = folder / RESUME_FILE
     if not path.exists():
-        return _load_plain_export(training.Path(folder), modules)
+        return _load_plain_export(folder, modules)
     with safe_open(str(path), framework="pt") as f:
         info = f.metadata() or {}
         tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if not any(k.startswith("G_ema.") for k in tensors):  # this layout: G_ema and D live in model.safetensors
+        model = load_file(folder / "model.safetensors")
+        tensors.update({f"G_ema.{k[2:]}": v for k, v in model.items() if k.startswith("G.")})
+        tensors.update({k: v for k, v in model.items() if k.startswith("D.")})
     for name, m in modules.items():
         head = f"{name}."
-        sd = {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
-        target = training.unwrap(m).state_dict()
-        training.unwrap(m).load_state_dict({k: v.to(target[k].dtype) for k, v in sd.items()})
+        _load_into(m, {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)})
     return {"step": int(info.get("step", 0)), "images_seen": int(info.get("images_seen", 0)), "resumed_from": str(path)}
 
 
@@ -139,18 +150,33 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     d_info = training.init_distributed()
+    dev = d_info.device
+    if dev.type == "cuda":  # TF32 convolutions and matmuls: float32 range (spectral norm keeps its scale), faster
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
     torch.manual_seed(args.seed + d_info.rank)
 
-    recs = [r for r in utkface.records(args.data) if not r.is_validation]
+    if str(args.data).endswith(".npz"):  # a face pack (../shared/tools/pack_faces.py at 64 px): how data reaches a GPU
+        recs, pixels = utkface.load_pack(args.data)
+        keep = np.array([not r.is_validation for r in recs])
+        if pixels.shape[1:3] != (64, 64):
+            raise SystemExit(f"the pack holds {pixels.shape[1]} px faces; SAGAN trains on 64 px (pack_faces.py --size 64)")
+        recs, pixels = [r for r, k in zip(recs, keep) if k], pixels[keep]
+    else:
+        recs = [r for r in utkface.records(args.data) if not r.is_validation]
+        pixels = None
     if args.limit:
         recs = recs[: args.limit]
-    images = torch.from_numpy(np.ascontiguousarray(utkface.load_images(recs, 64)))  # (N, 64, 64, 3) uint8
+    if pixels is None:
+        pixels = utkface.load_images(recs, 64)
+    images = torch.from_numpy(np.ascontiguousarray(pixels[: len(recs)])).to(dev)  # (N, 64, 64, 3) uint8, on the device
+    print(f"{len(images)} training faces on {dev}", flush=True)
 
     cfg = SAGANConfig(g_channels=args.g_channels, d_channels=args.d_channels)
     resume_dir = training.Path(args.resume_from or args.export_dir)
     if not (training.Path(args.run_dir) / "state.safetensors").exists() and (resume_dir / "config.json").exists():
         cfg = SAGANConfig.from_dict(json.loads((resume_dir / "config.json").read_text()))  # the run being continued
-    g, d = Generator(cfg), Discriminator(cfg)
+    g, d = Generator(cfg).to(dev), Discriminator(cfg).to(dev)
     g_ema = copy.deepcopy(g).eval()
     for p_ in g_ema.parameters():
         p_.requires_grad_(False)
@@ -172,13 +198,15 @@ def main() -> None:
     if d_info.world_size > 1:
         g, d = nn.parallel.DistributedDataParallel(g), nn.parallel.DistributedDataParallel(d)
     budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
-    fixed_z = torch.randn(64, cfg.z_dim, generator=torch.Generator().manual_seed(1234))
+    fixed_z = torch.randn(64, cfg.z_dim, generator=torch.Generator().manual_seed(1234)).to(dev)
     gen = torch.Generator().manual_seed(args.seed * 7919 + meta["step"] + d_info.rank)
     settings = {"batch size": args.batch_size * d_info.world_size, "lr G / D (TTUR)": f"{args.lr_g} / {args.lr_d}",
                 "Adam betas": "(0, 0.9)", "loss": "hinge", "EMA decay of G": args.ema_decay,
-                "G / D width": f"{cfg.g_channels} / {cfg.d_channels}", "precision": "float32",
+                "G / D width": f"{cfg.g_channels} / {cfg.d_channels}",
+                "precision": "float32 (TF32 matmuls on CUDA)" if dev.type == "cuda" else "float32",
                 "DiffAugment (D sees augmented real and fake)": "colour, translation 1/8, cutout 1/2" if args.diffaug else "off",
-                "hardware": f"{d_info.world_size} process(es), {torch.get_num_threads()} threads, {d_info.device}"}
+                "hardware": f"{d_info.world_size} process(es), {torch.get_num_threads()} threads, "
+                            f"{torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}"}
 
     def checkpoint():
         if not d_info.is_main:
@@ -191,19 +219,24 @@ def main() -> None:
         history = sorted((run_dir / "samples").glob("step*.png"))
         for p_ in history[:: max(1, len(history) // 5)]:  # about six grids along the run
             card_extra[f"samples/{p_.name}"] = p_.read_bytes()
+        notes = next((f.read_text() for f in (training.Path(args.export_dir) / HISTORY_FILE, resume_dir / HISTORY_FILE)
+                      if f.exists()), "")  # the hand-written history goes forward with every export
+        if notes:
+            card_extra[HISTORY_FILE] = notes.encode()
         training.export_weights(
             args.export_dir,
             {**{f"G.{k}": v for k, v in g_ema.state_dict().items()},
              **{f"D.{k}": v for k, v in training.unwrap(d).state_dict().items()}},
-            cfg.to_dict(), model_card(cfg.to_dict(), meta["step"], log.records, settings, meta["images_seen"]),
-            {**card_extra, **resume_files(modules, meta)})
+            cfg.to_dict(), model_card(cfg.to_dict(), meta["step"], log.records, settings, meta["images_seen"],
+                                                  "\n" + notes if notes else ""),
+            {**card_extra, **resume_files(g, meta)}, dtype=torch.float16)
         print(f"checkpoint at step {meta['step']}", flush=True)
 
     while meta["step"] < args.max_steps:
         g.train(), d.train()
-        idx = torch.randint(0, len(images), (args.batch_size,), generator=gen)
+        idx = torch.randint(0, len(images), (args.batch_size,), generator=gen).to(dev)
         real = utkface.to_input(images[idx])
-        flip = torch.rand(args.batch_size, generator=gen) < 0.5
+        flip = (torch.rand(args.batch_size, generator=gen) < 0.5).to(dev)
         real = torch.where(flip[:, None, None, None], real.flip(3), real)
         losses = train_step(g, d, g_ema, opt_g, opt_d, real, cfg.z_dim, args.ema_decay, augment=bool(args.diffaug))
         meta["images_seen"] += args.batch_size * d_info.world_size

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# A SAGAN training burst on a lent GPU: several recipes side by side on one card, each exported for the CPU to judge.
+#
+# Usage (on the GPU machine, repo root): bash scripts/gpu_sagan_burst.sh PACK MINUTES OUT NAME:ARGS [NAME:ARGS ...]
+#   PACK     a 64 px face pack (../shared/tools/pack_faces.py, training files only is enough) in a git-ignored folder
+#   MINUTES  each run's time budget (the runs share the card; a small SAGAN leaves most of an H100 idle)
+#   OUT      where each run's export lands as NAME/model.safetensors + NAME/rest.tar (card, config, resume file,
+#            logs, samples): two files per run, since a lent machine hands back few files
+#   ARGS     train.py arguments of that run, e.g. "a:--g-channels 64 --d-channels 64 --batch-size 256"
+# A run resumes from runs/NAME or, with --resume-from DIR in its ARGS, from an export: the same state the CPU runs
+# resume from and export to. Back here: python -m benchmarks.sagan_quality --weights DIR judges each export.
+set -u
+pack=$1; minutes=$2; out=$3; shift 3
+export PYTHONUNBUFFERED=1
+pids=()
+for spec in "$@"; do
+  name=${spec%%:*}; args=${spec#*:}
+  # shellcheck disable=SC2086  # ARGS is a list of arguments
+  python3 -m gan_viz.models.sagan.train --data "$pack" --run-dir "runs/$name" --export-dir "exports/$name" \
+    --max-minutes "$minutes" --checkpoint-minutes 2 $args > "runs-$name.log" 2>&1 &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+for spec in "$@"; do
+  name=${spec%%:*}
+  mkdir -p "$out/$name"
+  cp "exports/$name/model.safetensors" "$out/$name/"
+  cp "runs-$name.log" "exports/$name/train.log"
+  tar -cf "$out/$name/rest.tar" --exclude=./model.safetensors --exclude='./samples/*' -C "exports/$name" .
+  tail -n 3 "runs-$name.log"
+done
