@@ -98,6 +98,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         for event in loaders:
             demo.load(**event)
     demo.queue(**serving.queue_settings())
+    serving.lower_heavy_priority(demo)
     # The tabs' page-load views (each takes the request, to read a link): what a visitor's first screen computes.
     def name(fn):
         return getattr(getattr(fn, "__wrapped__", fn), "__name__", "")

@@ -1,7 +1,7 @@
 """Classroom load: N concurrent gradio_client users x M mixed requests against a started app, R rounds.
 
 Run: python benchmarks/load.py [--users 20] [--requests 10] [--rounds 3] [--app-dir DIR] [--env K=V ...] [--lab 2]
-     [--server-times]
+     [--server-times] [--client-processes K]
 Starts `python app.py` from --app-dir (default: this checkout; point it at another checkout, e.g. a
 `git worktree` of an older commit, to compare) on a free local port, or uses --url. Each user sends
 its requests one after another, in an order drawn from --seed, and all users run at once. Prints a
@@ -155,6 +155,59 @@ def run_round(url: str, users: int, requests: int, seed: int, mask: str) -> tupl
     return results, time.perf_counter() - t0
 
 
+def _user_group(url, users, first, requests, seed, mask, barrier, out) -> None:
+    """One client process (--client-processes): its share of the users as threads; results and its CPU to `out`."""
+    from gradio_client import Client
+
+    kinds = [k for k, n in MIX.items() for _ in range(n)]
+    clients = {i: Client(url, verbose=False) for i in range(first, first + users)}
+    results, lock = [], threading.Lock()
+
+    def user(i: int):
+        rng = random.Random(seed * 1000 + i)  # the same draws as with one process: user i is user i
+        for _ in range(requests):
+            kind = rng.choice(kinds)
+            t0 = time.perf_counter()
+            err = None
+            try:
+                one_request(clients[i], kind, rng, mask)
+            except Exception as e:  # noqa: BLE001
+                err = f"{type(e).__name__}: {str(e)[:120]}"
+            with lock:
+                results.append((kind, time.perf_counter() - t0, err))
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in clients]
+    barrier.wait()
+    cpu0 = time.process_time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put((results, time.process_time() - cpu0))
+
+
+def run_round_processes(url: str, users: int, requests: int, seed: int, mask: str, processes: int):
+    """The users spread over `processes` client processes: a class's browsers do not share one Python interpreter,
+    and 20 gradio_client threads in one process queue behind its one GIL (the clients then measure their own wait)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    barrier, out = ctx.Barrier(processes + 1), ctx.Queue()
+    shares = [users // processes + (k < users % processes) for k in range(processes)]
+    firsts = [sum(shares[:k]) for k in range(processes)]
+    procs = [ctx.Process(target=_user_group, args=(url, n, f, requests, seed, mask, barrier, out))
+             for n, f in zip(shares, firsts) if n]
+    for p_ in procs:
+        p_.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    got = [out.get() for _ in procs]
+    wall = time.perf_counter() - t0
+    for p_ in procs:
+        p_.join()
+    return [r for res, _ in got for r in res], wall, sum(c for _, c in got)
+
+
 def print_server_times(url: str) -> None:
     """Gradio's traces (GRADIO_PROFILING=1) per endpoint: time from joining the queue to the result, inside the server."""
     import httpx
@@ -187,6 +240,8 @@ def main() -> None:
     p.add_argument("--clients-nice", type=int, default=0,
                    help="lower the clients' CPU priority by this much after the app has started: the users of a real "
                         "Space run on their own machines, not on the server's two cores")
+    p.add_argument("--client-processes", type=int, default=1,
+                   help="spread the users over this many client processes (default 1: all as threads of this one)")
     p.add_argument("--server-times", action="store_true",
                    help="start the app with GRADIO_PROFILING=1 and print the server-side time per endpoint")
     args = p.parse_args()
@@ -204,6 +259,8 @@ def main() -> None:
     pid = proc.pid if proc else None
     label = f"{Path(args.app_dir).name} {' '.join(args.env)}".strip() + (f", clients at nice {args.clients_nice}"
                                                                            if args.clients_nice else "")
+    if args.client_processes > 1:
+        label += f", clients in {min(args.client_processes, args.users)} processes"
     if args.lab:
         label += f", GAN lab in the mix (weight {args.lab}, {LAB_STEPS} steps)"
     try:
@@ -220,9 +277,15 @@ def main() -> None:
         for r in range(args.rounds):
             before = rss_mb(pid)
             cpu0, own0 = cpu_seconds(pid), time.process_time()
-            res, wall = run_round(url, args.users, args.requests, args.seed + r, mask)
+            if args.client_processes > 1:
+                res, wall, clients_cpu = run_round_processes(url, args.users, args.requests, args.seed + r, mask,
+                                                             min(args.client_processes, args.users))
+            else:
+                res, wall = run_round(url, args.users, args.requests, args.seed + r, mask)
+                clients_cpu = None
             after = rss_mb(pid)
             cpu1, own1 = cpu_seconds(pid), time.process_time()
+            clients_cpu = own1 - own0 if clients_cpu is None else clients_cpu
             server_cpu = f"{cpu1 - cpu0:.1f}" if cpu0 is not None and cpu1 is not None else "-"
             everything += res
             lat = np.array([t for _, t, _ in res])
@@ -231,7 +294,7 @@ def main() -> None:
             fmt = lambda v: f"{v:.0f}" if v is not None else "-"  # noqa: E731
             print(f"| {r + 1} | {len(res)} | {len(errs)} | {len(res) / wall:.2f} | {np.median(lat):.2f} | "
                   f"{np.percentile(lat, 95):.2f} | {np.median(clicks):.3f} | {np.percentile(clicks, 95):.3f} | "
-                  f"{fmt(before)} | {fmt(after)} | {server_cpu} | {own1 - own0:.1f} | {wall:.1f} |", flush=True)
+                  f"{fmt(before)} | {fmt(after)} | {server_cpu} | {clients_cpu:.1f} | {wall:.1f} |", flush=True)
             for e in sorted(set(errs))[:5]:
                 print(f"|  | error: {e} |")
         print("\n| endpoint | n | errors | p50 s | p95 s |\n|---|---|---|---|---|")

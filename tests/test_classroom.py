@@ -75,21 +75,29 @@ def test_links_read_only_what_they_can_carry():
     assert links.example_index(HOPPER) == 0 and links.example_index("/nonexistent.png") is None
 
 
+def _call(fn, *args):
+    """Call an event's handler as Gradio does: heavy ones are coroutines (serving.lower_heavy_priority)."""
+    import asyncio
+    import inspect
+
+    return asyncio.run(fn(*args)) if inspect.iscoroutinefunction(fn) else fn(*args)
+
+
 def test_a_sagan_link_opens_that_face_with_that_pixel_clicked():
     events = [e for e in app.demo.fns.values() if getattr(e.fn, "__name__", "") == "open_view"]
     sagan_open = next(e for e in events if "sagan" in (e.fn.__wrapped__.__doc__ or ""))
-    g, view, overlay, info, link, seed, psi, xy, hover_payload = sagan_open.fn(FakeRequest(tab="sagan", seed="11", x="20",
+    g, view, overlay, info, link, seed, psi, xy, hover_payload = _call(sagan_open.fn, FakeRequest(tab="sagan", seed="11", x="20",
                                                                                           y="30"))
     assert g.seed == 11 and seed == 11 and xy == (20, 30) and overlay is not None
     assert "seed=11" in link and "x=20" in link and "(20, 30)" in info
-    g0, *_, xy0, _ = sagan_open.fn(FakeRequest())
+    g0, *_, xy0, _ = _call(sagan_open.fn, FakeRequest())
     assert xy0 is None and g0.seed == app.CONTEXT.families["sagan"].get().ranked_seeds()[0]  # the stated rule
 
 
 def test_a_cam_link_sets_the_tab_inputs():
     events = [e for e in app.demo.fns.values() if getattr(e.fn, "__name__", "") == "open_view"]
     cam_open = next(e for e in events if "tab=cam" in (e.fn.__doc__ or ""))
-    image, whole, method, target, layer, *outputs = cam_open.fn(FakeRequest(tab="cam", example="0", method="cam",
+    image, whole, method, target, layer, *outputs = _call(cam_open.fn, FakeRequest(tab="cam", example="0", method="cam",
                                                                             layer="conv5"))
     assert len(outputs) == 9  # the outputs are left to the change events the new inputs trigger
     assert image.endswith("grace_hopper.jpg") and whole is False and method == "cam" and layer == "conv5"
@@ -102,6 +110,49 @@ def test_heavy_events_share_one_budget_and_clicks_have_their_own_lane():
         assert by_name[heavy].concurrency_id == "heavy"
     assert by_name["sagan_attention"].concurrency_id == "light"
     assert app.demo._queue.max_size == serving.QUEUE_MAX
+
+
+def test_heavy_work_runs_on_its_own_nicer_threads_and_clicks_stay_on_gradios():
+    import asyncio
+    import contextvars
+    import inspect
+    import os
+    import threading
+
+    import gradio as gr
+
+    by_name = {f.api_name: f for f in app.demo.fns.values() if f.api_name}
+    for heavy in ("classify", "cam", "gender_flip", "inpaint", "adversarial"):  # the app's own events are routed
+        assert inspect.iscoroutinefunction(by_name[heavy].fn) and hasattr(by_name[heavy].fn, "__wrapped__")
+    assert not hasattr(by_name["sagan_attention"].fn, "__wrapped__") or \
+        not inspect.iscoroutinefunction(by_name["sagan_attention"].fn)
+
+    request_id = contextvars.ContextVar("request_id", default=None)
+
+    def heavy(x):
+        if x < 0:
+            raise gr.Error("x must be positive")
+        tid = threading.get_native_id()
+        return x, os.getpriority(os.PRIO_PROCESS, tid), threading.current_thread().name, request_id.get()
+
+    with gr.Blocks() as demo:
+        b = gr.Button()
+        b.click(heavy, gr.Number(), gr.JSON(), **serving.HEAVY)
+        b.click(lambda: threading.current_thread().name, None, gr.JSON(), **serving.LIGHT)
+    assert serving.lower_heavy_priority(demo) == 1
+    heavy_fn, light_fn = [f.fn for f in demo.fns.values()]
+
+    async def call(x):
+        request_id.set("r1")  # what Gradio keeps per request travels to the heavy thread
+        return await heavy_fn(x)
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    x, nice, thread, rid = asyncio.run(call(3))
+    assert (x, thread.startswith("gan-viz-heavy"), rid) == (3, True, "r1")
+    assert nice == min(19, base + serving.HEAVY_NICE) and serving.HEAVY_NICE > 0
+    with pytest.raises(gr.Error, match="x must be positive"):  # the user's message comes back unchanged
+        asyncio.run(call(-1))
+    assert not inspect.iscoroutinefunction(light_fn)  # light events are left on Gradio's threads, at normal priority
 
 
 def test_the_classroom_api_calls_answer_with_the_bundled_models(client, tmp_path):
