@@ -41,6 +41,10 @@ def main() -> None:
                 page.get_by_role("tab", name=tab, exact=True).click()
                 page.locator(ready).first.wait_for(state="visible", timeout=60_000)
                 page.wait_for_timeout(1500)
+                # opening a tab may start its event again: wait until no output is pending (Gradio's spinner state)
+                page.wait_for_function("() => document.querySelectorAll('.pending, .generating').length === 0",
+                                       timeout=60_000)
+                page.wait_for_timeout(500)
                 page.screenshot(path=str(ROOT / "docs" / name), full_page=full)
             # the GAN lab: the mode-collapse preset trained to the end, A and B side by side with their curves
             page.goto(url + "?tab=lab&preset=mode_collapse", wait_until="domcontentloaded")
