@@ -122,28 +122,33 @@ def one_request(client, kind: str, rng: random.Random, mask: str):
     raise ValueError(kind)
 
 
+def one_user(client, i: int, requests: int, seed: int, mask: str, results: list, lock: threading.Lock) -> None:
+    """User i's requests, one after another, drawn from seed and i alone; (kind, seconds, error) go to results."""
+    kinds = [k for k, n in MIX.items() for _ in range(n)]
+    rng = random.Random(seed * 1000 + i)
+    for _ in range(requests):
+        kind = rng.choice(kinds)
+        t0 = time.perf_counter()
+        err = None
+        try:
+            one_request(client, kind, rng, mask)
+        except Exception as e:  # noqa: BLE001 - counted and reported, the benchmark goes on
+            err = f"{type(e).__name__}: {str(e)[:120]}"
+        with lock:
+            results.append((kind, time.perf_counter() - t0, err))
+
+
 def run_round(url: str, users: int, requests: int, seed: int, mask: str) -> tuple[list[tuple[str, float, str | None]], float]:
     from gradio_client import Client
 
-    kinds = [k for k, n in MIX.items() for _ in range(n)]
     clients = [Client(url, verbose=False) for _ in range(users)]  # connected before the clock starts
     results: list[tuple[str, float, str | None]] = []
     lock = threading.Lock()
     start = threading.Barrier(users + 1)
 
     def user(i: int):
-        rng = random.Random(seed * 1000 + i)
         start.wait()
-        for _ in range(requests):
-            kind = rng.choice(kinds)
-            t0 = time.perf_counter()
-            err = None
-            try:
-                one_request(clients[i], kind, rng, mask)
-            except Exception as e:  # noqa: BLE001 - counted and reported, the benchmark goes on
-                err = f"{type(e).__name__}: {str(e)[:120]}"
-            with lock:
-                results.append((kind, time.perf_counter() - t0, err))
+        one_user(clients[i], i, requests, seed, mask, results, lock)
 
     threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
     for t in threads:
@@ -159,24 +164,10 @@ def _user_group(url, users, first, requests, seed, mask, barrier, out) -> None:
     """One client process (--client-processes): its share of the users as threads; results and its CPU to `out`."""
     from gradio_client import Client
 
-    kinds = [k for k, n in MIX.items() for _ in range(n)]
     clients = {i: Client(url, verbose=False) for i in range(first, first + users)}
     results, lock = [], threading.Lock()
-
-    def user(i: int):
-        rng = random.Random(seed * 1000 + i)  # the same draws as with one process: user i is user i
-        for _ in range(requests):
-            kind = rng.choice(kinds)
-            t0 = time.perf_counter()
-            err = None
-            try:
-                one_request(clients[i], kind, rng, mask)
-            except Exception as e:  # noqa: BLE001
-                err = f"{type(e).__name__}: {str(e)[:120]}"
-            with lock:
-                results.append((kind, time.perf_counter() - t0, err))
-
-    threads = [threading.Thread(target=user, args=(i,)) for i in clients]
+    threads = [threading.Thread(target=one_user, args=(c, i, requests, seed, mask, results, lock))
+               for i, c in clients.items()]  # user i draws the same requests as with one process
     barrier.wait()
     cpu0 = time.process_time()
     for t in threads:
