@@ -35,9 +35,9 @@ import torch
 from gradio import processing_utils
 
 
-def _int_env(name: str, default: int) -> int:
+def _int_env(name: str, default: int, low: int = 1) -> int:
     try:
-        return max(1, int(os.environ.get(name, default)))
+        return max(low, int(os.environ.get(name, default)))
     except ValueError:
         return default
 
@@ -54,7 +54,7 @@ PNG_LEVEL = min(9, _int_env("GAN_VIZ_PNG_LEVEL", 1))
 
 # Niceness added to the threads that run heavy events (see lower_heavy_priority): when the cores are busy, the OS
 # gives a click, a redraw and the queue's own bookkeeping the CPU first, and the heavy work everything left over.
-HEAVY_NICE = min(19, max(0, int(os.environ.get("GAN_VIZ_HEAVY_NICE", "5") or 0)))
+HEAVY_NICE = min(19, _int_env("GAN_VIZ_HEAVY_NICE", 5, low=0))
 
 # Keyword arguments for an event: .click(fn, inputs, outputs, **HEAVY).
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_SLOTS}
