@@ -142,6 +142,7 @@ def main() -> None:
             (" --pictures)" if args.pictures else ")")
         card = (folder / "README.md").read_text()
         card = re.sub(re.escape(title) + r".*?(?=\n## |\Z)", "", card, flags=re.S).rstrip()
+        card = re.sub(r"\n{3,}", "\n\n", card)  # a section taken out of the middle leaves its blank lines behind
         card += (f"\n\n{title}\n\nValidation faces aged 18-65 at 200 px, through the app's flip path, judged by this "
                  "project's CAM classifier (`checkpoints/cam_classifier`) on the translated face.\n\n" + table + "\n")
         (folder / "README.md").write_text(card)
