@@ -15,12 +15,15 @@ HISTORY_FILE = "history.md"  # beside the export: how the weights came to be, se
 
 
 def model_card(config: dict, step: int, records: list[dict], settings: dict, images_seen: int | None = None,
-               history: str = "") -> str:
+               history: str = "", g_is_ema: bool = True) -> str:
     """The card; benchmarks/sagan_quality.py appends the measured quality section to it.
 
     history: the export's history.md, which every export carries forward, so what earlier sessions
     measured and tried stays on the card when a later run re-exports.
+    g_is_ema: False when `G.*` holds the trained G itself rather than its moving average (a choice made by hand,
+    measured; the training script always exports the average).
     """
+    g_what = "the exponential moving average of G" if g_is_ema else "the trained G itself (not its moving average; see below)"
     rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
     curve_rows = []
     for r in loss_rows(records, "loss_g"):
@@ -39,10 +42,11 @@ project with `python -m gan_viz.models.sagan.train --data ../shared/data/utkface
 Generator: residual up-sampling blocks 4 -> 64 px with self-attention at
 {config['g_attention']} px; discriminator: residual down-sampling blocks with self-attention at
 {config['d_attention']} px. Spectral normalisation (power iteration) on every conv and linear layer
-of both. The weights here are the exponential moving average of G (`G.*`) and D (`D.*`),
+of both. The weights here are {g_what} (`G.*`) and D (`D.*`),
 after {step} training steps{f" ({images_seen:,} images seen by D, counted across every session's run)" if images_seen else ""}.
 
-Training accumulates across sessions: `model.safetensors` (G's moving average and D, float16) and
+Training accumulates across sessions: `model.safetensors` (`G.*`, where a resumed run starts G's moving
+average, and D; float16) and
 `resume.safetensors` (the raw G, float16, with the step and images seen) are what a run with no state
 in `--run-dir` continues from (`--resume-from`, default the export folder; Adam's state restarts),
 so each session's training adds to the last, on a CPU or in a burst on a lent GPU
