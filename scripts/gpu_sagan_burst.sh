@@ -3,7 +3,7 @@
 #
 # Usage (on the GPU machine, repo root): bash scripts/gpu_sagan_burst.sh PACK MINUTES OUT NAME:ARGS [NAME:ARGS ...]
 #   PACK     a 64 px face pack (../shared/tools/pack_faces.py, training files only is enough) in a git-ignored folder
-#   MINUTES  each run's time budget (the runs share the card: three made ~3.7 steps/s each at batch 256 on an H200)
+#   MINUTES  each run's time budget (the runs share the card: three made 2.8-3.7 steps/s each at batch 256 on an H200)
 #   OUT      where each run's export lands as NAME/model.safetensors + NAME/rest.tar (card, config, resume file,
 #            logs, samples): two files per run, since a lent machine hands back few files
 #   ARGS     train.py arguments of that run, e.g. "a:--g-channels 64 --d-channels 64 --batch-size 256"

@@ -237,3 +237,27 @@ def _run_main_with(args, tmp_path):
         train.main()
     finally:
         sys.argv = old
+
+
+def test_an_export_that_ships_the_raw_g_resumes_g_and_its_average_from_the_model(tmp_path):
+    # checkpoints/sagan ships G itself (not its moving average): its resume file holds only the step, no tensors.
+    from safetensors.torch import save, save_file
+
+    from gan_viz.models.sagan.network import Discriminator, Generator, SAGANConfig
+    from gan_viz.models.sagan.train import RESUME_FILE, load_resume_export
+
+    cfg = SAGANConfig(g_channels=8, d_channels=8)
+    torch.manual_seed(0)
+    g, d = Generator(cfg), Discriminator(cfg)
+    save_file({**{f"G.{k}": v.half() for k, v in g.state_dict().items() if v.is_floating_point()},
+               **{f"G.{k}": v for k, v in g.state_dict().items() if not v.is_floating_point()},
+               **{f"D.{k}": v for k, v in d.state_dict().items()}}, tmp_path / "model.safetensors")
+    (tmp_path / RESUME_FILE).write_bytes(save({}, metadata={"step": "7", "images_seen": "56"}))
+    torch.manual_seed(1)
+    modules = {"G": Generator(cfg), "G_ema": Generator(cfg), "D": Discriminator(cfg)}
+    meta = load_resume_export(tmp_path, modules)
+    assert (meta["step"], meta["images_seen"]) == (7, 56)
+    for name in ("G", "G_ema"):
+        got = modules[name].state_dict()
+        assert all(torch.allclose(got[k].float(), v.half().float()) for k, v in g.state_dict().items())
+    assert all(torch.equal(modules["D"].state_dict()[k], v) for k, v in d.state_dict().items())

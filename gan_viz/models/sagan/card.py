@@ -47,7 +47,7 @@ after {step} training steps{f" ({images_seen:,} images seen by D, counted across
 
 Training accumulates across sessions: `model.safetensors` (`G.*`, where a resumed run starts G's moving
 average, and D; float16) and
-`resume.safetensors` (the raw G, float16, with the step and images seen) are what a run with no state
+`resume.safetensors` ({"the raw G, float16, with" if g_is_ema else "no tensors, since `G.*` is the raw G: only"} the step and images seen) are what a run with no state
 in `--run-dir` continues from (`--resume-from`, default the export folder; Adam's state restarts),
 so each session's training adds to the last, on a CPU or in a burst on a lent GPU
 (`scripts/gpu_sagan_burst.sh`).

@@ -71,6 +71,7 @@ def train_step(g, d, g_ema, opt_g, opt_d, real: torch.Tensor, z_dim: int, ema_de
 
 # Beside the exported model (G_ema and D, float16): the raw G in float16, with the step and images seen. G_ema and D
 # are not stored twice; exports made before this held all three here, and load_resume_export reads both layouts.
+# A resume file with no tensors says the model's own G.* is the raw G (an export that ships G itself, not its average).
 RESUME_FILE = "resume.safetensors"
 
 
@@ -103,6 +104,8 @@ def load_resume_export(folder, modules: dict[str, nn.Module]) -> dict | None:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     if not any(k.startswith("G_ema.") for k in tensors):  # this layout: G_ema and D live in model.safetensors
         model = load_file(folder / "model.safetensors")
+        if not tensors:  # the model's G.* is the raw G itself: both G and its average start from it
+            tensors.update({k: v for k, v in model.items() if k.startswith("G.")})
         tensors.update({f"G_ema.{k[2:]}": v for k, v in model.items() if k.startswith("G.")})
         tensors.update({k: v for k, v in model.items() if k.startswith("D.")})
     for name, m in modules.items():
