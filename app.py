@@ -66,7 +66,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         with gr.Tabs() as tabs:
             if ctx.families["sagan"].weights is not None:
                 with gr.Tab("SAGAN attention", id="sagan"):
-                    loaders += attention_tab.build(ctx.families["sagan"])
+                    loaders += attention_tab.build(ctx.families["sagan"], ctx.families["cam_classifier"])
                 shown.append("sagan")
             if ctx.families["lbam"].weights is not None:
                 with gr.Tab("Inpainting", id="inpainting"):

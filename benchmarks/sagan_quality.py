@@ -1,14 +1,16 @@
 """SAGAN sample quality judged by the project's CAM classifier: gender balance, confidence, feature-space distance.
 
 Run: python benchmarks/sagan_quality.py --data ../shared/data/utkface [--n 1000] [--psi 1.0] [--weights DIR]
-     [--classifier DIR] [--write-card]
+     [--classifier DIR] [--raw-g] [--write-card]
 The distance is the Frechet distance between Gaussians fitted to the classifier's pooled
 conv5 features (an FID computed with this project's own face classifier instead of
-Inception). References in the same run: real training faces vs the validation split (the floor),
+Inception). References in the same run: real training faces vs the validation split (a reference, not a floor: the
+classifier was trained on those faces, which can set their features apart from unseen faces'),
 and validation faces blurred with sigma 2 px at 64 px (a visibly degraded real set to beat).
 Diversity: mean pairwise distance between the samples' features, as a share of the real faces'.
 Samples come from --weights (default: the app's SAGAN) at truncation --psi; the classifier from
---classifier (default: the app's), so runs judged by the same classifier can be compared.
+--classifier (default: the app's), so runs judged by the same classifier can be compared. --raw-g judges the
+export's trained G (its resume file) in place of the G it ships, usually G's moving average.
 --write-card stores the table in checkpoints/sagan.
 """
 from __future__ import annotations
@@ -57,6 +59,16 @@ def mean_pairwise_distance(f: np.ndarray, n: int = 500) -> float:
     return float(d[np.triu_indices(len(f), 1)].mean())
 
 
+def load_raw_g(gan: SAGANExplorer, folder: Path) -> None:
+    """Put the trained G of an export (resume.safetensors) in place of the G it ships (usually G's moving average)."""
+    from safetensors.torch import load_file
+
+    raw = {k[2:]: v.float() for k, v in load_file(folder / "resume.safetensors").items() if k.startswith("G.")}
+    if not raw:
+        raise SystemExit(f"{folder}: the resume file holds no G, so the shipped G is the trained G itself")
+    gan.g.load_state_dict(raw)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
@@ -64,12 +76,18 @@ def main() -> None:
     p.add_argument("--psi", type=float, default=1.0)
     p.add_argument("--weights", default=None, help="a SAGAN export folder (default: the app's)")
     p.add_argument("--classifier", default=None, help="a CAM classifier folder (default: the app's)")
+    p.add_argument("--raw-g", action="store_true",
+                   help="judge the export's trained G (from its resume.safetensors) instead of the G it ships")
     p.add_argument("--write-card", action="store_true")
     args = p.parse_args()
+    if args.raw_g and args.write_card:
+        p.error("--write-card describes the G that ships; judge the trained G without it")
     weights_at = lambda fam, d: hub.ResolvedWeights(fam, Path(d), "folder", d)  # noqa: E731
     cam = CAMExplainer.from_weights(weights_at("cam_classifier", args.classifier)) if args.classifier else CAMExplainer.load()
     gan = SAGANExplorer.from_weights(weights_at("sagan", args.weights)) if args.weights else SAGANExplorer.load()
     size = cam.size
+    if args.raw_g:
+        load_raw_g(gan, Path(args.weights) if args.weights else gan.source.folder)
 
     zs = args.psi * torch.randn(args.n, gan.cfg.z_dim, generator=torch.Generator().manual_seed(2024))
     with torch.inference_mode():

@@ -2,8 +2,8 @@
 
 Run: python scripts/make_assets.py [--seeds S ...] [--count 4]
 Each face is the 64x64 output of the bundled generator, enlarged 4x (bicubic) to 256x256. Without
---seeds the faces are the --count seeds of 0-63 the model's discriminator finds most real (the rule
-the SAGAN tab uses for its first face), and the older sagan_face_*.png are removed.
+--seeds the faces are the first --count seeds of 0-63 by the rule the SAGAN tab uses for its first faces (those the
+bundled CAM classifier is surest of, its gender classes in turn), and the older sagan_face_*.png are removed.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 
+from gan_viz.models.cam_classifier.visualize import CAMExplainer  # noqa: E402
 from gan_viz.models.sagan.visualize import SAGANExplorer  # noqa: E402
 
 
@@ -25,7 +26,7 @@ def main() -> None:
     p.add_argument("--count", type=int, default=4)
     args = p.parse_args()
     ex = SAGANExplorer.load()
-    seeds = args.seeds or ex.ranked_seeds()[:args.count]
+    seeds = args.seeds or ex.ranked_seeds(judge=CAMExplainer.load().top_class)[:args.count]
     if not args.seeds:
         for old in (ROOT / "assets").glob("sagan_face_seed*.png"):
             old.unlink()

@@ -8,7 +8,7 @@ from safetensors.torch import load_file, save_file
 
 from gan_viz.models.sagan import network as net
 from gan_viz.models.sagan.train import train_step
-from gan_viz.models.sagan.visualize import SAGANExplorer, read_attention
+from gan_viz.models.sagan.visualize import SAGANExplorer, read_attention, z_from_seed
 
 TINY = net.SAGANConfig(z_dim=8, g_channels=8, d_channels=8, g_attention=(16, 32), d_attention=(16,))
 
@@ -129,6 +129,32 @@ def test_explorer_spectral_report_and_maps_differ_between_queries():
     assert all(r["rel_error_after_20"] <= r["rel_error_used"] + 1e-6 for r in rows)
     curve, exact = ex.power_iteration_curve(rows[0]["layer"], steps=40)
     assert abs(curve[-1] - exact) / exact < 1e-2
+
+
+def test_ranked_seeds_put_the_judges_surest_faces_first_taking_its_classes_in_turn():
+    torch.manual_seed(0)
+    ex = SAGANExplorer(net.Generator(TINY), net.Discriminator(TINY), TINY, torch.device("cpu"))
+    seen = []
+
+    def judge(faces):  # brighter faces are "light", the rest "dark"; the surer, the further from mid-grey
+        seen.append(len(faces))
+        m = np.array([f.mean() / 255 for f in faces])
+        return [("light" if v > np.median(m) else "dark", 0.5 + abs(v - np.median(m))) for v in m]
+
+    order = ex.ranked_seeds(pool=10, judge=judge)
+    assert sorted(order) == list(range(10)) and seen == [10]
+    faces = [ex.generate(s).image for s in range(10)]
+    verdicts = judge(faces)
+    names = [verdicts[s][0] for s in order]
+    assert all(a != b for a, b in zip(names, names[1:]))  # 5 and 5: the classes alternate
+    assert max(verdicts, key=lambda v: v[1]) == verdicts[order[0]]  # the surest face of all opens the tab
+    for name in ("light", "dark"):
+        probs = [verdicts[s][1] for s in order if verdicts[s][0] == name]
+        assert probs == sorted(probs, reverse=True)
+    assert ex.ranked_seeds(pool=10, judge=judge) == order and seen == [10, 10]  # cached: the judge is not asked again
+    with torch.inference_mode():  # without a judge: D's score, most real first
+        scores = ex.d(ex.g(torch.cat([z_from_seed(s, TINY.z_dim) for s in range(10)]))).flatten()
+    assert ex.ranked_seeds(pool=10) == [int(i) for i in torch.argsort(scores, descending=True)]
 
 
 def test_diffaugment_is_differentiable_random_per_sample_and_keeps_shape():

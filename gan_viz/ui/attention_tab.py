@@ -14,9 +14,11 @@ from gan_viz.ui.serving import HEAVY, LIGHT
 from gan_viz.ui.widgets import click_xy, image_input, user_errors
 
 VIEW = 4  # the 64x64 face is shown at 256x256, blocky, so every model pixel can be clicked
-SAMPLES = 12  # the gallery: the 12 seeds of 0-63 that D finds most real (SAGANExplorer.ranked_seeds)
-SEED_RULE = ("The first face and the samples are the seeds among 0-63 whose faces this model's discriminator finds "
-             "most real (chosen by the model, not by hand).")
+SAMPLES = 12  # the gallery: the first 12 of seeds 0-63 by SAGANExplorer.ranked_seeds (the rule in SEED_RULE)
+SEED_RULE = ("The first face and the samples are the seeds among 0-63 whose faces the CAM tab's classifier is surest "
+             "of, women and men in turn (chosen by a model, not by hand).")
+SEED_RULE_NO_JUDGE = ("The first face and the samples are the seeds among 0-63 whose faces this model's discriminator "
+                      "finds most real (chosen by the model, not by hand).")
 READING_CHOICES = [("where this pixel looks (row j of beta; sums to 1)", "query"),
                    ("who looks at this pixel (column i of beta)", "key")]
 SOFTMAX_NOTE = (
@@ -60,7 +62,8 @@ def _reading_md(r, x: int, y: int) -> str:
             f"{r.seconds * 1000:.2f} ms from the session's stored maps (G was not rerun).")
 
 
-def build(fam: Family) -> list[dict]:
+def build(fam: Family, judge: Family | None = None) -> list[dict]:
+    """The tab; judge (the CAM classifier's family, when it has weights) picks the first faces by its confidence."""
     gr.Markdown("Generate a face, then **click any pixel** of it: the map shows the self-attention beta of that query "
                 "location in the chosen attention layer. " + SOFTMAX_NOTE, latex_delimiters=[{"left": "$", "right": "$", "display": False}])
     lessons.build("sagan")
@@ -72,7 +75,8 @@ def build(fam: Family) -> list[dict]:
     else:
         d_layers = []
     default_layer = max(layers, key=lambda n: int(n.split("attn")[1])) if layers else None
-    ranked = fam.get().ranked_seeds() if fam.weights is not None else [0]
+    use_judge = judge is not None and judge.weights is not None
+    ranked = fam.get().ranked_seeds(judge=judge.get().top_class if use_judge else None) if fam.weights is not None else [0]
     default_seed, sample_seeds = ranked[0], ranked[:SAMPLES]
     state = gr.State(None)  # this session's Generated: image + beta maps; never shared between users
     with gr.Row():
@@ -87,7 +91,7 @@ def build(fam: Family) -> list[dict]:
             reading = gr.Radio(READING_CHOICES, value="query", label="Reading")
             topk = gr.Slider(1, 10, value=5, step=1, label="Top-k attended locations marked")
             alpha = gr.Slider(0.0, 1.0, value=0.6, step=0.05, label="Map opacity")
-            samples = gr.Gallery(label="Samples (click one to explore it). " + SEED_RULE, columns=4, height=220, format="png",
+            samples = gr.Gallery(label="Samples (click one to explore it). " + (SEED_RULE if use_judge else SEED_RULE_NO_JUDGE), columns=4, height=220, format="png",
                                  allow_preview=False)
         with gr.Column(scale=2):
             gr.Markdown("**Hover over the face**: beta for the pixel under the pointer, drawn in your browser "

@@ -86,6 +86,15 @@ class CAMExplainer(ModelSurface):
             face = self.find_face(img, use_whole_image=True)
         return face, self.classify(face.native if face.native is not None else face.crop)
 
+    def top_class(self, crops: list[np.ndarray], head: str = "gender") -> list[tuple[str, float]]:
+        """(class, calibrated probability) of one head for each face crop, in one batch: e.g. to rank generated faces
+        by how sure the classifier is (the SAGAN tab's first faces)."""
+        with torch.inference_mode():
+            logits = self.model(torch.cat([self._tensor(c) for c in crops]))[head]
+        probs = torch.softmax(logits / self.model.config.temperature, 1)
+        best = probs.max(1)
+        return [(self.heads[head][int(i)], float(p)) for p, i in zip(best.values, best.indices)]
+
     def resolve_target(self, target: str, probs: dict[str, dict[str, float]] | None, crop: np.ndarray) -> tuple[str, str]:
         """'predicted' (the gender head's top class), 'head:class' or a class name -> (head, class name)."""
         if target in ("predicted", "", None):

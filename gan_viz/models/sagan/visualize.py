@@ -1,6 +1,7 @@
 """Public inference surface of SAGAN: generate from a seed, read beta for a clicked pixel, inspect spectral norms."""
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import OrderedDict
@@ -86,23 +87,38 @@ class SAGANExplorer:
         self.cfg, self.device, self.source = cfg, device, source
         self._recent: OrderedDict[tuple[int, float], Generated] = OrderedDict()
         self._recent_lock = threading.Lock()
-        self._ranked: dict[int, list[int]] = {}
+        self._ranked: dict[tuple[int, bool], list[int]] = {}
         self._sigma_exact: dict[str, torch.Tensor] | None = None
 
     SEED_POOL = 64  # seeds 0..63 are ranked for the tab's first face and its sample gallery
 
-    def ranked_seeds(self, pool: int = SEED_POOL) -> list[int]:
-        """Seeds 0..pool-1, the face D finds most real first (at psi 1.0): the stated rule behind the tab's first face
-        and its gallery, so they are chosen by the model, not by hand, and follow the weights when they change."""
+    def ranked_seeds(self, pool: int = SEED_POOL, judge=None) -> list[int]:
+        """Seeds 0..pool-1 in the order the tab shows them (at psi 1.0): the stated rule behind its first face and
+        gallery, so they are chosen by a model, not by hand, and follow the weights when they change.
+
+        judge: a face classifier, faces (list of uint8 images) -> [(class, probability)] (CAMExplainer.top_class).
+        With one, the faces it is surest of come first, its classes taken in turn (so a gallery is not all one class;
+        the surest face of all opens the tab). Without one, the faces D finds most real come first.
+        """
+        key = (pool, judge is not None)
         with self._recent_lock:
-            if pool in self._ranked:
-                return self._ranked[pool]
+            if key in self._ranked:
+                return self._ranked[key]
         z = torch.cat([z_from_seed(s, self.cfg.z_dim) for s in range(pool)]).to(self.device)
         with torch.inference_mode():
-            scores = self.d(self.g(z)).flatten().float().cpu()
-        order = [int(i) for i in torch.argsort(scores, descending=True)]
+            images = self.g(z)
+            scores = self.d(images).flatten().float().cpu()
+        if judge is None:
+            order = [int(i) for i in torch.argsort(scores, descending=True)]
+        else:
+            verdicts = judge([to_uint8(x) for x in images])
+            by_class: dict[str, list[tuple[float, int]]] = {}
+            for seed, (name, prob) in enumerate(verdicts):
+                by_class.setdefault(name, []).append((-prob, seed))
+            queues = sorted((sorted(q) for q in by_class.values()), key=lambda q: q[0])  # surest class first
+            order = [seed for round_ in itertools.zip_longest(*queues) for _, seed in filter(None, round_)]
         with self._recent_lock:
-            self._ranked[pool] = order
+            self._ranked[key] = order
         return order
 
     def recent(self, seed: int, psi: float = 1.0) -> Generated:
