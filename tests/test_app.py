@@ -128,6 +128,13 @@ def test_sagan_api_through_gradio_client(server):
         client.predict(7, 64, 3, "default", "query", api_name="/sagan_attention")
     with pytest.raises(Exception, match="unknown layer"):
         client.predict(7, 3, 3, "G.attn99", "query", api_name="/sagan_attention")
+    # The inputs reach the function as sent (serving.LIGHT_RAW): numbers are rounded as gr.Number(precision=0) did,
+    # and what is not a number is refused with its name.
+    _, rounded = client.predict(7.0, 20.6, 29.7, "default", "query", api_name="/sagan_attention")
+    _, whole = client.predict(7, 21, 30, "default", "query", api_name="/sagan_attention")
+    assert rounded["map"] == whole["map"] and rounded["feature_xy"] == whole["feature_xy"]
+    with pytest.raises(Exception, match="seed must be a number"):
+        client.predict("seven", 3, 3, "default", "query", api_name="/sagan_attention")
 
 
 def test_the_portrait_example_is_classified_as_who_she_is_through_the_app_path():

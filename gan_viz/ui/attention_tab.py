@@ -10,7 +10,7 @@ from gan_viz import faces, imaging
 from gan_viz.models.sagan.visualize import Generated, read_attention
 from gan_viz.ui import examples, hover, lessons, links
 from gan_viz.ui.context import Family
-from gan_viz.ui.serving import HEAVY, LIGHT
+from gan_viz.ui.serving import HEAVY, LIGHT, LIGHT_RAW
 from gan_viz.ui.widgets import click_xy, image_input, user_errors
 
 VIEW = 4  # the 64x64 face is shown at 256x256, blocky, so every model pixel can be clicked
@@ -181,10 +181,10 @@ def build(fam: Family, judge: Family | None = None) -> list[dict]:
     samples.select(pick_sample, None, seed, api_visibility="private", **LIGHT).then(**gen_event)
     # Clicks and redraws are answered from this session's stored maps: the light lane, never behind a flip.
     face.select(user_errors(on_click), [state, layer, reading, topk, alpha], [over, info, last_click, link],
-                api_visibility="private", **LIGHT)
+                api_visibility="private", **LIGHT_RAW)
     for comp in (layer, reading, topk, alpha):
         comp.change(user_errors(redraw), [state, layer, reading, topk, alpha, last_click], [over, info],
-                    api_visibility="private", **LIGHT)
+                    api_visibility="private", **LIGHT_RAW)
 
     def interpolate(a, b):
         return [(im, f"{i}/7") for i, im in enumerate(explorer().interpolate(int(a), int(b), 8))]
@@ -218,7 +218,7 @@ def build(fam: Family, judge: Family | None = None) -> list[dict]:
         o, r = attention_view(g.image, g.maps[layer_name], layer_name, x, y, "query", g.gammas[layer_name], 0.6, 5)
         return o, _reading_md(r, x, y)
 
-    d_view.select(user_errors(d_click), [d_state, d_layer], [d_over, d_info], api_visibility="private", **LIGHT)
+    d_view.select(user_errors(d_click), [d_state, d_layer], [d_over, d_info], api_visibility="private", **LIGHT_RAW)
 
     def spectral(k):
         import pandas as pd
@@ -263,10 +263,17 @@ def build(fam: Family, judge: Family | None = None) -> list[dict]:
         a_json = gr.JSON()
         b_gen, b_att = gr.Button(), gr.Button()
 
+    # These two take their inputs as sent (LIGHT_RAW): numbers are rounded here as gr.Number(precision=0) would.
+    def whole(v, name):
+        try:
+            return int(round(float(v)))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number, got {v!r}") from None
+
     def sagan_generate(seed, psi=1.0):
         if seed is None:
             raise ValueError("seed is required")
-        g = explorer().recent(int(seed), 1.0 if psi is None else float(psi))
+        g = explorer().recent(whole(seed, "seed"), 1.0 if psi is None else float(psi))
         return g.image, imaging.upscale_nearest(g.image, VIEW)
 
     def sagan_attention(seed, x, y, layer, reading):
@@ -276,17 +283,18 @@ def build(fam: Family, judge: Family | None = None) -> list[dict]:
         layer_name = default_layer if layer in (None, "", "default") else layer
         if layer_name not in ex.g_layers:
             raise ValueError(f"unknown layer {layer_name!r}; use 'default' or one of {', '.join(ex.g_layers)}")
-        g = ex.recent(int(seed))
-        o, r = attention_view(g.image, g.maps[layer_name], layer_name, int(x), int(y), reading or "query",
+        g = ex.recent(whole(seed, "seed"))
+        o, r = attention_view(g.image, g.maps[layer_name], layer_name, whole(x, "x"), whole(y, "y"), reading or "query",
                               g.gammas[layer_name], 0.6, 5)
         return o, {"layer": layer_name, "reading": r.reading, "map": np.round(r.map, 6).tolist(),
                    "feature_xy": list(r.feature_xy), "feature_size": r.res, "gamma": r.gamma,
                    "top": [{"x": fx, "y": fy, "weight": w} for fx, fy, w in r.top]}
 
     # One G pass (~15 ms) or a cached face: both in the light lane, so they never wait behind a flip.
-    b_gen.click(user_errors(sagan_generate, gpu="image"), [a_seed, a_psi], [a_img, a_view], api_name="sagan_generate", **LIGHT)
+    b_gen.click(user_errors(sagan_generate, gpu="image"), [a_seed, a_psi], [a_img, a_view], api_name="sagan_generate",
+                **LIGHT_RAW)
     b_att.click(user_errors(sagan_attention, gpu="image"), [a_seed, a_x, a_y, a_layer, a_reading], [a_over, a_json],
-                api_name="sagan_attention", **LIGHT)
+                api_name="sagan_attention", **LIGHT_RAW)
     def open_view(request: gr.Request):
         """The first face, or the one a link names: ?tab=sagan&seed=11&psi=0.7&x=20&y=30 (x, y: a clicked pixel)."""
         q = links.for_tab(request, "sagan")

@@ -9,7 +9,8 @@ of them slows down (oversubscription). Instead:
   HEAVY_SLOTS (default: the number of cores / HEAVY_THREADS), so the cores are busy but never
   oversubscribed, whatever the number of users;
 - cheap events (answered from session state or a small cache: a SAGAN click, a slider redraw)
-  run in their own group, so Gradio's queue never puts them behind a flip or an inpainting;
+  run in their own group, so Gradio's queue never puts them behind a flip or an inpainting, and those whose
+  inputs are plain values skip Gradio's per-input preprocessing (LIGHT_RAW);
 - the queue is bounded: past QUEUE_MAX waiting events a newcomer is told the app is busy, and
   everyone in the queue sees their position (Gradio shows it) instead of waiting blind.
 
@@ -59,6 +60,11 @@ HEAVY_NICE = min(19, _int_env("GAN_VIZ_HEAVY_NICE", 5, low=0))
 # Keyword arguments for an event: .click(fn, inputs, outputs, **HEAVY).
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_SLOTS}
 LIGHT = {"concurrency_id": "light", "concurrency_limit": LIGHT_SLOTS}
+# Light events whose inputs are only numbers, strings, choices and session state: their values go to the function as
+# the browser sent them, without Gradio's per-input preprocess (each input a round trip through a worker thread and
+# the event loop; under benchmarks/load.py the slowest SAGAN clicks spent 190-330 ms there, inside the server, for five
+# numbers and strings). The functions convert and check their inputs themselves.
+LIGHT_RAW = {**LIGHT, "preprocess": False}
 # The GAN lab's streams and one-shot runs only wait (async) on the lab's own scheduler thread, which does the
 # computing for every run together; so many may be open at once without taking a heavy slot.
 LAB = {"concurrency_id": "lab", "concurrency_limit": _int_env("GAN_VIZ_LAB_SLOTS", 64)}
