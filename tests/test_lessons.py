@@ -55,3 +55,16 @@ def test_sagan_lesson_claims_gamma_is_used_and_columns_do_not_sum_to_one():
     assert np.allclose(beta.sum(1), 1, atol=1e-3) and not np.allclose(beta.sum(0), 1, atol=1e-2)
     rows = ex.spectral_report(0)
     assert abs(np.prod([r["normalised_norm"] for r in rows]) - 1) < 0.2
+
+
+def test_each_gender_lesson_example_is_the_gender_its_direction_starts_from():
+    # The examples are numbered as the thumbnails; regenerated assets can change who is where.
+    cam = app.CONTEXT.families["cam_classifier"].get()
+    checked = 0
+    for _, settings in lessons.LESSONS["gender"][1]:
+        if settings and "example" in settings and "direction" in settings:
+            path, _ = links.example_path({"tab": "gender", **{k: str(v) for k, v in settings.items()}})
+            _, probs = cam.classify_photo(load_image(path))
+            assert max(probs["gender"], key=probs["gender"].get) == settings["direction"].split("_to_")[0], path
+            checked += 1
+    assert checked >= 2
