@@ -91,7 +91,8 @@ def build(fam: Family, judge: Family | None = None) -> list[dict]:
             reading = gr.Radio(READING_CHOICES, value="query", label="Reading")
             topk = gr.Slider(1, 10, value=5, step=1, label="Top-k attended locations marked")
             alpha = gr.Slider(0.0, 1.0, value=0.6, step=0.05, label="Map opacity")
-            samples = gr.Gallery(label="Samples (click one to explore it). " + (SEED_RULE if use_judge else SEED_RULE_NO_JUDGE), columns=4, height=220, format="png",
+            rule = SEED_RULE if use_judge else SEED_RULE_NO_JUDGE
+            samples = gr.Gallery(label="Samples (click one to explore it). " + rule, columns=4, height=220, format="png",
                                  allow_preview=False)
         with gr.Column(scale=2):
             gr.Markdown("**Hover over the face**: beta for the pixel under the pointer, drawn in your browser "

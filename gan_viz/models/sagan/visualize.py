@@ -98,7 +98,8 @@ class SAGANExplorer:
 
         judge: a face classifier, faces (list of uint8 images) -> [(class, probability)] (CAMExplainer.top_class).
         With one, the faces it is surest of come first, its classes taken in turn (so a gallery is not all one class;
-        the surest face of all opens the tab). Without one, the faces D finds most real come first.
+        the surest face of all opens the tab). Without one, the faces D finds most real come first. The order is
+        worked out once per pool, with a judge and without (the app has one judge).
         """
         key = (pool, judge is not None)
         with self._recent_lock:
