@@ -226,6 +226,20 @@ def _find_faces(img: np.ndarray, size: int, use_whole_image: bool, max_faces: in
     return [crop_face(img, b, size) for b in boxes[:max_faces]]
 
 
+def likeliest_face(img: np.ndarray, size: int) -> FaceCrop | None:
+    """For a caller that must answer even when find_faces finds nothing (/classify): the largest box the cascade fires
+    on at its most lenient (fewer neighbours, no eye check), in the training framing; None when there is none of
+    MIN_FACE. Of the validation faces placed in pictures that find_faces missed (16 of 842), it boxed 13, 11 of them
+    then classified right, against 9 of the 16 from the whole picture. Through /classify's path (842 validation
+    adults each) pictures went from 93.59% to 94.18% and crops from 95.49% to 95.25%: of the tight crops the detector
+    misses, it boxes a small region in 5, and 2 more of those are then called wrong than when classified whole."""
+    for neighbors in (3, 2, 1):
+        boxes = [b for b in detect(img, min_size=16, neighbors=neighbors, scale_factor=1.05) if b[2] >= MIN_FACE]
+        if boxes:
+            return whole_image(img, size) if is_aligned_crop(img, boxes[0]) else crop_face(img, boxes[0], size)
+    return None
+
+
 def _crop_to_photo(face: FaceCrop, patch_size: int) -> np.ndarray:
     """(2, 3) affine map from pixels of a patch_size square in the crop's framing back to the photo."""
     m = face.matrix * (patch_size / face.crop.shape[0])  # original -> patch pixels (scales both rows)

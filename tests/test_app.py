@@ -9,6 +9,8 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
+from gan_viz import faces
+from gan_viz.imaging import load_image
 from gan_viz.ui import cam_tab
 from gan_viz.ui.widgets import user_errors
 
@@ -135,6 +137,24 @@ def test_sagan_api_through_gradio_client(server):
     assert rounded["map"] == whole["map"] and rounded["feature_xy"] == whole["feature_xy"]
     with pytest.raises(Exception, match="seed must be a number"):
         client.predict("seven", 3, 3, "default", "query", api_name="/sagan_attention")
+
+
+def test_classify_falls_back_to_the_likeliest_face_then_the_whole_image(monkeypatch):
+    ex = app.CONTEXT.families["cam_classifier"].get()
+    found, _ = ex.classify_photo(load_image(HOPPER))
+    real_find = ex.find_face
+
+    def strict_pass_misses(img, use_whole_image=False, **kw):  # as if find_faces found nothing
+        if not use_whole_image:
+            raise faces.FaceError("No face found.")
+        return real_find(img, use_whole_image=True, **kw)
+
+    monkeypatch.setattr(ex, "find_face", strict_pass_misses)
+    face, probs = ex.classify_photo(load_image(HOPPER))
+    assert not face.whole_image and abs(face.box[0] - found.box[0]) < found.box[2] / 2  # the lenient box: her face
+    assert probs == ex.classify(face.crop)
+    blank, _ = ex.classify_photo(np.full((300, 400, 3), 128, np.uint8))
+    assert blank.whole_image  # nothing at all: the whole image, as before
 
 
 def test_the_portrait_example_is_classified_as_who_she_is_through_the_app_path():

@@ -23,6 +23,16 @@ def test_finds_the_face_and_crops_square(hopper):
     assert face.crop.shape == (64, 64, 3) and not face.whole_image
 
 
+def test_likeliest_face_boxes_the_face_and_nothing_on_a_blank_picture(hopper):
+    (found,) = faces.find_faces(hopper, 64, max_faces=1)
+    face = faces.likeliest_face(hopper, 64)
+    assert face is not None and not face.whole_image and face.crop.shape == (64, 64, 3)
+    (x, y, w, h), (fx, fy, fw, fh) = face.box, found.box
+    overlap = max(0, min(x + w, fx + fw) - max(x, fx)) * max(0, min(y + h, fy + fh) - max(y, fy))
+    assert overlap > 0.5 * min(w * h, fw * fh)  # the lenient pass boxes the same face
+    assert faces.likeliest_face(np.full((300, 400, 3), 128, np.uint8), 64) is None
+
+
 def test_crop_follows_the_affine_matrix(hopper):
     face = faces.crop_face(hopper, (148, 103, 230, 230), 128, level_eyes=False)
     # the matrix maps the face box centre (shifted by CROP_DY) to the crop centre

@@ -41,8 +41,8 @@ def _boxed(img: np.ndarray, face) -> np.ndarray:
 def classify_json(fam: Family, image) -> dict:
     """/classify: probabilities of both heads and the face box used (null when the whole image was used).
 
-    An API caller cannot tick "use the whole image", so when no face is found the whole image is
-    classified and face_box is null (most such inputs are tight crops the detector misses).
+    An API caller cannot tick "use the whole image", so when no face is found it is answered from the box the
+    detector is least sure of (CAMExplainer.classify_photo), else from the whole image, and face_box is null.
     """
     face, probs = fam.get().classify_photo(image_input(image))
     probs["face_box"] = None if face.whole_image else [int(v) for v in face.box]

@@ -176,8 +176,9 @@ def app_path_section(r: dict) -> str:
         rows.append(f"| {label} | {m['n']} | {m['accuracy']:.4f} | {m['accuracy_male']:.4f} | {m['accuracy_female']:.4f} | "
                     f"{m['ece']:.4f} | {m['face_found']:.3f} | {ages} |")
     return f"""{APP_SECTION}
-Validation adults 18-65 through `CAMExplainer.classify_photo`, the code behind `/classify` and the tabs
-(detect, level the eyes, crop to the training framing; the whole image when no face is found), with
+Validation adults 18-65 through `CAMExplainer.classify_photo`, the code behind `/classify` (and the tabs', where
+a face is found: detect, level the eyes, crop to the training framing; when none is found, the detector's most
+lenient box, else the whole image), with
 probabilities calibrated by temperature scaling: T = {r['temperature_in_use']:.4f}, fitted on the other half of the
 validation files (by a salted hash), so the expected calibration error (ECE, 15 bins) below is measured on faces
 the fit did not see. Rerun: `python -m gan_viz.models.cam_classifier.evaluate --data ../shared/data/utkface

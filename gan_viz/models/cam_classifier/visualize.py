@@ -14,6 +14,7 @@ from gan_viz.models.cam_classifier.card import FAMILY
 from gan_viz.models.cam_classifier.network import LAYERS, CAMClassifier, CAMClassifierConfig  # noqa: F401 (LAYERS for the tab)
 from gan_viz.models.surface import ModelSurface
 
+DISPLAY_SIZE = 256  # the face crop shown in the tabs; the model sees it resized to its input size
 METHOD_LABELS = {"cam": "CAM", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++"}
 
 
@@ -49,7 +50,8 @@ class CAMExplainer(ModelSurface):
     def layers(self) -> list[str]:
         return self.model.layer_names
 
-    def find_face(self, img: np.ndarray, use_whole_image: bool = False, display_size: int = 256) -> faces.FaceCrop:
+    def find_face(self, img: np.ndarray, use_whole_image: bool = False,
+                  display_size: int = DISPLAY_SIZE) -> faces.FaceCrop:
         """The largest face in the training framing (or the image itself when it is a crop), at display_size.
 
         The model sees this crop resized to its input size the way the training data was (bicubic).
@@ -75,15 +77,17 @@ class CAMExplainer(ModelSurface):
         return {h: dict(zip(self.heads[h], torch.softmax(l[0] / t, 0).tolist())) for h, l in logits.items()}
 
     def classify_photo(self, img: np.ndarray) -> tuple[faces.FaceCrop, dict[str, dict[str, float]]]:
-        """The /classify path: the largest face found (or the image itself when it is a crop), else the whole image.
+        """The /classify path: the largest face found (or the image itself when it is a crop), else the likeliest face
+        at the detector's most lenient, else the whole image.
 
-        An API caller cannot tick "use the whole image", so when no face is found the whole image is
-        classified (most such inputs are tight crops the detector misses).
+        An API caller cannot tick "use the whole image", so it gets an answer whenever there is an image: from the
+        box the detector is least sure of (faces.likeliest_face), or from the whole image (most inputs with no box at
+        all are tight crops the detector misses).
         """
         try:
             face = self.find_face(img)
         except faces.FaceError:
-            face = self.find_face(img, use_whole_image=True)
+            face = faces.likeliest_face(img, DISPLAY_SIZE) or self.find_face(img, use_whole_image=True)
         return face, self.classify(face.native if face.native is not None else face.crop)
 
     def top_class(self, crops: list[np.ndarray], head: str = "gender") -> list[tuple[str, float]]:
