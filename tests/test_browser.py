@@ -352,3 +352,8 @@ def test_gender_tab_calibrated_strength_can_be_unticked(page):
     page.get_by_label("Calibrated strength", exact=False).uncheck()
     # the face's row now says strength 1 (the slider's value) where it said the calibrated one
     page.wait_for_function("() => /\t1\t0\.\d/.test(document.querySelector('#flip-info').innerText)", timeout=60_000)
+    # then the slider itself: moved to 2 and let go, the flip is redone at that strength
+    rng = page.locator("#flip-strength input[type=range]")
+    rng.fill("2")
+    rng.dispatch_event("pointerup")
+    page.wait_for_function("() => /\t2\t0\.\d/.test(document.querySelector('#flip-info').innerText)", timeout=60_000)
