@@ -58,6 +58,13 @@ def test_sagan_tab_click_shows_attention(page):
     info = page.locator("#sagan-info")
     info.get_by_text("gamma", exact=False).first.wait_for(timeout=30_000)
     assert "G was not rerun" in info.inner_text()
+    # the redraws take their inputs as the browser sends them (serving.LIGHT_RAW): a radio and a slider
+    page.get_by_label("who looks at this pixel (column i of beta)").check()
+    info.get_by_text("who looks at this pixel", exact=False).first.wait_for(timeout=30_000)
+    topk = page.locator("#sagan-topk input[type=range]")
+    topk.fill("2")
+    topk.dispatch_event("change")
+    page.wait_for_function("() => document.querySelector('#sagan-info').innerText.includes('Top 2:')", timeout=30_000)
 
 
 def test_gender_tab_upload_shows_result_and_cycle(page):
@@ -198,6 +205,13 @@ def test_hover_on_the_real_face_shown_to_d(page):
         page.mouse.move(box["x"] + 10 + 0.08 * box["width"] * k, box["y"] + 10 + 0.07 * box["height"] * k)
     assert page.evaluate(f"({FIND_HOVER})('#sagan-d-hover').ganViz.stats.draws") - before >= 8
     assert "D.attn" in page.locator("#sagan-d-hover .gv-info").inner_text()
+    # a click on D's view is answered on the server (serving.LIGHT_RAW), with D's own layer and gamma
+    view = page.locator("#sagan-d-view img")
+    view.scroll_into_view_if_needed()
+    vb = view.bounding_box()
+    page.mouse.click(vb["x"] + vb["width"] * 0.4, vb["y"] + vb["height"] * 0.4)
+    page.locator("#sagan-d-info").get_by_text("gamma", exact=False).first.wait_for(timeout=30_000)
+    assert "D.attn" in page.locator("#sagan-d-info").inner_text()
 
 
 def test_controls_no_other_test_drives(page):

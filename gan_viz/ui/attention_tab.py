@@ -89,7 +89,7 @@ def build(fam: Family, judge: Family | None = None) -> list[dict]:
             gen_btn = gr.Button("Generate", variant="primary")
             layer = gr.Radio(layers, value=default_layer, label="Attention layer of G")
             reading = gr.Radio(READING_CHOICES, value="query", label="Reading")
-            topk = gr.Slider(1, 10, value=5, step=1, label="Top-k attended locations marked")
+            topk = gr.Slider(1, 10, value=5, step=1, label="Top-k attended locations marked", elem_id="sagan-topk")
             alpha = gr.Slider(0.0, 1.0, value=0.6, step=0.05, label="Map opacity")
             rule = SEED_RULE if use_judge else SEED_RULE_NO_JUDGE
             samples = gr.Gallery(label="Samples (click one to explore it). " + rule, columns=4, height=220, format="png",
@@ -119,12 +119,13 @@ def build(fam: Family, judge: Family | None = None) -> list[dict]:
         with gr.Row():
             d_in = gr.Image(label="Real face", type="filepath", sources=["upload", "webcam", "clipboard"], height=260,
                             elem_id="sagan-d-input")
-            d_view = gr.Image(label="As D sees it: click a pixel", format="png", interactive=False, height=260)
+            d_view = gr.Image(label="As D sees it: click a pixel", format="png", interactive=False, height=260,
+                              elem_id="sagan-d-view")
             d_over = gr.Image(label="D's beta for the clicked pixel", format="png", interactive=False, height=260)
         d_layer = gr.Radio(d_layers, value=d_layers[0] if d_layers else None, label="Attention layer of D")
         gr.Markdown("Hover over D's view of the face (drawn in your browser):")
         d_hover = hover.component("sagan-d-hover")
-        d_info = gr.Markdown()
+        d_info = gr.Markdown(elem_id="sagan-d-info")
     with gr.Accordion("Spectral normalisation, made visible", open=False):
         gr.Markdown(SN_NOTE, latex_delimiters=[{"left": "$", "right": "$", "display": False}])
         k_more = gr.Slider(0, 50, value=10, step=1, label="k more power iterations")

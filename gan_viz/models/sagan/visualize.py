@@ -108,8 +108,8 @@ class SAGANExplorer:
         z = torch.cat([z_from_seed(s, self.cfg.z_dim) for s in range(pool)]).to(self.device)
         with torch.inference_mode():
             images = self.g(z)
-            scores = self.d(images).flatten().float().cpu()
-        if judge is None:
+            scores = self.d(images).flatten().float().cpu() if judge is None else None
+        if scores is not None:
             order = [int(i) for i in torch.argsort(scores, descending=True)]
         else:
             verdicts = judge([to_uint8(x) for x in images])
