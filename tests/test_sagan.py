@@ -170,3 +170,35 @@ def test_diffaugment_is_differentiable_random_per_sample_and_keeps_shape():
     assert set(cut.unique().tolist()) <= {0.0, 1.0} and 0 < (1 - cut).mean() <= 0.25  # at most a 4x4 square of 8x8
     moved = translation(torch.arange(64.0).view(1, 1, 8, 8).repeat(16, 1, 1, 1), gen=torch.Generator().manual_seed(2))
     assert not torch.equal(moved[0], moved[1]) or not torch.equal(moved[1], moved[2])  # shifts differ per sample
+
+
+def test_standing_statistics_average_the_batch_statistics_of_gs_own_samples_and_touch_nothing_else():
+    from gan_viz.models.sagan.standing import standing_statistics
+
+    torch.manual_seed(0)
+    g = net.Generator(TINY).eval()
+    before = copy.deepcopy(g.state_dict())
+    shipped = standing_statistics(g, TINY.z_dim, batches=3, batch_size=5, seed=4)
+    # The formula, computed apart: every BN normalising with its batch's statistics (as while gathering), the same
+    # z batches; the running mean / variance must be the plain average of the batch means / unbiased variances.
+    probe = copy.deepcopy(g).eval()
+    seen = []
+    probe.bn_out.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].detach().clone()))
+    for m in probe.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.train()
+    gen = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        for _ in range(3):
+            probe(torch.randn(5, TINY.z_dim, generator=gen))
+    mean = torch.stack([x.mean((0, 2, 3)) for x in seen]).mean(0)
+    var = torch.stack([x.var((0, 2, 3), unbiased=True) for x in seen]).mean(0)
+    assert torch.allclose(shipped.bn_out.running_mean, mean, atol=1e-5)
+    assert torch.allclose(shipped.bn_out.running_var, var, rtol=1e-4)
+    assert not torch.allclose(before["bn_out.running_var"], var, rtol=1e-2)  # the test can tell the two apart
+    for k, v in shipped.state_dict().items():  # parameters, spectral norm's u and sigma: untouched
+        if "running_" not in k and "num_batches" not in k:
+            assert torch.equal(v, before[k]), k
+    assert all(torch.equal(v, before[k]) for k, v in g.state_dict().items())  # the original G is left as it was
+    assert not shipped.training and all(not m.training and m.momentum == 0.1 for m in shipped.modules()
+                                        if isinstance(m, torch.nn.BatchNorm2d))

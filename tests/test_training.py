@@ -102,6 +102,18 @@ def test_sagan_entry_point_runs_and_exports_samples(tiny_data, tmp_path):
     keys = load_file(exported / "model.safetensors")
     assert any(k.startswith("G.") for k in keys) and any(k.startswith("D.") for k in keys)
     assert json.loads((tmp_path / "run" / "state.json").read_text())["meta"]["step"] == 2
+    # The shipped G carries batch-norm statistics of its own samples (standing.py), not those G_ema copied from the
+    # trained G: re-estimating them from the exported weights gives them back (up to the float16 storage).
+    from gan_viz.models.sagan.network import Generator, SAGANConfig
+    from gan_viz.models.sagan.standing import standing_statistics
+
+    cfg = SAGANConfig.from_dict(json.loads((exported / "config.json").read_text()))
+    g = Generator(cfg)
+    g.load_state_dict({k[2:]: v.float() for k, v in keys.items() if k.startswith("G.")})
+    again = standing_statistics(g, cfg.z_dim)
+    assert torch.allclose(again.bn_out.running_var, g.bn_out.running_var, rtol=0.02, atol=1e-3)
+    raw = {k[2:]: v.float() for k, v in load_file(exported / "resume.safetensors").items()}
+    assert not torch.allclose(raw["bn_out.running_var"], g.bn_out.running_var, rtol=0.02, atol=1e-3)
 
 
 def test_sagan_training_accumulates_from_the_export_when_the_run_is_gone(tiny_data, tmp_path):

@@ -23,7 +23,8 @@ def model_card(config: dict, step: int, records: list[dict], settings: dict, ima
     g_is_ema: False when `G.*` holds the trained G itself rather than its moving average (a choice made by hand,
     measured; the training script always exports the average).
     """
-    g_what = "the exponential moving average of G" if g_is_ema else "the trained G itself (not its moving average; see below)"
+    g_what = ("the exponential moving average of G, with batch-norm statistics of its own samples "
+              "(BigGAN's standing statistics: `standing.py`)" if g_is_ema else "the trained G itself (not its moving average; see below)")
     rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
     curve_rows = []
     for r in loss_rows(records, "loss_g"):

@@ -3,7 +3,7 @@
 Hinge loss, two time-scale update rule (D at 4e-4, G at 1e-4, Adam betas (0, 0.9)), an
 exponential moving average of G for sampling. Resumable, stops at --max-minutes, writes a
 checkpoint and a sample grid (made by the model) every --checkpoint-minutes, and exports
-G_ema + D to checkpoints/sagan with the model card.
+G_ema (with its own batch-norm statistics: standing.py) + D to checkpoints/sagan with the model card.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from gan_viz import training, utkface
 from gan_viz.models.sagan.card import HISTORY_FILE, model_card
 from gan_viz.models.sagan.diffaug import diff_augment
 from gan_viz.models.sagan.network import Discriminator, Generator, SAGANConfig
+from gan_viz.models.sagan.standing import BATCHES, standing_statistics
 
 
 def sample_grid(g: nn.Module, z: torch.Tensor, nrow: int = 8) -> bytes:
@@ -148,6 +149,9 @@ def main() -> None:
     p.add_argument("--resume-from", default=None,
                    help="an export with resume.safetensors (default: --export-dir): used when --run-dir holds no state, "
                         "so a fresh machine continues from the committed checkpoint instead of starting over")
+    p.add_argument("--standing-batches", type=int, default=BATCHES,
+                   help="batches of 64 samples over which the exported G's batch-norm statistics are re-estimated "
+                        "(standing.py); 0: export the statistics G_ema copied from G")
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
     args = p.parse_args()
     if args.threads:
@@ -215,7 +219,9 @@ def main() -> None:
         if not d_info.is_main:
             return
         training.save_training_state(run_dir, modules, {"G": opt_g, "D": opt_d}, meta)
-        grid = sample_grid(g_ema, fixed_z)
+        # The G that ships: G_ema with batch-norm statistics of its own samples (it copies the trained G's each step).
+        shipped = standing_statistics(g_ema, cfg.z_dim, args.standing_batches) if args.standing_batches else g_ema
+        grid = sample_grid(shipped, fixed_z)
         (run_dir / "samples").mkdir(parents=True, exist_ok=True)
         (run_dir / "samples" / f"step{meta['step']:06d}.png").write_bytes(grid)
         card_extra = {"samples.png": grid, "training_log.json": json.dumps(log.records).encode()}
@@ -228,7 +234,7 @@ def main() -> None:
             card_extra[HISTORY_FILE] = notes.encode()
         training.export_weights(
             args.export_dir,
-            {**{f"G.{k}": v for k, v in g_ema.state_dict().items()},
+            {**{f"G.{k}": v for k, v in shipped.state_dict().items()},
              **{f"D.{k}": v for k, v in training.unwrap(d).state_dict().items()}},
             cfg.to_dict(), model_card(cfg.to_dict(), meta["step"], log.records, settings, meta["images_seen"],
                                                   "\n" + notes if notes else ""),
