@@ -156,6 +156,66 @@ def test_heavy_work_runs_on_its_own_nicer_threads_and_clicks_stay_on_gradios():
     assert not inspect.iscoroutinefunction(light_fn)  # light events are left on Gradio's threads, at normal priority
 
 
+def test_a_heavy_event_s_images_are_encoded_on_its_heavy_thread_and_arrive_unchanged(monkeypatch):
+    import threading
+
+    import gradio as gr
+
+    encoded_on = []
+    real_encode = serving.encode
+
+    def recording_encode(img, format):
+        encoded_on.append(threading.current_thread().name)
+        return real_encode(img, format)
+
+    monkeypatch.setattr(serving, "encode", recording_encode)
+    rng = np.random.default_rng(1)
+    a = (rng.random((40, 56, 3)) * 255).astype(np.uint8)
+    b = (rng.random((24, 24, 3)) * 255).astype(np.uint8)
+    with gr.Blocks() as demo:
+        btn = gr.Button()
+        outs = [gr.Image(format="png"), gr.JSON(), gr.Image(format="png", type="pil")]
+        btn.click(lambda: (a, {"n": 1}, Image.fromarray(b)), None, outs, api_name="heavy", **serving.HEAVY)
+        btn.click(lambda: b, None, gr.Image(format="png"), api_name="light", **serving.LIGHT)
+    demo.queue(**serving.queue_settings())
+    assert serving.lower_heavy_priority(demo) == 1
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    try:
+        c = Client(url, verbose=False)
+        first, meta, second = c.predict(api_name="/heavy")
+        heavy_threads = list(encoded_on)
+        light = c.predict(api_name="/light")
+    finally:
+        demo.close()
+    assert np.array_equal(np.asarray(Image.open(first).convert("RGB")), a) and meta == {"n": 1}
+    assert np.array_equal(np.asarray(Image.open(second).convert("RGB")), b)
+    assert len(heavy_threads) == 2 and all(t.startswith("gan-viz-heavy") for t in heavy_threads)
+    assert np.array_equal(np.asarray(Image.open(light).convert("RGB")), b)
+    assert not encoded_on[-1].startswith("gan-viz-heavy")  # a light event's image: Gradio's own threads
+
+
+def test_a_new_visitor_s_session_builds_configs_only_for_what_events_change(client):
+    from gradio import state_holder
+
+    assert state_holder.SessionState is serving.LazySessionState  # installed by serving.configure_threads at start-up
+    gradio_own = serving.LazySessionState.__mro__[1]
+    eager, lazy = gradio_own(app.demo), serving.LazySessionState(app.demo)
+    assert vars(eager).keys() == vars(lazy).keys() and lazy.config_values == {} and len(eager.config_values) > 200
+    some = next(k for k, c in eager.config_values.items() if "props" in c and "value" in c["props"])
+    eager._update_value_in_config(some, "changed")
+    lazy._update_value_in_config(some, "changed")
+    assert lazy.config_values[some] == eager.config_values[some]  # the entry, once made, is Gradio's own
+    # Through the app: a visitor's click leaves entries for the components it sent and changed, with their values.
+    c = Client(client.src, verbose=False)
+    c.predict(3, 20, 30, "default", "query", api_name="/sagan_attention")
+    session = app.demo.state_holder[c.session_hash]
+    fn = next(f for f in app.demo.fns.values() if f.api_name == "sagan_attention")
+    assert {o._id for o in fn.outputs} <= set(session.config_values) <= {b._id for b in fn.inputs + fn.outputs}
+    json_out = next(o for o in fn.outputs if type(o).__name__ == "JSON")
+    value = session.config_values[json_out._id]["props"]["value"]
+    assert (value.model_dump() if hasattr(value, "model_dump") else value)["feature_xy"] == [10, 15]
+
+
 def test_the_classroom_api_calls_answer_with_the_bundled_models(client, tmp_path):
     out = client.predict(handle_file(HOPPER), "fgsm", 4, "standard", api_name="/adversarial")
     clean, adv, info = out

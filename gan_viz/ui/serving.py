@@ -30,10 +30,11 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import torch
-from gradio import processing_utils
+from gradio import processing_utils, state_holder
 
 
 def _int_env(name: str, default: int, low: int = 1) -> int:
@@ -77,6 +78,21 @@ def configure_threads() -> None:
     cv2.setNumThreads(1)
     _limit_malloc_arenas()
     processing_utils.save_pil_to_cache = _save_pil_to_cache_atomically
+    state_holder.SessionState = LazySessionState
+
+
+class LazySessionState(state_holder.SessionState):
+    """Gradio's per-visitor state, without a copy of every component's config made when the visitor arrives.
+
+    Gradio 6.31 builds that copy (for its deep links) on the event loop, at a visitor's first event: 15-35 ms for
+    this app's ~300 components, so a class arriving at once (benchmarks/load.py starts its 20 users together) held
+    the loop for 0.3-0.7 s while the first clicks waited. Here each component's entry is made when an event first
+    changes it, as Gradio already does for components added later (_update_value_in_config); a component no event
+    has touched keeps its default, which is what its entry would have said. Only the constructor's argument differs.
+    """
+
+    def __init__(self, blocks):
+        super().__init__(SimpleNamespace(default_config=blocks.default_config, blocks={}))
 
 
 def _nice_this_thread() -> None:
@@ -101,17 +117,49 @@ def _heavy_threads() -> ThreadPoolExecutor:
         return _heavy_pool
 
 
-def _on_heavy_threads(fn):
+def _encoded_images(result, outputs: list):
+    """result with every array or PIL image bound for a gr.Image output already saved as Gradio would save it (the
+    component's own postprocess: its format, PNG_LEVEL, the file cache), replaced by the file's path.
+
+    Run on the heavy thread that computed it: Gradio postprocesses outputs on its shared worker threads, at the
+    priority of a click, and encoding a flip's 600x512 results there was the largest share of the CPU the clicks'
+    threads met under benchmarks/load.py (py-spy: 797 of 1,263 busy samples of those threads). Given a path, Gradio's
+    postprocess only records it. Anything else (updates, galleries, a dict of outputs) is left as it is.
+    """
+    import gradio as gr
+    import numpy as np
+    from PIL import Image as PILImage
+
+    single = len(outputs) == 1
+    values = [result] if single else result
+    if isinstance(values, dict) or not isinstance(values, (list, tuple)) or len(values) != len(outputs):
+        return result
+    out = list(values)
+    for i, (block, value) in enumerate(zip(outputs, values)):
+        if type(block) is gr.Image and isinstance(value, (np.ndarray, PILImage.Image)) \
+                and getattr(block.watermark, "watermark", None) is None:  # Gradio would watermark a path again
+            out[i] = block.postprocess(value).path
+    if single:
+        return out[0]
+    return tuple(out) if isinstance(values, tuple) else out
+
+
+def _on_heavy_threads(fn, outputs: list | None = None):
+    def compute(*args, **kwargs):
+        result = fn(*args, **kwargs)
+        return _encoded_images(result, outputs) if outputs else result
+
     @functools.wraps(fn)
     async def run(*args, **kwargs):
         ctx = contextvars.copy_context()  # Gradio's per-request context (gr.Info, progress) goes along
-        return await asyncio.wrap_future(_heavy_threads().submit(ctx.run, fn, *args, **kwargs))
+        return await asyncio.wrap_future(_heavy_threads().submit(ctx.run, compute, *args, **kwargs))
 
     return run
 
 
 def lower_heavy_priority(demo) -> int:
-    """Run every heavy event's handler on HEAVY_SLOTS threads of their own at niceness +HEAVY_NICE; returns how many.
+    """Run every heavy event's handler, and the encoding of its output images, on HEAVY_SLOTS threads of their own at
+    niceness +HEAVY_NICE; returns how many.
 
     Gradio runs every event on one pool of threads at the same priority, so on 2 busy cores a click waited behind
     flips and inpaintings for its share of CPU (410-621 ms p95 inside the server for 0.25 ms of work). Threads can
@@ -128,7 +176,9 @@ def lower_heavy_priority(demo) -> int:
         if block_fn.concurrency_id != HEAVY["concurrency_id"] or fn is None or inspect.iscoroutinefunction(fn) \
                 or inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
             continue
-        block_fn.fn = _on_heavy_threads(fn)
+        # Outputs are encoded on the heavy thread too, unless Gradio is told to leave them alone or batches them.
+        pre_encode = block_fn.postprocess and not block_fn.batch
+        block_fn.fn = _on_heavy_threads(fn, list(block_fn.outputs) if pre_encode else None)
         n += 1
     return n
 
@@ -137,9 +187,15 @@ def _limit_malloc_arenas(n: int = 2) -> None:
     """glibc gives each thread that allocates its own malloc arena; with dozens of request threads handling large
     arrays the process kept growing (+9% RSS in the third round of benchmarks/load.py). Two arenas: +2%."""
     try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, n)  # M_ARENA_MAX
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, n)  # M_ARENA_MAX
+        if MMAP_THRESHOLD_KB:
+            libc.mallopt(-3, MMAP_THRESHOLD_KB * 1024)  # M_MMAP_THRESHOLD
     except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to tune
         pass
+
+
+MMAP_THRESHOLD_KB = _int_env("GAN_VIZ_MMAP_THRESHOLD_KB", 0, low=0)
 
 
 def _save_pil_to_cache_atomically(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
