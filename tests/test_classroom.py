@@ -194,6 +194,14 @@ def test_a_heavy_event_s_images_are_encoded_on_its_heavy_thread_and_arrive_uncha
     assert not encoded_on[-1].startswith("gan-viz-heavy")  # a light event's image: Gradio's own threads
 
 
+def test_freed_heap_pages_are_handed_back_by_one_trimming_thread():
+    import threading
+
+    serving.configure_threads()  # a second call (app.py made the first) starts no second thread
+    trimmers = [t for t in threading.enumerate() if t.name == "gan-viz-malloc-trim"]
+    assert serving.TRIM_SECONDS > 0 and len(trimmers) == 1 and trimmers[0].daemon
+
+
 def test_a_new_visitor_s_session_builds_configs_only_for_what_events_change(client):
     from gradio import state_holder
 

@@ -12,7 +12,11 @@ of them slows down (oversubscription). Instead:
   run in their own group, so Gradio's queue never puts them behind a flip or an inpainting, and those whose
   inputs are plain values skip Gradio's per-input preprocessing (LIGHT_RAW);
 - the queue is bounded: past QUEUE_MAX waiting events a newcomer is told the app is busy, and
-  everyone in the queue sees their position (Gradio shows it) instead of waiting blind.
+  everyone in the queue sees their position (Gradio shows it) instead of waiting blind;
+- a heavy event's output images are encoded on its own nice thread, not on Gradio's shared ones;
+- a newcomer's session costs the event loop next to nothing (LazySessionState), so a class arriving at once
+  does not hold up the clicks already under way;
+- freed heap pages go back to the OS every TRIM_SECONDS, so the process does not keep its peak.
 
 The numbers behind these defaults are in the README (benchmarks/load.py); each can be overridden
 with an environment variable to measure another choice.
@@ -27,6 +31,7 @@ import inspect
 import io
 import os
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -72,11 +77,14 @@ LAB = {"concurrency_id": "lab", "concurrency_limit": _int_env("GAN_VIZ_LAB_SLOTS
 
 
 def configure_threads() -> None:
-    """Call once at start-up (app.py): per-request thread counts, so concurrent requests do not oversubscribe."""
+    """Call once at start-up (app.py): per-request thread counts, so concurrent requests do not oversubscribe; the
+    allocator's settings and heap trimming; atomic PNG writes at PNG_LEVEL; Gradio's sessions made lazily."""
     if torch.get_num_threads() != HEAVY_THREADS:
         torch.set_num_threads(HEAVY_THREADS)
     cv2.setNumThreads(1)
     _limit_malloc_arenas()
+    if TRIM_SECONDS and not any(t.name == "gan-viz-malloc-trim" for t in threading.enumerate()):
+        _trim_heap_every(TRIM_SECONDS)
     processing_utils.save_pil_to_cache = _save_pil_to_cache_atomically
     state_holder.SessionState = LazySessionState
 
@@ -195,7 +203,31 @@ def _limit_malloc_arenas(n: int = 2) -> None:
         pass
 
 
+# glibc's own mmap threshold (0) adapts upwards, so large arrays end up in the heap and their pages stay with the
+# process after use. A fixed 1 MB (GAN_VIZ_MMAP_THRESHOLD_KB=1024) kept RSS flat under benchmarks/load.py (+0.1% in
+# round 3) but cost 15% more server CPU per round (every large array mapped and zeroed anew): not the default.
 MMAP_THRESHOLD_KB = _int_env("GAN_VIZ_MMAP_THRESHOLD_KB", 0, low=0)
+# Hand freed heap pages back to the OS this often (0: never). Under benchmarks/load.py RSS grew 1.1-2.4% in round 3
+# with a trim every 2 s, 2.0-3.7% without (same session, 2 runs each), at the same requests/s and click latency.
+TRIM_SECONDS = _int_env("GAN_VIZ_TRIM_SECONDS", 2, low=0)
+
+
+def _trim_heap_every(seconds: int) -> threading.Thread | None:
+    """A daemon thread calling glibc's malloc_trim(0) every `seconds`: the pages that the requests' large arrays
+    freed go back to the OS instead of counting against the Space's memory. None where there is no glibc."""
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+    def loop():
+        while True:
+            time.sleep(seconds)
+            trim(0)
+
+    t = threading.Thread(target=loop, name="gan-viz-malloc-trim", daemon=True)
+    t.start()
+    return t
 
 
 def _save_pil_to_cache_atomically(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
