@@ -130,8 +130,8 @@ def _encoded_images(result, outputs: list):
     component's own postprocess: its format, PNG_LEVEL, the file cache), replaced by the file's path.
 
     Run on the heavy thread that computed it: Gradio postprocesses outputs on its shared worker threads, at the
-    priority of a click, and encoding a flip's 600x512 results there was the largest share of the CPU the clicks'
-    threads met under benchmarks/load.py (py-spy: 797 of 1,263 busy samples of those threads). Given a path, Gradio's
+    priority of a click, and encoding a flip's 600x512 results was most of what those threads did under
+    benchmarks/load.py (py-spy: 797 of their 1,263 busy samples). Given a path, Gradio's
     postprocess only records it. Anything else (updates, galleries, a dict of outputs) is left as it is.
     """
     import gradio as gr
