@@ -202,3 +202,30 @@ def test_standing_statistics_average_the_batch_statistics_of_gs_own_samples_and_
     assert all(torch.equal(v, before[k]) for k, v in g.state_dict().items())  # the original G is left as it was
     assert not shipped.training and all(not m.training and m.momentum == 0.1 for m in shipped.modules()
                                         if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_the_standing_command_rewrites_an_old_export_s_statistics_and_its_card(tmp_path, monkeypatch):
+    import sys
+
+    from gan_viz import training
+    from gan_viz.models.sagan import standing
+    from gan_viz.models.sagan.card import COPIED_NOTE, STANDING_NOTE, model_card
+
+    torch.manual_seed(0)
+    g, d = net.Generator(TINY), net.Discriminator(TINY)
+    g.train()
+    with torch.no_grad():
+        g(torch.randn(4, TINY.z_dim))  # running statistics of one small training batch, as G_ema would copy them
+    copied = g.bn_out.running_var.clone()
+    training.export_weights(tmp_path, {**{f"G.{k}": v for k, v in g.state_dict().items()},
+                                       **{f"D.{k}": v for k, v in d.state_dict().items()}}, TINY.to_dict(),
+                            model_card(TINY.to_dict(), 1, [], {}, standing=False))
+    assert COPIED_NOTE in (tmp_path / "README.md").read_text()
+    monkeypatch.setattr(sys, "argv", ["standing", "--weights", str(tmp_path), "--batches", "3", "--batch-size", "5"])
+    standing.main()
+    card = (tmp_path / "README.md").read_text()
+    assert STANDING_NOTE in card and COPIED_NOTE not in card and (tmp_path / "samples.png").exists()
+    shipped = load_file(tmp_path / "model.safetensors")
+    expected = standing.standing_statistics(g.eval(), TINY.z_dim, 3, 5)
+    assert torch.allclose(shipped["G.bn_out.running_var"], expected.bn_out.running_var)
+    assert not torch.allclose(shipped["G.bn_out.running_var"], copied)

@@ -14,17 +14,24 @@ def _curve(records: list[dict], key: str, every: int) -> list[tuple[int, float]]
 HISTORY_FILE = "history.md"  # beside the export: how the weights came to be, session by session (written by hand)
 
 
+# How the card names the shipped G's batch-norm statistics; standing.py swaps the second for the first.
+STANDING_NOTE = ", with batch-norm statistics of its own samples (BigGAN's standing statistics: `standing.py`)"
+COPIED_NOTE = " (batch-norm statistics copied from the trained G; `standing.py` re-estimates them)"
+
+
 def model_card(config: dict, step: int, records: list[dict], settings: dict, images_seen: int | None = None,
-               history: str = "", g_is_ema: bool = True) -> str:
+               history: str = "", g_is_ema: bool = True, standing: bool = True) -> str:
     """The card; benchmarks/sagan_quality.py appends the measured quality section to it.
 
     history: the export's history.md, which every export carries forward, so what earlier sessions
     measured and tried stays on the card when a later run re-exports.
     g_is_ema: False when `G.*` holds the trained G itself rather than its moving average (a choice made by hand,
     measured; the training script always exports the average).
+    standing: the average's batch-norm statistics were re-estimated on its own samples (standing.py).
     """
-    g_what = ("the exponential moving average of G, with batch-norm statistics of its own samples "
-              "(BigGAN's standing statistics: `standing.py`)" if g_is_ema else "the trained G itself (not its moving average; see below)")
+    g_what = "the trained G itself (not its moving average; see below)"
+    if g_is_ema:
+        g_what = "the exponential moving average of G" + (STANDING_NOTE if standing else COPIED_NOTE)
     rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
     curve_rows = []
     for r in loss_rows(records, "loss_g"):

@@ -18,7 +18,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-BATCHES, BATCH_SIZE = 50, 64  # 3,200 samples: the estimates move by < 1% between seeds at this count
+# 3,200 samples; measured on the bundled model, two seeds give per-channel variances 0.6-1.2% apart (median per
+# layer; 7.8% in the worst channel) and means within 0.02 standard deviations; 60 s on 2 CPU cores (width 64).
+BATCHES, BATCH_SIZE = 50, 64
 
 
 @torch.no_grad()
@@ -50,6 +52,7 @@ def main() -> None:
     from safetensors.torch import load_file, save_file
 
     from gan_viz import hub
+    from gan_viz.models.sagan.card import COPIED_NOTE, STANDING_NOTE
     from gan_viz.models.sagan.network import Generator, SAGANConfig
     from gan_viz.models.sagan.train import sample_grid
 
@@ -70,6 +73,9 @@ def main() -> None:
     save_file(sd, folder / "model.safetensors")
     fixed_z = torch.randn(64, cfg.z_dim, generator=torch.Generator().manual_seed(1234))  # train.py's grid latents
     (folder / "samples.png").write_bytes(sample_grid(g, fixed_z))
+    card = folder / "README.md"
+    if card.exists():  # an export made with the copied statistics says so; now it says what it holds
+        card.write_text(card.read_text().replace(COPIED_NOTE, STANDING_NOTE))
     print(f"{folder}: G's batch-norm statistics re-estimated over {args.batches} x {args.batch_size} samples")
 
 
