@@ -81,6 +81,12 @@ def test_classifier_trains_exports_and_resumes(tiny_data, tmp_path):
     _run(args[:5] + ["2"] + args[6:], tmp_path)
     state = json.loads((tmp_path / "run" / "state.json").read_text())["meta"]
     assert state["epoch"] == 2 and state["step"] == 2 * 5  # 36 training files / batch 8 -> 5 steps per epoch
+    # A new run extends that export with the context block (it starts as the identity) and exports the wider net.
+    _run(args[:-6] + ["--run-dir", "run2", "--export-dir", "export2", "--threads", "1", "--init-from", "export",
+                      "--context-dilations", "2", "4"], tmp_path)
+    cfg2 = json.loads((tmp_path / "export2" / "config.json").read_text())
+    assert cfg2["context_dilations"] == [2, 4] and "75x75" in (tmp_path / "export2" / "README.md").read_text()
+    assert any(".residual." in k for k in load_file(tmp_path / "export2" / "model.safetensors"))
 
 
 def test_classifier_trains_under_torchrun_with_two_cpu_processes(tiny_data, tmp_path):

@@ -1,6 +1,8 @@
 """The model card of the CAM face classifier: what the weights are, what they were trained on, how well they do."""
 from __future__ import annotations
 
+from gan_viz.models.cam_classifier.network import CAMClassifierConfig, receptive_field
+
 FAMILY = "cam_classifier"
 
 
@@ -10,6 +12,18 @@ ROBUST_INTRO = (
     "examples with a random start (Wong, Rice and Kolter, ICLR 2020, 'Fast is better than free'), so that the "
     "adversarial-examples tab can show what adversarial training buys against FGSM, and what it does not against "
     "PGD. Trained with `python -m gan_viz.models.cam_classifier.train --adversarial-eps ...` (see Training settings).")
+
+
+def architecture(config: dict) -> str:
+    """One sentence on the conv stack: what one position of the last map sees."""
+    c = CAMClassifierConfig.from_dict(config)
+    rf = receptive_field(c)
+    if not c.context_dilations:
+        return (f"Five 3x3 conv stages (strides 2, 1, 2, 1, 1): one position of the last map sees a {rf}x{rf} px "
+                f"window of the input.")
+    return (f"Five 3x3 conv stages (strides 2, 1, 2, 1, 1); conv4 ends in a residual pair of 3x3 convs dilated "
+            f"{' and '.join(map(str, c.context_dilations))} (Yu et al., CVPR 2017), so one position of the last map "
+            f"sees a {rf}x{rf} px window of the input, not 27x27, while the map keeps its resolution.")
 
 
 def model_card(config: dict, metrics: dict, settings: dict, robust: bool = False) -> str:
@@ -28,6 +42,7 @@ linear layer per head, so that class activation maps (Zhou et al., CVPR 2016) re
 straight off its weights. Heads: `gender` ({", ".join(config['heads']['gender'])}) and
 `age_group` ({", ".join(config['heads']['age_group'])}). Input: a {config['image_size']}x{config['image_size']}
 RGB face crop framed like the UTKFace aligned crops, scaled to [-1, 1].
+{architecture(config)}
 
 Trained by this project with `python -m gan_viz.models.cam_classifier.train --data ../shared/data/utkface`.
 

@@ -20,6 +20,9 @@ AGE_CLASSES = ("0-12", "13-19", "20-39", "40-59", "60+")
 class CAMClassifierConfig:
     image_size: int = 64  # input crop is image_size x image_size RGB
     width: int = 24  # channels of the first stage; later stages double it
+    # Dilations of the residual context convs inside conv4 (see ContextBlock); () = the plain five-conv net of earlier
+    # exports, whose last map sees only a 27 px window of an 80 px face.
+    context_dilations: tuple[int, ...] = ()
     temperature: float = 1.0  # softmax(logits / T): fitted on validation faces after training so probabilities are calibrated
     heads: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: {"gender": GENDER_CLASSES, "age_group": AGE_CLASSES}
@@ -28,6 +31,7 @@ class CAMClassifierConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["heads"] = {k: list(v) for k, v in self.heads.items()}
+        d["context_dilations"] = list(self.context_dilations)
         return d
 
     @classmethod
@@ -36,6 +40,7 @@ class CAMClassifierConfig:
         d["heads"] = {k: tuple(v) for k, v in d.get("heads", {}).items()} or None
         if d["heads"] is None:
             del d["heads"]
+        d["context_dilations"] = tuple(d.get("context_dilations", ()))
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -43,6 +48,38 @@ def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
     )
+
+
+class ContextBlock(nn.Module):
+    """A residual pair of dilated 3x3 convs (dilated residual networks, Yu et al., CVPR 2017) at the last resolution.
+
+    Why: CAM needs a fine last map (stride 4, 20x20 at 80 px), and five plain 3x3 convs at that stride give each
+    position of it a 27 px window: the net could only add up local cues. Dilations 2 and 4 widen the window to
+    75 px (the whole face: jaw line, hair length) without pooling the map. The second BN starts at zero scale, so a
+    new block is the identity and a trained five-conv net can be extended and fine-tuned from its own weights.
+    """
+
+    def __init__(self, c: int, dilations: tuple[int, ...]):
+        super().__init__()
+        layers = []
+        for i, d in enumerate(dilations):
+            layers += [nn.Conv2d(c, c, 3, 1, d, dilation=d, bias=False), nn.BatchNorm2d(c)]
+            if i < len(dilations) - 1:
+                layers.append(nn.ReLU(inplace=True))
+        self.residual = nn.Sequential(*layers)
+        nn.init.zeros_(self.residual[-1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.residual(x))
+
+
+def receptive_field(config: "CAMClassifierConfig") -> int:
+    """Input pixels one position of the last map sees: 3x3 convs at strides 2,1,2,1,1, plus the context convs."""
+    rf, jump = 1, 1
+    for stride in (2, 1, 2):
+        rf, jump = rf + 2 * jump, jump * stride
+    rf += 2 * jump * (1 + sum(config.context_dilations))  # conv4's own conv, its context convs
+    return rf + 2 * jump  # conv5
 
 
 class CAMClassifier(nn.Module):
@@ -61,6 +98,8 @@ class CAMClassifier(nn.Module):
             _conv(4 * w, 8 * w),  # (B, 8w, S/4, S/4): CAM's f_k
         )
         self.features = nn.Sequential()
+        if config.context_dilations:  # conv4 = its conv + the context block, so old weights keep their names
+            stages[3].append(ContextBlock(4 * w, config.context_dilations))
         for name, stage in zip(LAYERS, stages):
             self.features.add_module(name, stage)
         self.dropout = nn.Dropout(0.2)

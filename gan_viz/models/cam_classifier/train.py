@@ -53,6 +53,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--width", type=int, default=24)
     p.add_argument("--image-size", type=int, default=80)
+    p.add_argument("--context-dilations", type=int, nargs="*", default=[],
+                   help="dilations of the residual context convs in conv4 (network.ContextBlock), e.g. 2 4; none: the "
+                        "plain five-conv net. With --init-from a plain export, the block starts as the identity")
     p.add_argument("--source-size", type=int, default=128, help="aligned crops are decoded at this size, then re-cropped")
     p.add_argument("--init-from", default=None,
                    help="start a new run from exported weights (config.json + model.safetensors), e.g. the bundled ones; "
@@ -83,7 +86,8 @@ def main() -> None:
     train_g = torch.tensor([r.gender for r in train_recs])
     train_a = torch.tensor([utkface.age_group(r.age) for r in train_recs])
 
-    config = CAMClassifierConfig(image_size=args.image_size, width=args.width)
+    config = CAMClassifierConfig(image_size=args.image_size, width=args.width,
+                                 context_dilations=tuple(args.context_dilations))
     model = CAMClassifier(config).to(memory_format=torch.channels_last)  # measured faster on this CPU
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
     steps_per_epoch = math.ceil(len(train_recs) / (args.batch_size * d.world_size))
@@ -97,7 +101,12 @@ def main() -> None:
         meta = {"step": 0, "epoch": 0, "best": -1.0}
         if args.init_from:
             from safetensors.torch import load_file
-            model.load_state_dict({k: v.float() for k, v in load_file(training.Path(args.init_from) / "model.safetensors").items()})
+            missing, unexpected = model.load_state_dict(
+                {k: v.float() for k, v in load_file(training.Path(args.init_from) / "model.safetensors").items()}, strict=False)
+            # Only a new context block may be absent from the export (it starts as the identity); nothing may be left over.
+            if unexpected or any(".residual." not in k for k in missing):
+                raise SystemExit(f"--init-from {args.init_from} does not fit this network: missing {missing}, "
+                                 f"unexpected {unexpected}")
             meta["init_from"] = str(args.init_from)
     log = training.MetricsLog(run_dir / "metrics.json")
     ddp_model = nn.parallel.DistributedDataParallel(model) if d.world_size > 1 else model
