@@ -240,6 +240,17 @@ def likeliest_face(img: np.ndarray, size: int) -> FaceCrop | None:
     return None
 
 
+def face_to_classify(img: np.ndarray, size: int) -> FaceCrop:
+    """What /classify classifies in a photo: the largest face found (or the image itself when it is a crop), else the
+    likeliest face at the detector's most lenient, else the whole image. Never raises: an API caller cannot tick
+    "use the whole image", so it gets an answer whenever there is an image (most inputs with no box at all are tight
+    crops the detector misses). The classifier's training crops are made by this same function (app_crops.py)."""
+    try:
+        return find_faces(img, size, max_faces=1)[0]
+    except FaceError:
+        return likeliest_face(img, size) or find_faces(img, size, use_whole_image=True)[0]
+
+
 def _crop_to_photo(face: FaceCrop, patch_size: int) -> np.ndarray:
     """(2, 3) affine map from pixels of a patch_size square in the crop's framing back to the photo."""
     m = face.matrix * (patch_size / face.crop.shape[0])  # original -> patch pixels (scales both rows)

@@ -82,7 +82,7 @@ def load_pack(path: str | os.PathLike) -> tuple[list[Record], np.ndarray]:
         return recs, np.stack(list(pool.map(decode, range(len(recs)))))
 
 
-def _load(path: str, size: int) -> np.ndarray:
+def load_face(path: str, size: int) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC))
 
@@ -104,7 +104,7 @@ def load_images(recs: list[Record], size: int, cache_dir: str | os.PathLike | No
     if cache.exists():
         return np.load(cache, mmap_mode="r")
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        arr = np.stack(list(pool.map(lambda r: _load(r.path, size), recs)))  # (N, H, W, 3) uint8
+        arr = np.stack(list(pool.map(lambda r: load_face(r.path, size), recs)))  # (N, H, W, 3) uint8
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")  # DDP ranks may decode at once: write, then rename
     np.save(tmp, arr)

@@ -142,14 +142,14 @@ def test_sagan_api_through_gradio_client(server):
 def test_classify_falls_back_to_the_likeliest_face_then_the_whole_image(monkeypatch):
     ex = app.CONTEXT.families["cam_classifier"].get()
     found, _ = ex.classify_photo(load_image(HOPPER))
-    real_find = ex.find_face
+    real_find = faces.find_faces
 
-    def strict_pass_misses(img, use_whole_image=False, **kw):  # as if find_faces found nothing
+    def strict_pass_misses(img, size, use_whole_image=False, **kw):  # as if find_faces found nothing
         if not use_whole_image:
             raise faces.FaceError("No face found.")
-        return real_find(img, use_whole_image=True, **kw)
+        return real_find(img, size, use_whole_image=True, **kw)
 
-    monkeypatch.setattr(ex, "find_face", strict_pass_misses)
+    monkeypatch.setattr(faces, "find_faces", strict_pass_misses)
     face, probs = ex.classify_photo(load_image(HOPPER))
     assert not face.whole_image and abs(face.box[0] - found.box[0]) < found.box[2] / 2  # the lenient box: her face
     assert probs == ex.classify(face.crop)
@@ -161,3 +161,19 @@ def test_the_portrait_example_is_classified_as_who_she_is_through_the_app_path()
     # Grace Hopper, the app's first example: /classify (face found, levelled, cropped) says female.
     out = cam_tab.classify_json(app.CONTEXT.families["cam_classifier"], HOPPER)
     assert out["face_box"] is not None and out["gender"]["female"] > 0.5
+
+
+def test_the_classifier_trains_on_the_very_crops_classify_makes():
+    """app_crops.py (the classifier's training crops of faces in pictures) goes through /classify's own face finding."""
+    from gan_viz import utkface
+    from gan_viz.models.cam_classifier.app_crops import app_crop
+
+    ex = app.CONTEXT.families["cam_classifier"].get()
+    face = faces.find_faces(load_image(HOPPER), 200)[0].crop  # her face as an aligned 200 px crop
+    for seed in (0, 1):
+        picture, _ = utkface.in_picture(face, np.random.default_rng(seed))
+        found, probs = ex.classify_photo(picture)
+        crop, was_found = app_crop(face, 256, seed)  # 256: the size classify_photo crops at
+        assert was_found and not found.whole_image
+        np.testing.assert_array_equal(crop, found.crop)
+        assert probs == ex.classify(crop)

@@ -89,6 +89,29 @@ def test_classifier_trains_exports_and_resumes(tiny_data, tmp_path):
     assert any(".residual." in k for k in load_file(tmp_path / "export2" / "model.safetensors"))
 
 
+def test_classifier_trains_on_the_apps_own_crops(tiny_data, tmp_path):
+    r = _run(["-m", "gan_viz.models.cam_classifier.app_crops", "--data", str(tiny_data), "--out", "crops.npz",
+              "--size", "48"], tmp_path)
+    with np.load(tmp_path / "crops.npz") as z:
+        names, crops, found = list(z["names"]), z["crops"], z["found"]
+    train = [Path(r.path).name for r in utkface.records(tiny_data) if not r.is_validation]
+    n = len(train)
+    assert names == train and crops.shape == (n, 48, 48, 3) and crops.dtype == np.uint8 and found.shape == (n,)
+    assert f"{n} training faces" in r.stdout
+    args = ["-m", "gan_viz.models.cam_classifier.train", "--data", str(tiny_data), "--epochs", "1", "--batch-size", "8",
+            "--width", "4", "--image-size", "32", "--source-size", "40", "--run-dir", "run", "--export-dir", "export",
+            "--threads", "1", "--app-crops", "crops.npz", "--app-crop-share", "0.5"]
+    _run(args, tmp_path)
+    assert "the app's own crops" in (tmp_path / "export" / "README.md").read_text()
+    # A file made for other faces is refused with what to do, not silently misaligned.
+    _run(["-m", "gan_viz.models.cam_classifier.app_crops", "--data", str(tiny_data), "--out", "few.npz", "--limit", "5"],
+         tmp_path)
+    env = {**os.environ, "GAN_VIZ_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    bad = subprocess.run([sys.executable, *args[:-4], "--run-dir", "run3", "--app-crops", "few.npz"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=180)
+    assert bad.returncode != 0 and "rebuild it" in bad.stderr
+
+
 def test_classifier_trains_under_torchrun_with_two_cpu_processes(tiny_data, tmp_path):
     args = ["-m", "gan_viz.models.cam_classifier.train", "--data", str(tiny_data), "--epochs", "1", "--batch-size", "4",
             "--width", "4", "--image-size", "32", "--run-dir", "run", "--export-dir", "export", "--threads", "1"]

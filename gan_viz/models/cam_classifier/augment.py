@@ -85,14 +85,19 @@ def occlude(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def augment_batch(batch: np.ndarray, out_size: int, rng: np.random.Generator, p_occlude: float = 0.25) -> np.ndarray:
-    """uint8 (B, S, S, 3) aligned crops -> uint8 (B, out_size, out_size, 3) as the app would hand them to the net."""
+def augment_batch(batch: np.ndarray, out_size: int, rng: np.random.Generator, p_occlude: float = 0.25,
+                  framed: np.ndarray | None = None) -> np.ndarray:
+    """uint8 (B, S, S, 3) aligned crops -> uint8 (B, out_size, out_size, 3) as the app would hand them to the net.
+
+    framed: bool (B,), True where a sample already is the app's own crop of a face in a picture (app_crops.py): the
+    detector framed it for real, so it gets no imitation of that on top.
+    """
     out = np.empty((len(batch), out_size, out_size, 3), np.uint8)
     for i, img in enumerate(batch):
         img = np.ascontiguousarray(img)
         if rng.random() < 0.5:
             img = np.ascontiguousarray(img[:, ::-1])
-        if rng.random() < 0.85:
+        if (framed is None or not framed[i]) and rng.random() < 0.85:
             img = detector_jitter(img, rng)
         img = photometric(img, rng)
         if rng.random() < p_occlude:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_viz import training, utkface
+from gan_viz.models.cam_classifier import app_crops
 from gan_viz.models.cam_classifier.augment import augment_batch
 from gan_viz.models.cam_classifier.card import model_card
 from gan_viz.models.cam_classifier.evaluate import evaluate
@@ -69,6 +70,10 @@ def main() -> None:
     p.add_argument("--trades-beta", type=float, default=0.0,
                    help="with --adversarial-eps: TRADES (Zhang et al. 2019) instead of FGSM training: loss = CE(clean) + "
                         "beta KL(p(x) || p(x')), x' from trades_adversary; 0: FGSM training as above")
+    p.add_argument("--app-crops", default=None,
+                   help="an .npz from python -m gan_viz.models.cam_classifier.app_crops: the app's own crops of the training "
+                        "faces placed in pictures; --app-crop-share of each batch is drawn from it instead of the aligned crop")
+    p.add_argument("--app-crop-share", type=float, default=0.5)
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
     args = p.parse_args()
     if args.threads:
@@ -82,6 +87,7 @@ def main() -> None:
     train_recs = [r for r in recs if not r.is_validation]
     val_recs = [r for r in recs if r.is_validation] or recs[:8]
     train_x = utkface.load_images(train_recs, args.source_size)  # (N, S0, S0, 3) uint8, re-cropped per step
+    app_x = app_crops.load(args.app_crops, train_recs, args.source_size) if args.app_crops else None  # same rows
     val_x = utkface.load_images(val_recs, args.image_size)
     train_g = torch.tensor([r.gender for r in train_recs])
     train_a = torch.tensor([utkface.age_group(r.age) for r in train_recs])
@@ -117,7 +123,10 @@ def main() -> None:
                 "peak lr": args.lr, "schedule": "200-step warm-up, cosine decay", "loss": "CE(gender, label smoothing 0.1) + 0.5 CE(age group)",
                 "augmentation": "the app's framing with detector jitter (scale 0.88-1.14, shift 7%, roll 8 deg, replicated or plain "
                                 "border), flip, exposure/contrast/colour cast/desaturation, blur, JPEG 25-90, glasses/hat/patch "
-                                "cutout (gan_viz/models/cam_classifier/augment.py)", "precision": "float32, channels_last (bf16 autocast measured 10x slower on this CPU)",
+                                "cutout (gan_viz/models/cam_classifier/augment.py)" + (
+                                    f"; {args.app_crop_share:.0%} of each batch the app's own crops of the training faces "
+                                    "placed in larger pictures (faces.face_to_classify: detected, levelled, cropped; "
+                                    "app_crops.py), without the imitated jitter" if args.app_crops else ""), "precision": "float32, channels_last (bf16 autocast measured 10x slower on this CPU)",
                 "initialised from": meta.get("init_from", "random"),
                 "adversarial training": (
                     "none" if args.adversarial_eps <= 0 else
@@ -143,7 +152,12 @@ def main() -> None:
             idx = perm[i * args.batch_size:(i + 1) * args.batch_size].sort().values  # sorted: faster reads from the memory map
             if len(idx) == 0:
                 break
-            batch = augment_batch(train_x[idx.numpy()], args.image_size, rng)
+            batch = train_x[idx.numpy()]
+            framed = None
+            if app_x is not None:  # the app's real framing for a share of the batch, the imitation for the rest
+                framed = rng.random(len(idx)) < args.app_crop_share
+                batch = np.where(framed[:, None, None, None], app_x[idx.numpy()], batch)
+            batch = augment_batch(batch, args.image_size, rng, framed=framed)
             x = utkface.to_input(torch.from_numpy(batch)).contiguous(memory_format=torch.channels_last)
             y_g, y_a = train_g[idx], train_a[idx]
             weights = None

@@ -80,14 +80,9 @@ class CAMExplainer(ModelSurface):
         """The /classify path: the largest face found (or the image itself when it is a crop), else the likeliest face
         at the detector's most lenient, else the whole image.
 
-        An API caller cannot tick "use the whole image", so it gets an answer whenever there is an image: from the
-        box the detector is least sure of (faces.likeliest_face), or from the whole image (most inputs with no box at
-        all are tight crops the detector misses).
+        (faces.face_to_classify, which also makes the classifier's training crops.)
         """
-        try:
-            face = self.find_face(img)
-        except faces.FaceError:
-            face = faces.likeliest_face(img, DISPLAY_SIZE) or self.find_face(img, use_whole_image=True)
+        face = faces.face_to_classify(img, DISPLAY_SIZE)
         return face, self.classify(face.native if face.native is not None else face.crop)
 
     def top_class(self, crops: list[np.ndarray], head: str = "gender") -> list[tuple[str, float]]:
