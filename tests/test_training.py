@@ -101,8 +101,12 @@ def test_classifier_trains_on_the_apps_own_crops(tiny_data, tmp_path):
     args = ["-m", "gan_viz.models.cam_classifier.train", "--data", str(tiny_data), "--epochs", "1", "--batch-size", "8",
             "--width", "4", "--image-size", "32", "--source-size", "40", "--run-dir", "run", "--export-dir", "export",
             "--threads", "1", "--app-crops", "crops.npz", "--app-crop-share", "0.5"]
-    _run(args, tmp_path)
-    assert "the app's own crops" in (tmp_path / "export" / "README.md").read_text()
+    _run(args + ["--ema-decay", "0.9"], tmp_path)
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert "the app's own crops" in card and "| weight averaging | moving average, decay 0.9" in card
+    log = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert any("ema_gender_acc_18_65" in r for r in log)  # both nets evaluated
+    assert any(k.startswith("ema/") for k in load_file(tmp_path / "run" / "state.safetensors"))  # and resumable
     # A file made for other faces is refused with what to do, not silently misaligned.
     _run(["-m", "gan_viz.models.cam_classifier.app_crops", "--data", str(tiny_data), "--out", "few.npz", "--limit", "5"],
          tmp_path)

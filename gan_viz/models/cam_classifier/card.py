@@ -59,7 +59,7 @@ was never trained on.
 | gender accuracy, all ages | {m['gender_acc_all']:.4f} (n={m['n_val']}) |
 | age-group accuracy (5 groups), all ages | {m['age_acc']:.4f} |
 | epoch of these weights | {m['epoch']} |
-
+{f"| weights | {m['weights']} |" + chr(10) if 'weights' in m else ''}
 Rerun: `python -m gan_viz.models.cam_classifier.evaluate --data ../shared/data/utkface`.
 
 ## Training settings

@@ -74,6 +74,9 @@ def main() -> None:
                    help="an .npz from python -m gan_viz.models.cam_classifier.app_crops: the app's own crops of the training "
                         "faces placed in pictures; --app-crop-share of each batch is drawn from it instead of the aligned crop")
     p.add_argument("--app-crop-share", type=float, default=0.5)
+    p.add_argument("--ema-decay", type=float, default=0.0,
+                   help="also keep a moving average of the weights (Polyak averaging; BN statistics copied from the trained "
+                        "net) with this decay per step, e.g. 0.995; each epoch evaluates both and exports the better; 0: off")
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
     args = p.parse_args()
     if args.threads:
@@ -101,8 +104,12 @@ def main() -> None:
     # Cosine decay after a short warm-up; the schedule is a pure function of the step, so resuming is exact.
     lr_at = lambda s: args.lr * min(1.0, (s + 1) / 200) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))
 
+    ema = None
+    if args.ema_decay > 0:
+        ema = CAMClassifier(config).to(memory_format=torch.channels_last).requires_grad_(False)
+    modules = {"model": model, **({"ema": ema} if ema is not None else {})}
     run_dir = training.Path(args.run_dir)
-    meta = training.load_training_state(run_dir, {"model": model}, {"opt": opt})
+    meta = training.load_training_state(run_dir, modules, {"opt": opt})
     if meta is None:
         meta = {"step": 0, "epoch": 0, "best": -1.0}
         if args.init_from:
@@ -114,6 +121,8 @@ def main() -> None:
                 raise SystemExit(f"--init-from {args.init_from} does not fit this network: missing {missing}, "
                                  f"unexpected {unexpected}")
             meta["init_from"] = str(args.init_from)
+        if ema is not None:
+            ema.load_state_dict(model.state_dict())
     log = training.MetricsLog(run_dir / "metrics.json")
     ddp_model = nn.parallel.DistributedDataParallel(model) if d.world_size > 1 else model
     budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
@@ -128,6 +137,9 @@ def main() -> None:
                                     "placed in larger pictures (faces.face_to_classify: detected, levelled, cropped; "
                                     "app_crops.py), without the imitated jitter" if args.app_crops else ""), "precision": "float32, channels_last (bf16 autocast measured 10x slower on this CPU)",
                 "initialised from": meta.get("init_from", "random"),
+                "weight averaging": (f"moving average, decay {args.ema_decay:g} per step (BN statistics copied); each epoch "
+                                     "the better of it and the trained net on the validation adults is exported"
+                                     if ema is not None else "none"),
                 "adversarial training": (
                     "none" if args.adversarial_eps <= 0 else
                     f"TRADES (Zhang et al. 2019) on the gender head, eps {args.adversarial_eps:g}/255, one KL-ascent step of "
@@ -140,7 +152,7 @@ def main() -> None:
 
     def save():
         if d.is_main:
-            training.save_training_state(run_dir, {"model": model}, {"opt": opt}, meta)
+            training.save_training_state(run_dir, modules, {"opt": opt}, meta)
 
     stop = False
     while meta["epoch"] < args.epochs and not stop:
@@ -188,6 +200,12 @@ def main() -> None:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                with torch.no_grad():
+                    for pe, pm in zip(ema.parameters(), model.parameters()):
+                        pe.lerp_(pm, 1 - args.ema_decay)
+                    for be, bm in zip(ema.buffers(), model.buffers()):
+                        be.copy_(bm)
             meta["step"] += 1
             if d.is_main and meta["step"] % 25 == 0:
                 log.log(step=meta["step"], loss_gender=loss_g.item(), loss_age=loss_a.item(), lr=lr_at(meta["step"]))
@@ -203,13 +221,20 @@ def main() -> None:
         if d.is_main:
             metrics = evaluate(model, val_x, val_recs)
             metrics["epoch"] = meta["epoch"]
-            log.log(step=meta["step"], **metrics)
+            best_net = model
+            if ema is not None:  # export whichever of the two does better on the validation adults
+                ema_metrics = {**evaluate(ema, val_x, val_recs), "epoch": meta["epoch"], "weights": "moving average"}
+                log.log(step=meta["step"], **{f"ema_{k}": v for k, v in ema_metrics.items() if k != "weights"})
+                print(f"epoch {meta['epoch']} moving average: {ema_metrics}", flush=True)
+                if ema_metrics["gender_acc_18_65"] > metrics["gender_acc_18_65"]:
+                    metrics, best_net = ema_metrics, ema
+            log.log(step=meta["step"], **{k: v for k, v in metrics.items() if k != "weights"})
             print(f"epoch {meta['epoch']}: {metrics}", flush=True)
             # Adversarial training trades clean accuracy for robustness as it goes: picking the epoch with the best
             # clean accuracy would pick the least robust one, so the twin exports every epoch (the last one stays).
             if args.adversarial_eps > 0 or metrics["gender_acc_18_65"] > meta["best"]:
                 meta["best"] = max(meta["best"], metrics["gender_acc_18_65"])
-                training.export_weights(args.export_dir, model.state_dict(), config.to_dict(),
+                training.export_weights(args.export_dir, best_net.state_dict(), config.to_dict(),
                                         model_card(config.to_dict(), metrics, settings, robust=args.adversarial_eps > 0))
                 print(f"exported to {args.export_dir}", flush=True)
         save()
