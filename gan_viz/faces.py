@@ -19,6 +19,13 @@ import numpy as np
 
 CROP_SCALE = 200 / 204
 CROP_DY = 17 / 204
+# The same framing from the eyes (faces.framing), calibrated on 1,158 UTKFace training crops placed in pictures
+# (numbers only): the square's side is EYE_SCALE x the distance between the Haar eye boxes' centres, its centre
+# EYE_DX along and EYE_DY across the eye line (in eye distances) from their midpoint.
+EYE_SCALE = 2.53
+EYE_DX, EYE_DY = 0.05, 0.54
+EYES_AGREE = 0.2  # |log(side from the eyes / side from the box)| beyond which one of them is wrong
+PART_OF_FACE = 0.35  # a first box narrower than this share of the image's shorter side may be part of a face
 MIN_FACE = 40  # px; smaller faces carry too little detail for 64-128 px models
 PAD = 50  # replicate padding so faces touching the border (tight crops) are still found
 
@@ -91,27 +98,62 @@ def _eyes(img: np.ndarray, box: tuple[int, int, int, int], neighbors: int = 5) -
     return list(_cascade("haarcascade_eye.xml").detectMultiScale(upper, 1.1, neighbors, minSize=(max(8, w // 10),) * 2))
 
 
-def eye_angle(img: np.ndarray, box: tuple[int, int, int, int]) -> float:
-    """Degrees of the line through the two eyes (0 when they are not both found)."""
-    w = box[2]
+def eye_pair(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Centres (x, y) in image pixels of the two eyes found in a face box, left to right; None without a plausible pair."""
+    x, y, w, _ = box
     eyes = _eyes(img, box)
     if len(eyes) < 2:
-        return 0.0
+        return None
     eyes = sorted(sorted(eyes, key=lambda e: -e[2] * e[3])[:2], key=lambda e: e[0])  # two largest, left to right
-    (lx, ly, lw, lh), (rx, ry, rw, rh) = eyes
-    dx, dy = (rx + rw / 2) - (lx + lw / 2), (ry + rh / 2) - (ly + lh / 2)
+    origin = np.array([max(0, x), max(0, y)], float)  # _eyes searched from here
+    left, right = (origin + np.array([ex + ew / 2, ey + eh / 2]) for ex, ey, ew, eh in eyes)
+    dx, dy = right - left
     if dx < w * 0.2:  # both boxes on one eye, or a nostril: not a pair
+        return None
+    if abs(math.degrees(math.atan2(dy, dx))) > 30:
+        return None
+    return left, right
+
+
+def eye_angle(img: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Degrees of the line through the two eyes (0 when they are not both found)."""
+    pair = eye_pair(img, box)
+    if pair is None:
         return 0.0
-    angle = math.degrees(math.atan2(dy, dx))
-    return angle if abs(angle) <= 30 else 0.0
+    dx, dy = pair[1] - pair[0]
+    return math.degrees(math.atan2(dy, dx))
+
+
+def framing(img: np.ndarray, box: tuple[int, int, int, int], level_eyes: bool = True) -> tuple[float, float, float, float]:
+    """(centre x, centre y, side, eye angle) of the training-framing square around a detected face.
+
+    The face box alone sets the side with a spread of about 11% (log s.d., training faces placed in pictures), enough
+    to move 10% of faces in pictures out of the framing the models were trained on. Where both eyes are found (93% of
+    those faces) their distance estimates the side with a spread of 8.4%, nearly independent of the box's: the two
+    estimates' geometric mean spreads 6.3%. So when the two agree within EYES_AGREE, side and centre are the means of
+    both; when they do not, one of them is wrong and the box is kept (its failures are the rarer ones). Measured on
+    842 validation adults placed in pictures: framings off by more than 15% in size or 10% in centre 10.1% -> 8.1%.
+    """
+    x, y, w, h = box
+    cx, cy, side = x + w / 2, y + h / 2 + CROP_DY * w, CROP_SCALE * w
+    pair = eye_pair(img, box) if level_eyes else None
+    if pair is None:
+        return cx, cy, side, 0.0
+    left, right = pair
+    d = float(np.linalg.norm(right - left))
+    u = (right - left) / d  # along the eye line
+    v = np.array([-u[1], u[0]])  # down the face
+    side_eyes = EYE_SCALE * d
+    centre_eyes = (left + right) / 2 + EYE_DX * d * u + EYE_DY * d * v
+    if abs(math.log(side_eyes / side)) <= EYES_AGREE:
+        side = math.sqrt(side * side_eyes)
+        cx, cy = (cx + centre_eyes[0]) / 2, (cy + centre_eyes[1]) / 2
+    return cx, cy, side, math.degrees(math.atan2(u[1], u[0]))
 
 
 def crop_face(img: np.ndarray, box: tuple[int, int, int, int], size: int, level_eyes: bool = True) -> FaceCrop:
     """Rotate about the face centre to level the eyes, then cut the training-framing square, resized to size."""
-    x, y, w, h = box
-    angle = eye_angle(img, box) if level_eyes else 0.0
-    cx, cy = x + w / 2, y + h / 2 + CROP_DY * w
-    side = CROP_SCALE * w
+    cx, cy, side, angle = framing(img, box, level_eyes)
     # original -> crop: rotate by angle about (cx, cy), then scale side -> size with (cx, cy) -> centre.
     rot = cv2.getRotationMatrix2D((cx, cy), angle, size / side)  # (2, 3)
     rot[:, 2] += np.array([size / 2 - cx, size / 2 - cy])
@@ -199,10 +241,18 @@ def _find_faces(img: np.ndarray, size: int, use_whole_image: bool, max_faces: in
     if use_whole_image:
         return [whole_image(img, size)]
     boxes = detect(img)
-    if not boxes:
+    if boxes:
+        outer = _enclosing_face(img, boxes[0])
+        if outer is not None:  # the largest box was part of a face: that face, and the boxes outside it
+            boxes = [outer] + [b for b in boxes[1:] if not _centre_inside(b, outer)]
+    else:
         tilted = _find_tilted(img, size)
         if tilted:
-            return tilted[:max_faces]
+            outer = _enclosing_face(img, tilted[0].box)
+            if outer is None:
+                return tilted[:max_faces]
+            boxes = [outer]
+    if not boxes:
         small = detect(img, min_size=16, neighbors=3, scale_factor=1.05)
         # A lenient pass, kept only where an eye is found in the box's upper half: of the validation faces placed in
         # pictures that the strict pass missed (29 of 842), it finds 16, 13 of them classified right (whole image:
@@ -224,6 +274,30 @@ def _find_faces(img: np.ndarray, size: int, use_whole_image: bool, max_faces: in
     if is_aligned_crop(img, boxes[0]):
         return [whole_image(img, size)]
     return [crop_face(img, b, size) for b in boxes[:max_faces]]
+
+
+def _centre_inside(box: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]
+
+
+def _enclosing_face(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+    """The face that a small first box is part of, or None.
+
+    The strict cascade (and its tilted retries) sometimes misses a face yet fires on a part of it, an eye or the
+    mouth, and that box wins for want of a better one. Of 842 validation adults placed in pictures, 7 were framed so
+    (a box a quarter to a third of the face's width) while the lenient pass found the whole face around it; of the
+    same faces as 200 px crops, 2 (a 59 and a 65 px box). So a first box narrower than PART_OF_FACE of the image's
+    shorter side is checked: a lenient box at least twice as wide around its centre, with an eye in it, replaces it
+    (then a crop is used whole again). Larger first boxes, most photos, cost nothing more. With the eye framing,
+    the classifier of session 9 went from 94.18% to 94.77% right on those pictures and from 95.25% to 95.49% on crops.
+    """
+    if box[2] >= PART_OF_FACE * min(img.shape[:2]):
+        return None
+    for b in detect(img, min_size=16, neighbors=3, scale_factor=1.05):  # largest first
+        if b[2] >= 2 * box[2] and _centre_inside(box, b) and _eyes(img, b, neighbors=3):
+            return b
+    return None
 
 
 def likeliest_face(img: np.ndarray, size: int) -> FaceCrop | None:

@@ -110,3 +110,53 @@ def test_a_lenient_box_without_an_eye_is_not_a_face(monkeypatch):
     with pytest.raises(faces.FaceError, match="No face found"):
         faces.find_faces(noise, 64)
     faces.forget()
+
+
+def test_framing_is_the_mean_of_the_box_and_the_eyes_when_they_agree(monkeypatch):
+    img = np.zeros((400, 400, 3), np.uint8)
+    box = (100, 100, 200, 200)
+    box_cx, box_cy, box_side = 200, 200 + faces.CROP_DY * 200, faces.CROP_SCALE * 200
+    assert faces.framing(img, box, level_eyes=False) == (box_cx, box_cy, box_side, 0.0)
+    left, right = np.array([160.0, 170.0]), np.array([240.0, 170.0])  # level eyes 80 px apart
+    monkeypatch.setattr(faces, "eye_pair", lambda im, b: (left, right))
+    cx, cy, side, angle = faces.framing(img, box)
+    d = 80.0
+    eyes_cx, eyes_cy = 200 + faces.EYE_DX * d, 170 + faces.EYE_DY * d  # level: along = x, across = y
+    assert side == pytest.approx(np.sqrt(box_side * faces.EYE_SCALE * d)) and angle == pytest.approx(0.0)
+    assert (cx, cy) == pytest.approx(((box_cx + eyes_cx) / 2, (box_cy + eyes_cy) / 2))
+    # Tilted eyes: the eyes' estimate moves across the eye line, and the angle is the line's.
+    c, s = np.cos(np.radians(10)), np.sin(np.radians(10))
+    left2, right2 = np.array([200 - 40 * c, 170 - 40 * s]), np.array([200 + 40 * c, 170 + 40 * s])
+    monkeypatch.setattr(faces, "eye_pair", lambda im, b: (left2, right2))
+    cx, cy, side, angle = faces.framing(img, box)
+    along, across = np.array([c, s]), np.array([-s, c])
+    ex, ey = np.array([200.0, 170.0]) + faces.EYE_DX * d * along + faces.EYE_DY * d * across
+    assert angle == pytest.approx(10.0) and (cx, cy) == pytest.approx(((box_cx + ex) / 2, (box_cy + ey) / 2))
+    # Eyes far too close for the box (a misfire): the box alone.
+    monkeypatch.setattr(faces, "eye_pair", lambda im, b: (np.array([195.0, 170.0]), np.array([225.0, 170.0])))
+    assert faces.framing(img, box)[:3] == (box_cx, box_cy, box_side)
+
+
+def test_a_box_on_part_of_a_face_gives_way_to_the_face_around_it(monkeypatch):
+    img = np.zeros((400, 400, 3), np.uint8)
+    part, face, elsewhere = (180, 150, 60, 60), (110, 90, 200, 200), (330, 330, 50, 50)
+    calls = []
+
+    def fake_detect(im, min_size=faces.MIN_FACE, neighbors=5, scale_factor=1.1):
+        calls.append(neighbors)
+        return [part, elsewhere] if neighbors == 5 else [face, part]  # strict: the part; lenient: the face too
+
+    monkeypatch.setattr(faces, "detect", fake_detect)
+    monkeypatch.setattr(faces, "_eyes", lambda im, b, neighbors=5: [(50, 40, 30, 30)])
+    monkeypatch.setattr(faces, "eye_pair", lambda im, b: None)
+    found = faces._find_faces(img, 64, use_whole_image=False, max_faces=8)
+    assert [f.box for f in found] == [face, elsewhere] and calls == [5, 3]
+    # Without an eye in the larger box it is not trusted: the strict boxes stand.
+    monkeypatch.setattr(faces, "_eyes", lambda im, b, neighbors=5: [])
+    assert [f.box for f in faces._find_faces(img, 64, False, 8)] == [part, elsewhere]
+    # A first box of a third of the picture or more is taken as it is, with no lenient pass.
+    calls.clear()
+    big = (100, 100, 150, 150)
+    monkeypatch.setattr(faces, "detect", lambda im, min_size=40, neighbors=5, scale_factor=1.1:
+                        calls.append(neighbors) or [big])
+    assert [f.box for f in faces._find_faces(img, 64, False, 8)] == [big] and calls == [5]
