@@ -289,13 +289,21 @@ def _enclosing_face(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[in
     (a box a quarter to a third of the face's width) while the lenient pass found the whole face around it; of the
     same faces as 200 px crops, 2 (a 59 and a 65 px box). So a first box narrower than PART_OF_FACE of the image's
     shorter side is checked: a lenient box at least twice as wide around its centre, with an eye in it, replaces it
-    (then a crop is used whole again). Larger first boxes, most photos, cost nothing more. With the eye framing,
+    (then a crop is used whole again). Larger first boxes, most photos, cost nothing more; a smaller one costs a
+    lenient pass over a window around it (Grace Hopper's portrait in a 1200x1024 picture: 63 -> 71 ms). With the eye framing,
     the classifier of session 9 went from 94.18% to 94.77% right on those pictures and from 95.25% to 95.49% on crops.
     """
-    if box[2] >= PART_OF_FACE * min(img.shape[:2]):
+    x, y, w, h = box
+    if w >= PART_OF_FACE * min(img.shape[:2]):
         return None
-    for b in detect(img, min_size=16, neighbors=3, scale_factor=1.05):  # largest first
-        if b[2] >= 2 * box[2] and _centre_inside(box, b) and _eyes(img, b, neighbors=3):
+    # Only faces 2-5x the box's width around its centre qualify: search that window, from that size up (the lenient
+    # pass over the whole of a 1200x1024 photo from 16 px up added 130 ms; this window, from 2x up, adds 7).
+    cx, cy, r = x + w / 2, y + h / 2, 5 * w
+    x0, y0 = max(0, int(cx - r)), max(0, int(cy - r))
+    window = img[y0:int(cy + r), x0:int(cx + r)]
+    for bx, by, bw, bh in detect(window, min_size=2 * w, neighbors=3, scale_factor=1.05):  # largest first
+        b = (bx + x0, by + y0, bw, bh)
+        if bw >= 2 * w and _centre_inside(box, b) and _eyes(img, b, neighbors=3):
             return b
     return None
 

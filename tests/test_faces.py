@@ -138,13 +138,17 @@ def test_framing_is_the_mean_of_the_box_and_the_eyes_when_they_agree(monkeypatch
 
 
 def test_a_box_on_part_of_a_face_gives_way_to_the_face_around_it(monkeypatch):
-    img = np.zeros((400, 400, 3), np.uint8)
-    part, face, elsewhere = (180, 150, 60, 60), (110, 90, 200, 200), (330, 330, 50, 50)
+    img = np.zeros((1000, 1000, 3), np.uint8)
+    part, face, elsewhere = (700, 650, 60, 60), (630, 590, 200, 200), (100, 100, 50, 50)
+    window_origin = np.array([730 - 300, 680 - 300])  # the lenient pass searches 5 part-widths around its centre
     calls = []
 
     def fake_detect(im, min_size=faces.MIN_FACE, neighbors=5, scale_factor=1.1):
         calls.append(neighbors)
-        return [part, elsewhere] if neighbors == 5 else [face, part]  # strict: the part; lenient: the face too
+        if neighbors == 5:
+            return [part, elsewhere]  # strict: the part of the face, and a face elsewhere
+        assert im.shape[:2] == (600, 570) and min_size == 120  # the window (cut at the right edge), from 2x the part
+        return [(face[0] - window_origin[0], face[1] - window_origin[1], 200, 200)]  # in the window's pixels
 
     monkeypatch.setattr(faces, "detect", fake_detect)
     monkeypatch.setattr(faces, "_eyes", lambda im, b, neighbors=5: [(50, 40, 30, 30)])
@@ -156,7 +160,7 @@ def test_a_box_on_part_of_a_face_gives_way_to_the_face_around_it(monkeypatch):
     assert [f.box for f in faces._find_faces(img, 64, False, 8)] == [part, elsewhere]
     # A first box of a third of the picture or more is taken as it is, with no lenient pass.
     calls.clear()
-    big = (100, 100, 150, 150)
+    big = (100, 100, 350, 350)
     monkeypatch.setattr(faces, "detect", lambda im, min_size=40, neighbors=5, scale_factor=1.1:
                         calls.append(neighbors) or [big])
     assert [f.box for f in faces._find_faces(img, 64, False, 8)] == [big] and calls == [5]
