@@ -28,9 +28,7 @@ def app_crop(face: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, bool]:
     """One aligned 200 px face -> (the app's crop of it placed in a picture, resized to size; whether a face was found)."""
     picture, _ = utkface.in_picture(face, np.random.default_rng(seed))
     found = faces.face_to_classify(picture, DISPLAY_SIZE)
-    crop = found.native if found.native is not None else found.crop
-    if crop.shape[0] != crop.shape[1]:  # the whole picture: the model sees its centre square (model_input)
-        crop = faces.whole_image(crop, max(crop.shape[:2])).crop
+    crop = found.native if found.native is not None else found.crop  # both square: as classify_photo hands them on
     return resize(crop, (size, size)), not found.whole_image
 
 
