@@ -116,6 +116,54 @@ def test_classifier_trains_on_the_apps_own_crops(tiny_data, tmp_path):
     assert bad.returncode != 0 and "rebuild it" in bad.stderr
 
 
+def test_classifier_trains_from_packs_distilling_a_teacher_with_loader_processes(tiny_data, tmp_path):
+    # How the classifier trains on a lent GPU: both data sets as WebP packs, a wider teacher, batches made by processes.
+    _run(["-m", "gan_viz.models.cam_classifier.app_crops", "--data", str(tiny_data), "--out", "crops.npz",
+          "--size", "48"], tmp_path)
+    r = _run([str(ROOT / "scripts" / "pack_classifier_data.py"), "--data", str(tiny_data), "--app-crops", "crops.npz",
+              "--out", "pack", "--size", "48", "--crop-size", "40"], tmp_path)
+    assert "faces-48.npz: 40 faces" in r.stdout and "app-crops-40.npz" in r.stdout
+    recs = utkface.records(tiny_data)
+    packed_recs, packed = utkface.load_pack(tmp_path / "pack" / "faces-48.npz")
+    assert [Path(q.path).name for q in packed_recs] == [Path(q.path).name for q in recs]
+    assert [(q.age, q.gender) for q in packed_recs] == [(q.age, q.gender) for q in recs]
+    assert [q.is_validation for q in packed_recs] == [q.is_validation for q in recs]  # the same split travels
+    assert packed.shape == (40, 48, 48, 3)
+    base = ["-m", "gan_viz.models.cam_classifier.train", "--data", "pack/faces-48.npz", "--epochs", "1",
+            "--batch-size", "8", "--image-size", "32", "--source-size", "40", "--threads", "1"]
+    _run(base + ["--width", "8", "--run-dir", "t", "--export-dir", "teacher"], tmp_path)
+    _run(base + ["--width", "4", "--run-dir", "s", "--export-dir", "student", "--teacher", "teacher",
+                 "--app-crops", "pack/app-crops-40.npz", "--loader-workers", "2", "--distill-alpha", "0.5"], tmp_path)
+    card = (tmp_path / "student" / "README.md").read_text()
+    assert "| distillation | from teacher (width 8), alpha 0.5, T 4" in card
+    assert json.loads((tmp_path / "s" / "state.json").read_text())["meta"]["epoch"] == 1
+
+
+def test_a_batch_is_the_same_made_inline_or_by_a_loader_process():
+    from multiprocessing import get_context
+
+    from gan_viz.models.cam_classifier import train
+    rng = np.random.default_rng(0)
+    train._SOURCES.update(train=rng.integers(0, 256, (12, 40, 40, 3), dtype=np.uint8),
+                          app=rng.integers(0, 256, (12, 40, 40, 3), dtype=np.uint8))
+    jobs = [(np.array([0, 3, 5, 7]), (0, 0, step), 32, 0.5) for step in (4, 5)]
+    inline = [train.make_batch(*j) for j in jobs]
+    with get_context("fork").Pool(2) as pool:
+        pooled = pool.map(train._make_batch_job, jobs)
+    assert all(np.array_equal(a, b) for a, b in zip(inline, pooled))
+    assert not np.array_equal(inline[0], inline[1])  # each step draws its own augmentation
+
+
+def test_distillation_loss_is_the_tempered_kl_times_t_squared():
+    from gan_viz.models.cam_classifier.train import distillation_loss
+    s, t = torch.tensor([[2.0, -1.0], [0.5, 0.3]]), torch.tensor([[1.0, 0.0], [-1.0, 2.0]])
+    temp = 3.0
+    p_t, p_s = torch.softmax(t / temp, 1), torch.softmax(s / temp, 1)
+    by_hand = (p_t * (p_t.log() - p_s.log())).sum(1).mean() * temp ** 2
+    assert torch.allclose(distillation_loss(s, t, temp), by_hand, atol=1e-6)
+    assert distillation_loss(t, t, temp).abs() < 1e-6
+
+
 def test_classifier_trains_under_torchrun_with_two_cpu_processes(tiny_data, tmp_path):
     args = ["-m", "gan_viz.models.cam_classifier.train", "--data", str(tiny_data), "--epochs", "1", "--batch-size", "4",
             "--width", "4", "--image-size", "32", "--run-dir", "run", "--export-dir", "export", "--threads", "1"]

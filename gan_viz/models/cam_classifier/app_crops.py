@@ -50,9 +50,17 @@ def build(recs: list[utkface.Record], size: int, seed: int = 0, workers: int = 1
 
 
 def load(path: str | os.PathLike, recs: list[utkface.Record], size: int) -> np.ndarray:
-    """The crops of these records (matched by file name) at size; a clear error when the file lacks any of them."""
+    """The crops of these records (matched by file name) at size; a clear error when the file lacks any of them.
+
+    path: this module's .npz, or the same crops as a face pack (utkface.write_pack, how they travel to a lent GPU).
+    """
     with np.load(path) as z:
-        names, crops = list(z["names"]), z["crops"]
+        packed = "offsets" in z.files
+        if not packed:
+            names, crops = list(z["names"]), z["crops"]
+    if packed:
+        pack_recs, crops = utkface.load_pack(path)
+        names = [r.path for r in pack_recs]
     row = {n: i for i, n in enumerate(names)}
     missing = [r.path for r in recs if os.path.basename(r.path) not in row]
     if missing:

@@ -30,12 +30,14 @@ from gan_viz.models.cam_classifier.network import CAMClassifier, CAMClassifierCo
 def gender_logits(model: nn.Module, images: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """(gender logits (N, 2), age-group logits (N, 5)) for uint8 crops at the model's size."""
     model.eval()
+    dev = next(model.parameters()).device
     g, a = [], []
     for i in range(0, len(images), batch):
-        x = utkface.to_input(torch.from_numpy(np.ascontiguousarray(images[i:i + batch]))).contiguous(memory_format=torch.channels_last)
+        x = utkface.to_input(torch.from_numpy(np.ascontiguousarray(images[i:i + batch])).to(dev)).contiguous(
+            memory_format=torch.channels_last)
         out = model(x)
-        g.append(out["gender"])
-        a.append(out["age_group"])
+        g.append(out["gender"].float().cpu())
+        a.append(out["age_group"].float().cpu())
     return torch.cat(g).numpy(), torch.cat(a).numpy()
 
 
