@@ -40,7 +40,7 @@ fit_epochs() {  # seconds, seconds per epoch (loader), floor for GPU time -> epo
 }
 nvidia-smi -L
 t_epoch=$(epoch_s 256 $workers)
-t_epochs=$(fit_epochs "$teacher_s" "$t_epoch" 1.2)
+t_epochs=$(fit_epochs "$teacher_s" "$t_epoch" 1.5)
 echo "loader ${t_epoch}s per epoch with $workers processes: teacher gets $t_epochs epochs"
 # shellcheck disable=SC2086  # ARGS are lists of arguments
 timeout $((teacher_s + 60)) python3 -m gan_viz.models.cam_classifier.train "${data[@]}" $teacher_args \
@@ -50,7 +50,7 @@ tail -n 2 runs-teacher.log
 n=$#
 per=$(((cores - 1) / n)); per=$((per > 0 ? per : 1))
 s_epoch=$(epoch_s 128 "$per")
-s_epochs=$(fit_epochs "$student_s" "$s_epoch" 1.0)
+s_epochs=$(fit_epochs "$student_s" "$s_epoch" 1.5)
 echo "loader ${s_epoch}s per epoch with $per processes each: students get $s_epochs epochs"
 pids=()
 for spec in "$@"; do
@@ -65,7 +65,9 @@ for pid in "${pids[@]}"; do wait "$pid"; done
 mkdir -p "$out"
 for name in teacher "${@%%:*}"; do
   cp "runs-$name.log" "runs/$name/train.log" 2>/dev/null
-  tar -cf "$out/$name.tar" -C . "exports/$name" "runs/$name" 2>/dev/null
+  # The teacher's resume state (weights and Adam's moments, ~40 MB at width 64) is over what a call hands back.
+  skip=(); [ "$name" = teacher ] && skip=(--exclude=state.safetensors)
+  tar -cf "$out/$name.tar" "${skip[@]}" -C . "exports/$name" "runs/$name" 2>/dev/null
   echo "== $name"; grep "^epoch" "runs-$name.log" | tail -n 2
 done
 # The app's classifier path once on CUDA beside the CPU, for the shipped weights and each export: the photo path's
