@@ -5,6 +5,7 @@
 #   bash scripts/gpu_classifier_burst.sh PACK_DIR OUT TEACHER_S STUDENT_S "TEACHER_ARGS" NAME:ARGS [NAME:ARGS ...]
 #   PACK_DIR   scripts/pack_classifier_data.py's output (faces-96.npz, app-crops-80.npz) in a git-ignored folder
 #   TEACHER_S  seconds the teacher may train; STUDENT_S likewise for the students (they run at once, sharing the card)
+#   TEACHER_ARGS  train.py arguments of the teacher, or from:DIR to distil an export brought along (TEACHER_S unused)
 #   OUT        gets NAME.tar per run (its export: config, weights, card; and its resume state and log) and teacher.tar
 # Each run's epoch count is fitted to its seconds (a cosine schedule cut short never anneals): the loader's
 # processes are timed on a few batches first, and the runs' --epochs are what fits with a margin. Back here,
@@ -39,6 +40,11 @@ fit_epochs() {  # seconds, seconds per epoch (loader), floor for GPU time -> epo
   python3 -c "import sys; s, e, g = map(float, sys.argv[1:]); print(max(1, int(s / (max(e, g) * 1.35 + 0.5))))" "$@"
 }
 nvidia-smi -L
+teacher=exports/teacher
+if [[ $teacher_args == from:* ]]; then
+  teacher=${teacher_args#from:}
+  echo "distilling $teacher"
+else
 t_epoch=$(epoch_s 256 $workers)
 t_epochs=$(fit_epochs "$teacher_s" "$t_epoch" 1.5)
 echo "loader ${t_epoch}s per epoch with $workers processes: teacher gets $t_epochs epochs"
@@ -47,6 +53,7 @@ timeout $((teacher_s + 60)) python3 -m gan_viz.models.cam_classifier.train "${da
   --epochs "$t_epochs" --max-minutes "$(python3 -c "print($teacher_s / 60)")" --loader-workers $workers \
   --run-dir runs/teacher --export-dir exports/teacher > runs-teacher.log 2>&1
 tail -n 2 runs-teacher.log
+fi
 n=$#
 per=$(((cores - 1) / n)); per=$((per > 0 ? per : 1))
 s_epoch=$(epoch_s 128 "$per")
@@ -57,39 +64,40 @@ for spec in "$@"; do
   name=${spec%%:*}; args=${spec#*:}
   # shellcheck disable=SC2086
   timeout $((student_s + 60)) python3 -m gan_viz.models.cam_classifier.train "${data[@]}" $args \
-    --teacher exports/teacher --epochs "$s_epochs" --max-minutes "$(python3 -c "print($student_s / 60)")" \
+    --teacher "$teacher" --epochs "$s_epochs" --max-minutes "$(python3 -c "print($student_s / 60)")" \
     --loader-workers "$per" --run-dir "runs/$name" --export-dir "exports/$name" > "runs-$name.log" 2>&1 &
   pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
 mkdir -p "$out"
-for name in teacher "${@%%:*}"; do
+for name in $([ "$teacher" = exports/teacher ] && echo teacher) "${@%%:*}"; do
   cp "runs-$name.log" "runs/$name/train.log" 2>/dev/null
   # The teacher's resume state (weights and Adam's moments, ~40 MB at width 64) is over what a call hands back.
   skip=(); [ "$name" = teacher ] && skip=(--exclude=state.safetensors)
   tar -cf "$out/$name.tar" "${skip[@]}" -C . "exports/$name" "runs/$name" 2>/dev/null
   echo "== $name"; grep "^epoch" "runs-$name.log" | tail -n 2
 done
-# The app's classifier path once on CUDA beside the CPU, for the shipped weights and each export: the photo path's
-# probabilities and every CAM method's map must agree (TF32 off: the CPU's float32 is the reference).
-python3 - checkpoints/cam_classifier exports/teacher "${@%%:*}" <<'PY' 2>&1 | tee "$out/cuda_check.txt"
+# The app's classifier once on CUDA beside the CPU, for the shipped weights and each export: probabilities and every
+# CAM method's map must agree (TF32 off: the CPU's float32 is the reference). On a face crop of the project's own:
+# the image's OpenCV there has no Haar cascades (seen on an H200), so no face finding there.
+python3 - checkpoints/cam_classifier "$teacher" "${@%%:*}" <<'PY' 2>&1 | tee "$out/cuda_check.txt"
 import sys
 import numpy as np, torch
 from gan_viz.imaging import load_image
 from gan_viz.models.cam_classifier.train import load_export
 from gan_viz.models.cam_classifier.visualize import CAMExplainer
 torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-hopper = load_image("assets/grace_hopper.jpg")
+face = load_image("assets/sagan_face_seed42.png")
 for folder in sys.argv[1:]:
     folder = folder if "/" in folder else f"exports/{folder}"
     try:
         ex = {d: CAMExplainer(load_export(folder), torch.device(d)) for d in ("cpu", "cuda")}
     except Exception as e:
         print(folder, "not loaded:", e); continue
-    (crop, p_cpu), (_, p_gpu) = ex["cpu"].classify_photo(hopper), ex["cuda"].classify_photo(hopper)
+    p_cpu, p_gpu = ex["cpu"].classify(face), ex["cuda"].classify(face)
     dp = max(abs(p_cpu[h][c] - p_gpu[h][c]) for h in p_cpu for c in p_cpu[h])
-    dm = {m: float(np.abs(ex["cpu"].explain(crop.crop, m).heatmap - ex["cuda"].explain(crop.crop, m).heatmap).max())
+    dm = {m: float(np.abs(ex["cpu"].explain(face, m).heatmap - ex["cuda"].explain(face, m).heatmap).max())
           for m in ("cam", "gradcam", "gradcam++")}
-    print(f"{folder}: Hopper female {p_gpu['gender']['female']:.3f} (cuda) / {p_cpu['gender']['female']:.3f} (cpu); "
+    print(f"{folder}: seed-42 face female {p_gpu['gender']['female']:.3f} (cuda) / {p_cpu['gender']['female']:.3f} (cpu); "
           f"max prob diff {dp:.2e}; max map diff {dm}")
 PY

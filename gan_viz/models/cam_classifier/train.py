@@ -219,7 +219,9 @@ def main() -> None:
                     f"FGSM with a random start on the gender head, eps {args.adversarial_eps:g}/255, "
                     f"step 1.25 eps (Wong et al. 2020); loss {args.adversarial_mix:g} x clean + "
                     f"{1 - args.adversarial_mix:g} x adversarial"),
-                "hardware": f"{d.world_size} process(es), {torch.get_num_threads()} threads, {d.device}"}
+                "hardware": f"{d.world_size} process(es), {torch.get_num_threads()} threads, "
+                            f"{torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}"
+                            + (f", {args.loader_workers} loader processes" if args.loader_workers else "")}
 
     def save():
         if d.is_main:
