@@ -86,3 +86,32 @@ def test_normalise_is_zero_to_one():
     m = cams.normalise(torch.tensor([[-1.0, 0.5], [2.0, 0.0]]))
     assert float(m.max()) == 1.0 and float(m.min()) == 0.0
     assert np.allclose(cams.normalise(torch.full((2, 2), -3.0)).numpy(), 0.0)
+
+
+@pytest.mark.parametrize("method", cams.METHODS)
+def test_without_a_class_the_top_class_is_explained_from_the_same_pass(method):
+    # No class given: the head's argmax, read off the method's own forward pass, is explained, exactly as if asked.
+    torch.manual_seed(0)
+    net = CAMClassifier(CAMClassifierConfig(image_size=32, width=4)).eval()
+    for seed in range(4):
+        x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            top = int(net(x)["gender"][0].argmax())
+        auto = cams.explain(net, x.clone(), "gender", None, method, net.last_layer)
+        asked = cams.explain(net, x.clone(), "gender", top, method, net.last_layer)
+        assert auto.c == top and auto.score == asked.score
+        assert torch.equal(auto.cam, asked.cam) and torch.equal(auto.weights, asked.weights)
+
+
+def test_explainer_without_probabilities_explains_what_it_would_have_classified():
+    from gan_viz.models.cam_classifier.visualize import CAMExplainer
+    torch.manual_seed(1)
+    ex = CAMExplainer(CAMClassifier(CAMClassifierConfig(image_size=32, width=4)), torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        crop = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        probs = ex.classify(crop)
+        for method in cams.METHODS:
+            a, b = ex.explain(crop, method), ex.explain(crop, method, probs=probs)
+            assert a.class_name == b.class_name == max(probs["gender"], key=probs["gender"].get)
+            assert np.array_equal(a.heatmap, b.heatmap) and a.score == b.score

@@ -27,6 +27,7 @@ class RawCAM:
     activation: torch.Tensor  # (K, h, w) the layer's activation A
     cam: torch.Tensor  # (h, w) the map before ReLU/normalisation (CAM) or after ReLU (Grad-CAM family)
     score: float  # y^c, the logit explained
+    c: int  # the class explained (the head's top class when none was asked for)
 
 
 def cam(activation: torch.Tensor, head_weight: torch.Tensor, c: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,8 +58,10 @@ def normalise(m: torch.Tensor) -> torch.Tensor:
     return m / top if top > 0 else m
 
 
-def explain(model, x: torch.Tensor, head: str, c: int, method: str, layer: str) -> RawCAM:
+def explain(model, x: torch.Tensor, head: str, c: int | None, method: str, layer: str) -> RawCAM:
     """Run one method on a single input x (1, 3, S, S) for class c of a head, at a named conv layer.
+
+    c None: the head's top class, read off the same forward pass (no second pass just to classify).
 
     `model` offers activations(x) -> (logits per head, {layer: A}) and heads[head].weight; no hooks
     are registered, so concurrent requests cannot see each other's tensors.
@@ -71,13 +74,15 @@ def explain(model, x: torch.Tensor, head: str, c: int, method: str, layer: str) 
                              f"features the linear head weighs; use Grad-CAM or Grad-CAM++ for {layer}.")
         with torch.no_grad():
             logits, acts = model.activations(x)
+            c = int(logits[head][0].argmax()) if c is None else c
             a = acts[layer][0]  # (K, h, w)
             w, m = cam(a, model.heads[head].weight, c)
-        return RawCAM(w.detach(), a, m.detach(), float(logits[head][0, c]))
+        return RawCAM(w.detach(), a, m.detach(), float(logits[head][0, c]), c)
     with torch.enable_grad():
         logits, acts = model.activations(x.requires_grad_(True))
+        c = int(logits[head][0].argmax()) if c is None else c
         score = logits[head][0, c]
         (grad,) = torch.autograd.grad(score, acts[layer])  # (1, K, h, w), dy^c/dA
     a, g = acts[layer][0].detach(), grad[0]
     w, m = gradcam(a, g) if method == "gradcam" else gradcam_pp(a, g)
-    return RawCAM(w.detach(), a, m.detach(), float(score.detach()))
+    return RawCAM(w.detach(), a, m.detach(), float(score.detach()), c)

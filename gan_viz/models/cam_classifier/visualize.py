@@ -111,7 +111,11 @@ class CAMExplainer(ModelSurface):
 
     def explain(self, crop: np.ndarray, method: str = "gradcam", target: str = "predicted", layer: str = "last",
                 probs: dict | None = None) -> Explanation:
-        head, name = self.resolve_target(target, probs, crop)
+        if target in ("predicted", "", None) and probs is None:  # the top class comes out of the method's own pass
+            head, c = "gender", None
+        else:
+            head, name = self.resolve_target(target, probs, crop)
+            c = self.heads[head].index(name)
         layer = self.model.last_layer if layer in ("last", "", None) else layer
         if layer not in self.layers:
             raise ValueError(f"unknown layer {layer!r}; use 'last' or one of {', '.join(self.layers)}")
@@ -119,7 +123,8 @@ class CAMExplainer(ModelSurface):
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        r = cams.explain(self.model, x, head, self.heads[head].index(name), method, layer)
+        r = cams.explain(self.model, x, head, c, method, layer)
+        name = self.heads[head][r.c]
         heat = cams.normalise(r.cam)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
