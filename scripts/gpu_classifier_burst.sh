@@ -78,8 +78,8 @@ for name in $([ "$teacher" = exports/teacher ] && echo teacher) "${@%%:*}"; do
   echo "== $name"; grep "^epoch" "runs-$name.log" | tail -n 2
 done
 # The app's classifier once on CUDA beside the CPU, for the shipped weights and each export: probabilities and every
-# CAM method's map must agree (TF32 off: the CPU's float32 is the reference). On a face crop of the project's own:
-# the image's OpenCV there has no Haar cascades (seen on an H200), so no face finding there.
+# CAM method's map must agree (TF32 off: the CPU's float32 is the reference). On the portrait's centre square, not a
+# found face: the image's OpenCV there has no Haar cascades (seen on an H200).
 python3 - checkpoints/cam_classifier "$teacher" "${@%%:*}" <<'PY' 2>&1 | tee "$out/cuda_check.txt"
 import sys
 import numpy as np, torch
@@ -87,7 +87,7 @@ from gan_viz.imaging import load_image
 from gan_viz.models.cam_classifier.train import load_export
 from gan_viz.models.cam_classifier.visualize import CAMExplainer
 torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-face = load_image("assets/sagan_face_seed42.png")
+face = load_image("assets/grace_hopper.jpg")  # classify/explain take its centre square
 for folder in sys.argv[1:]:
     folder = folder if "/" in folder else f"exports/{folder}"
     try:
@@ -98,6 +98,6 @@ for folder in sys.argv[1:]:
     dp = max(abs(p_cpu[h][c] - p_gpu[h][c]) for h in p_cpu for c in p_cpu[h])
     dm = {m: float(np.abs(ex["cpu"].explain(face, m).heatmap - ex["cuda"].explain(face, m).heatmap).max())
           for m in ("cam", "gradcam", "gradcam++")}
-    print(f"{folder}: seed-42 face female {p_gpu['gender']['female']:.3f} (cuda) / {p_cpu['gender']['female']:.3f} (cpu); "
+    print(f"{folder}: portrait female {p_gpu['gender']['female']:.3f} (cuda) / {p_cpu['gender']['female']:.3f} (cpu); "
           f"max prob diff {dp:.2e}; max map diff {dm}")
 PY

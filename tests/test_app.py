@@ -163,6 +163,15 @@ def test_the_portrait_example_is_classified_as_who_she_is_through_the_app_path()
     assert out["face_box"] is not None and out["gender"]["female"] > 0.5
 
 
+def test_another_public_domain_portrait_is_classified_as_who_she_is():
+    # Eileen Collins (NASA, public domain), as scikit-image (a run-time dependency) ships her: a photo no training
+    # choice was made on, through /classify's path. Read from the package, not copied into assets/.
+    import skimage.data
+
+    out = cam_tab.classify_json(app.CONTEXT.families["cam_classifier"], skimage.data.astronaut())
+    assert out["face_box"] is not None and out["gender"]["female"] > 0.5
+
+
 def test_the_classifier_trains_on_the_very_crops_classify_makes():
     """app_crops.py (the classifier's training crops of faces in pictures) goes through /classify's own face finding."""
     from gan_viz import utkface
