@@ -68,3 +68,19 @@ def test_each_gender_lesson_example_is_the_gender_its_direction_starts_from():
             assert max(probs["gender"], key=probs["gender"].get) == settings["direction"].split("_to_")[0], path
             checked += 1
     assert checked >= 2
+
+
+def test_adversarial_lesson_claims_fgsm_fools_the_standard_model_not_the_twin_and_pgd_fools_the_twin():
+    from gan_viz.models.cam_classifier.visualize import run_attack
+
+    expected = [("cam_classifier", "fgsm", True), ("cam_classifier_robust", "fgsm", False),
+                ("cam_classifier_robust", "pgd", True)]
+    steps = [settings for _, settings in lessons.LESSONS["adversarial"][1] if settings]
+    assert len(steps) == len(expected)
+    for settings, (family, method, fooled) in zip(steps, expected):
+        assert settings["method"] == method and settings.get("model", "standard") == (
+            "robust" if family.endswith("robust") else "standard")
+        path, whole = links.example_path({"tab": "adversarial", **{k: str(v) for k, v in settings.items()}})
+        ex = app.CONTEXT.families[family].get()
+        crop = ex.find_face(load_image(path), use_whole_image=whole).crop
+        assert run_attack(ex, crop, method, settings["epsilon"]).success is fooled, (family, method, path)
