@@ -18,14 +18,16 @@ export PYTHONUNBUFFERED=1
 data=(--data "$pack/faces-96.npz" --app-crops "$pack/app-crops-80.npz" --source-size 96 --image-size 80)
 cores=${CORES:-$(nproc)}  # CORES=4 for a dry run on a small machine
 workers=$((cores > 3 ? cores - 2 : 1))
-# Seconds per epoch of the loader at this batch size with this many processes, measured on random pixels.
+# Seconds per epoch of the loader at this batch size with this many processes, measured on random pixels, for as
+# many training faces as the app-crop pack holds (one per training face).
 epoch_s() {
-  python3 - "$1" "$2" <<'EOF'
+  python3 - "$1" "$2" "$pack/app-crops-80.npz" <<'EOF'
 import sys, time
 from multiprocessing import get_context
 import numpy as np
 from gan_viz.models.cam_classifier import train
 batch, workers = int(sys.argv[1]), int(sys.argv[2])
+n_train = len(np.load(sys.argv[3])["offsets"]) - 1
 rng = np.random.default_rng(0)
 train._SOURCES.update(train=rng.integers(0, 256, (batch, 96, 96, 3), dtype=np.uint8),
                       app=rng.integers(0, 256, (batch, 96, 96, 3), dtype=np.uint8))
@@ -33,7 +35,7 @@ jobs = [(np.arange(batch), (0, 0, i), 80, 0.5) for i in range(4 * workers)]
 with get_context("fork").Pool(workers) as pool:
     pool.map(train._make_batch_job, jobs[:workers])
     t = time.perf_counter(); pool.map(train._make_batch_job, jobs); dt = time.perf_counter() - t
-print(dt / len(jobs) * 19207 / batch)
+print(dt / len(jobs) * n_train / batch)
 EOF
 }
 fit_epochs() {  # seconds, seconds per epoch (loader), floor for GPU time -> epochs with a 35% margin

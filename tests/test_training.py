@@ -354,3 +354,23 @@ def test_an_export_that_ships_the_raw_g_resumes_g_and_its_average_from_the_model
         got = modules[name].state_dict()
         assert all(torch.allclose(got[k].float(), v.half().float()) for k, v in g.state_dict().items())
     assert all(torch.equal(modules["D"].state_dict()[k], v) for k, v in d.state_dict().items())
+
+
+def test_a_teacher_exported_in_float16_loads_as_the_net_it_was(tmp_path):
+    from gan_viz.models.cam_classifier.network import CAMClassifier, CAMClassifierConfig
+    from gan_viz.models.cam_classifier.train import load_export
+    torch.manual_seed(0)
+    net = CAMClassifier(CAMClassifierConfig(image_size=32, width=4, context_dilations=(2, 4)))
+    training.export_weights(tmp_path, net.state_dict(), net.config.to_dict(), "card", dtype=torch.float16)
+    back = load_export(tmp_path)
+    assert back.config.context_dilations == (2, 4)
+    for (k, a), (_, b) in zip(net.state_dict().items(), back.state_dict().items()):
+        assert b.dtype == a.dtype and torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-3), k
+
+
+def test_a_teacher_with_trades_is_refused_with_the_reason(tiny_data, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "gan_viz.models.cam_classifier.train", "--data", str(tiny_data),
+                        "--teacher", "t", "--adversarial-eps", "3", "--trades-beta", "6"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "TRADES" in r.stderr

@@ -7,7 +7,6 @@ best validation weights to checkpoints/cam_classifier with the model card. Works
 """
 from __future__ import annotations
 
-import json
 import math
 from multiprocessing import get_context
 
@@ -16,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_viz import training, utkface
+from gan_viz import hub, training, utkface
 from gan_viz.imaging import resize
 from gan_viz.models.cam_classifier import app_crops
 from gan_viz.models.cam_classifier.augment import augment_batch
-from gan_viz.models.cam_classifier.card import model_card
+from gan_viz.models.cam_classifier.card import FAMILY, model_card
 from gan_viz.models.cam_classifier.evaluate import evaluate
 from gan_viz.models.cam_classifier.network import CAMClassifier, CAMClassifierConfig
 
@@ -46,11 +45,11 @@ def _make_batch_job(job: tuple) -> np.ndarray:
 
 
 def load_export(folder: str) -> CAMClassifier:
-    """A classifier from an export folder (config.json + model.safetensors), e.g. a teacher to distil."""
-    from safetensors.torch import load_file
-    folder = training.Path(folder)
-    net = CAMClassifier(CAMClassifierConfig.from_dict(json.loads((folder / "config.json").read_text())))
-    net.load_state_dict({k: v.float() for k, v in load_file(folder / "model.safetensors").items()})
+    """A classifier from an export folder (config.json + model.safetensors, read as the app reads its weights), e.g. a
+    teacher to distil; float16 weights load into the float32 net."""
+    w = hub.ResolvedWeights(FAMILY, training.Path(folder), "folder", str(folder))
+    net = CAMClassifier(CAMClassifierConfig.from_dict(w.config))
+    net.load_state_dict(w.state_dict())
     return net
 
 
@@ -125,6 +124,8 @@ def main() -> None:
                         "0: augment in the training process")
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
     args = p.parse_args()
+    if args.teacher and args.adversarial_eps > 0 and args.trades_beta > 0:
+        p.error("--teacher distils the cross-entropy loss; TRADES (--trades-beta) has its own KL term: use one of them")
     if args.threads:
         torch.set_num_threads(args.threads)
     d = training.init_distributed()
