@@ -22,6 +22,8 @@ from urllib.parse import urlparse
 import torch
 from safetensors.torch import load_file
 
+from gan_viz.quantize import dequantise_state
+
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 WEIGHT_FILES = ("config.json", "model.safetensors")
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -61,7 +63,8 @@ class ResolvedWeights:
         return json.loads((self.folder / "config.json").read_text())
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return load_file(self.folder / "model.safetensors")  # safetensors: no code runs on load
+        # safetensors: no code runs on load; int8-stored tensors (gan_viz/quantize.py) come back as float
+        return dequantise_state(load_file(self.folder / "model.safetensors"))
 
     @property
     def card(self) -> str:

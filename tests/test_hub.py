@@ -118,3 +118,26 @@ def test_push_uploads_the_checkpoints_folder(monkeypatch, tmp_path):
     hub.main(["push", "--repo", "me/gan-viz", "--folder", str(tmp_path)])
     assert calls["create"][0] == "me/gan-viz" and calls["create"][1]["repo_type"] == "model"
     assert calls["upload"]["folder_path"] == str(tmp_path) and calls["upload"]["repo_id"] == "me/gan-viz"
+
+
+def test_int8_storage_round_trips_within_half_a_step_and_hub_reads_it_back(tmp_path):
+    from safetensors.torch import save_file
+
+    from gan_viz import quantize
+    torch.manual_seed(0)
+    state = {"conv.weight": torch.randn(8, 4, 3, 3) * torch.linspace(0.01, 3, 8)[:, None, None, None],
+             "conv.bias": torch.randn(8), "small.weight": torch.randn(4, 4), "steps": torch.tensor(3)}
+    stored = quantize.quantise_state(state, min_numel=100)
+    assert stored["conv.weight"].dtype == torch.int8 and stored["conv.weight" + quantize.SCALE_SUFFIX].shape == (8, 1, 1, 1)
+    assert torch.equal(stored["conv.bias"], state["conv.bias"]) and stored["small.weight"].dtype == torch.float32
+    back = quantize.dequantise_state(stored)
+    assert set(back) == set(state)
+    step = stored["conv.weight" + quantize.SCALE_SUFFIX].float()
+    # per output channel: error at most half a step (plus the float16 rounding of the step itself)
+    assert ((back["conv.weight"] - state["conv.weight"]).abs() <= step * 0.5 + state["conv.weight"].abs() * 1e-3).all()
+    folder = tmp_path / "fam"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    save_file(stored, folder / "model.safetensors")
+    read = hub.ResolvedWeights("fam", folder, "folder", "test").state_dict()
+    assert all(torch.equal(read[k], back[k]) for k in back)
