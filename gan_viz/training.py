@@ -229,3 +229,11 @@ def export_weights(export_dir: str | os.PathLike, state_dict: dict[str, torch.Te
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_bytes(data)
     return out
+
+
+def hardware_line(device: torch.device | str = "cpu") -> str:
+    """The hardware a card names: the GPU's name, or the CPU's cores and the torch threads used."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"one {torch.cuda.get_device_name(device)}"
+    return f"CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"

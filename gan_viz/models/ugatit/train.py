@@ -1,0 +1,251 @@
+"""Training entry point of the male <-> female U-GAT-IT: python -m gan_viz.models.ugatit.train --data DIR.
+
+The paper's losses and weights (Kim et al., ICLR 2020): least-squares adversarial on the global and
+local discriminators and on their CAM logits (1), cycle L1 (10), identity L1 (10), and the generators'
+CAM loss (1000): each generator's auxiliary classifier says "source domain" for the image it translates
+and "not source" for a target-domain image it should leave alone. Adam 1e-4, betas (0.5, 0.999), weight
+decay 1e-4; rho clipped to [0, 1] after every generator step. Faces aged 18-65, training split.
+
+The encoder and decoder start from the bundled CycleGAN where the shapes allow (--init-cyclegan).
+Resumable from --run-dir; stops at --max-minutes; exports to checkpoints/ugatit with its card and the
+state a later run resumes from (resume.json beside the weights), so CPU and GPU runs add up.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gan_viz import hub, training, utkface
+from gan_viz.models.ugatit.card import model_card
+from gan_viz.models.ugatit.network import UGATIT, UGATITConfig
+from gan_viz.quantize import quantise_state
+
+RESUME_FILE = "resume.json"  # beside the export: step, images seen, runs so far
+WEIGHTS = {"adv": 1.0, "cycle": 10.0, "identity": 10.0, "cam": 1000.0}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = training.common_args(__doc__.splitlines()[0], "ugatit")
+    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--batch-size", type=int, default=1, help="per domain (the paper's 1)")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--total-steps", type=int, default=100_000, help="schedule length; lr decays over its second half")
+    p.add_argument("--cam-weight", type=float, default=WEIGHTS["cam"])
+    p.add_argument("--init-cyclegan", default=str(training.REPO_ROOT / "checkpoints"),
+                   help="checkpoints folder whose cyclegan/ starts the generators ('' = from scratch)")
+    p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward passes")
+    p.add_argument("--device", default="", help="cuda or cpu (default: cuda when there is one)")
+    return p.parse_args(argv)
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_faces(args) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Adults of the training split, resized a little larger than the crop: (N, L, L, 3) uint8, male and female indices."""
+    recs = [r for r in utkface.records(args.data) if not r.is_validation and 18 <= r.age <= 65]
+    if args.limit:
+        recs = recs[: args.limit]
+    load = args.image_size + args.image_size // 8  # random-crop back to image_size (the paper's jitter)
+    images = torch.from_numpy(np.array(utkface.load_images(recs, load)))
+    gender = torch.tensor([r.gender for r in recs])
+    idx_m, idx_f = torch.nonzero(gender == 0).flatten(), torch.nonzero(gender == 1).flatten()
+    if len(idx_m) == 0 or len(idx_f) == 0:
+        raise SystemExit("need faces of both genders in the training data")
+    return images, idx_m, idx_f
+
+
+def sample(images: torch.Tensor, idx: torch.Tensor, size: int, batch: int, gen: torch.Generator) -> torch.Tensor:
+    """A random batch, random crop and horizontal flip: (B, 3, size, size) in [-1, 1]."""
+    x = utkface.to_input(images[idx[torch.randint(0, len(idx), (batch,), generator=gen)]])
+    dx, dy = torch.randint(0, x.shape[-1] - size + 1, (2,), generator=gen).tolist()
+    x = x[:, :, dy:dy + size, dx:dx + size]
+    return torch.where((torch.rand(len(x), generator=gen) < 0.5)[:, None, None, None], x.flip(3), x)
+
+
+# ---------------------------------------------------------------- model
+
+
+def init_from_cyclegan(m: UGATIT, checkpoints: str) -> str:
+    """Copy the CycleGAN generators' convs where the shapes match: encoder, decoder convs, up-sampling, output.
+
+    Read through hub.py (the families never import each other). The CycleGAN's transposed up-sampling
+    convs become our nearest-up-sampling convs with the kernel flipped and transposed; LIN follows, so
+    their scale does not matter.
+    """
+    w = hub.resolve("cyclegan", hub.HubSettings(checkpoints=training.Path(checkpoints))).state_dict()
+    for direction in ("male_to_female", "female_to_male"):
+        g = m.generator(direction)
+        cg = {k[len(direction) + 7:]: v.float() for k, v in w.items() if k.startswith(f"{direction}.model.")}
+        n_res = len(g.decoder)
+        enc = {k: v for k, v in cg.items() if int(k.split(".")[0]) < 10 + n_res}
+        g.encoder.load_state_dict(enc, strict=True)
+        with torch.no_grad():
+            for i, block in enumerate(g.decoder):
+                src = 10 + n_res + i
+                block.conv1.weight.copy_(cg[f"{src}.body.1.weight"]), block.conv1.bias.copy_(cg[f"{src}.body.1.bias"])
+                block.conv2.weight.copy_(cg[f"{src}.body.5.weight"]), block.conv2.bias.copy_(cg[f"{src}.body.5.bias"])
+            first_up = 10 + 2 * n_res
+            for conv, src in ((g.up[2], first_up), (g.up[7], first_up + 3)):
+                conv.weight.copy_(cg[f"{src}.weight"].transpose(0, 1).flip(2, 3))
+                conv.bias.copy_(cg[f"{src}.bias"])
+            out = first_up + 7
+            g.up[-2].weight.copy_(cg[f"{out}.weight"]), g.up[-2].bias.copy_(cg[f"{out}.bias"])
+            g.gamma.weight.mul_(0.1), g.gamma.bias.fill_(1.0)  # start near the CycleGAN's un-scaled norms
+            g.beta.weight.mul_(0.1), g.beta.bias.zero_()
+    return f"the bundled CycleGAN's generators ({checkpoints}/cyclegan)"
+
+
+def build(args, device: torch.device):
+    cfg = UGATITConfig(image_size=args.image_size)
+    m = UGATIT(cfg).to(device)
+    gens = [*m.male_to_female.parameters(), *m.female_to_male.parameters()]
+    discs = [p for n, p in m.named_parameters() if n.startswith("D_")]
+    opt_g = torch.optim.Adam(gens, lr=args.lr, betas=(0.5, 0.999), weight_decay=1e-4)
+    opt_d = torch.optim.Adam(discs, lr=args.lr, betas=(0.5, 0.999), weight_decay=1e-4)
+    return cfg, m, opt_g, opt_d
+
+
+# ---------------------------------------------------------------- losses
+
+
+def _mse_to(x: torch.Tensor, value: float) -> torch.Tensor:
+    return F.mse_loss(x, torch.full_like(x, value))
+
+
+def d_step(m: UGATIT, opt_d, real: dict, fake: dict) -> float:
+    """Each domain's global and local D: real -> 1, translated -> 0, on the patch output and on the CAM logit."""
+    loss = 0.0
+    for domain in ("male", "female"):
+        for scale in ("global", "local"):
+            d = getattr(m, f"D_{domain}_{scale}")
+            out_r, cam_r, _ = d(real[domain])
+            out_f, cam_f, _ = d(fake[domain].detach())
+            loss = loss + _mse_to(out_r, 1) + _mse_to(out_f, 0) + _mse_to(cam_r, 1) + _mse_to(cam_f, 0)
+    loss = WEIGHTS["adv"] * loss
+    opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_d.step()
+    return loss.item()
+
+
+def g_losses(m: UGATIT, real_m: torch.Tensor, real_f: torch.Tensor, cam_weight: float) -> tuple[dict, dict]:
+    """The generators' four losses, and the translated images for the D step."""
+    fake_f, cam_m2f, _ = m.male_to_female(real_m)
+    fake_m, cam_f2m, _ = m.female_to_male(real_f)
+    rec_m, rec_f = m.female_to_male(fake_f)[0], m.male_to_female(fake_m)[0]
+    idt_f, cam_f2f, _ = m.male_to_female(real_f)  # a target-domain image: change nothing, "not source"
+    idt_m, cam_m2m, _ = m.female_to_male(real_m)
+    adv = 0.0
+    for domain, fake in (("female", fake_f), ("male", fake_m)):
+        for scale in ("global", "local"):
+            out, cam, _ = getattr(m, f"D_{domain}_{scale}")(fake)
+            adv = adv + _mse_to(out, 1) + _mse_to(cam, 1)
+    cam = sum(F.binary_cross_entropy_with_logits(c, torch.full_like(c, t))
+              for c, t in ((cam_m2f, 1.0), (cam_f2m, 1.0), (cam_f2f, 0.0), (cam_m2m, 0.0)))
+    losses = {"adv": WEIGHTS["adv"] * adv,
+              "cycle": WEIGHTS["cycle"] * (F.l1_loss(rec_m, real_m) + F.l1_loss(rec_f, real_f)),
+              "identity": WEIGHTS["identity"] * (F.l1_loss(idt_f, real_f) + F.l1_loss(idt_m, real_m)),
+              "cam": cam_weight * cam}
+    return losses, {"female": fake_f, "male": fake_m}
+
+
+def train_step(m: UGATIT, opt_g, opt_d, real_m, real_f, cam_weight: float = WEIGHTS["cam"], bf16: bool = False) -> dict:
+    """One D update on the current translations, then one G update (the paper's order), then rho clipped."""
+    with torch.autocast(real_m.device.type, dtype=torch.bfloat16, enabled=bf16):
+        with torch.no_grad():
+            fake = {"female": m.male_to_female(real_m)[0], "male": m.female_to_male(real_f)[0]}
+        loss_d = d_step(m, opt_d, {"male": real_m, "female": real_f}, fake)
+        for p in (p for n, p in m.named_parameters() if n.startswith("D_")):
+            p.requires_grad_(False)
+        losses, _ = g_losses(m, real_m, real_f, cam_weight)
+    opt_g.zero_grad(set_to_none=True)
+    sum(losses.values()).backward()
+    opt_g.step()
+    for p in (p for n, p in m.named_parameters() if n.startswith("D_")):
+        p.requires_grad_(True)
+    m.clip_rho()
+    return {f"loss_{k}": v.item() for k, v in losses.items()} | {"loss_d": loss_d}
+
+
+# ---------------------------------------------------------------- export
+
+
+def export(args, m: UGATIT, cfg: UGATITConfig, meta: dict, log: training.MetricsLog) -> None:
+    """Generators in float16, discriminators in int8 (gan_viz/quantize.py), config, card and resume.json.
+
+    A later run resumes from exactly these weights (optimiser moments restart), so runs on any machine
+    add up through the committed export; the generators, which the app shows, lose nothing to int8.
+    """
+    state = {k: v.detach().cpu().float() for k, v in m.state_dict().items()}
+    g = {k: v.half() if v.is_floating_point() else v for k, v in state.items() if not k.startswith("D_")}
+    d = quantise_state({k: v for k, v in state.items() if k.startswith("D_")})
+    card = model_card(cfg.to_dict(), meta, log.records)
+    training.export_weights(args.export_dir, g | d, cfg.to_dict(), card,
+                            {"training_log.json": json.dumps(log.records).encode(),
+                             RESUME_FILE: json.dumps(meta, indent=1).encode()})
+
+
+def restore(args, m, opt_g, opt_d) -> dict:
+    """Resume from --run-dir, else from the export (weights + resume.json), else start from the CycleGAN or scratch."""
+    meta = training.load_training_state(args.run_dir, {"model": m}, {"G": opt_g, "D": opt_d})
+    if meta is not None:
+        print(f"resumed from {args.run_dir} at step {meta['step']}", flush=True)
+        return meta
+    folder = training.Path(args.export_dir)
+    if (folder / RESUME_FILE).exists() and (folder / "model.safetensors").exists():
+        sd = hub.ResolvedWeights("ugatit", folder, "bundled", "").state_dict()
+        m.load_state_dict({k: v.float() for k, v in sd.items()})
+        meta = json.loads((folder / RESUME_FILE).read_text())
+        print(f"resumed from the export {folder} at step {meta['step']} (optimiser restarts)", flush=True)
+        return meta
+    start = init_from_cyclegan(m, args.init_cyclegan) if args.init_cyclegan else "random initialisation"
+    return {"step": 0, "images_seen": 0, "init": start, "runs": []}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    images, idx_m, idx_f = load_faces(args)
+    cfg, m, opt_g, opt_d = build(args, device)
+    meta = restore(args, m, opt_g, opt_d)
+    run = {"start_step": meta["step"], "hardware": training.hardware_line(device), "date": time.strftime("%Y-%m-%d"),
+           "batch_size": args.batch_size, "image_size": args.image_size, "minutes": 0.0}
+    meta["runs"].append(run)
+    log = training.MetricsLog(training.Path(args.run_dir) / "metrics.json")
+    budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
+    gen = torch.Generator().manual_seed(args.seed * 7919 + meta["step"])
+
+    def checkpoint():
+        run.update(end_step=meta["step"], minutes=round(budget.elapsed_minutes, 1))
+        training.save_training_state(args.run_dir, {"model": m}, {"G": opt_g, "D": opt_d}, meta)
+        export(args, m, cfg, meta, log)
+        print(f"checkpoint at step {meta['step']}", flush=True)
+
+    m.train()
+    while meta["step"] < args.total_steps:
+        decay = min(1.0, max(0.0, (args.total_steps - meta["step"]) / (args.total_steps / 2)))
+        for group in opt_g.param_groups + opt_d.param_groups:
+            group["lr"] = args.lr * decay
+        real_m = sample(images, idx_m, args.image_size, args.batch_size, gen).to(device)
+        real_f = sample(images, idx_f, args.image_size, args.batch_size, gen).to(device)
+        losses = train_step(m, opt_g, opt_d, real_m, real_f, args.cam_weight, args.bf16)
+        meta["images_seen"] += 2 * args.batch_size
+        if training.end_of_step(meta, losses, log, budget, training.Dist(device=device), checkpoint):
+            break
+    checkpoint()
+
+
+if __name__ == "__main__":
+    main()
