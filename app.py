@@ -56,7 +56,9 @@ def build_context(args: argparse.Namespace) -> AppContext:
     return ctx
 
 
-def build_demo(ctx: AppContext) -> gr.Blocks:
+def build_demo(ctx: AppContext) -> tuple[gr.Blocks, list, gan_lab_tab.GanLabTab]:
+    """The page; the tabs' page-load views (what a visitor's first screen computes); the GAN lab's tab object."""
+    lab = gan_lab_tab.GanLabTab()
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\n{TAGLINE} Every result is computed live on **{device.get_device()}**; each tab "
                     "opens on a worked example and has a short lesson (folded) with links to its steps.")
@@ -84,7 +86,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                     loaders += adversarial_tab.build(ctx.families["cam_classifier"], ctx.families["cam_classifier_robust"])
                 shown.append("adversarial")
             with gr.Tab("GAN training lab", id="lab"):  # no weights: its small GANs are trained live, on the CPU
-                loaders += gan_lab_tab.build()
+                loaders += lab.build()
             shown.append("lab")
         with gr.Accordion("About these models", open=False):
             gr.Markdown(ctx.about_markdown(), elem_id="about-models")
@@ -99,17 +101,16 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             demo.load(**event)
     demo.queue(**serving.queue_settings())
     serving.lower_heavy_priority(demo)
-    # The tabs' page-load views (each takes the request, to read a link): what a visitor's first screen computes.
-    def name(fn):
-        return getattr(getattr(fn, "__wrapped__", fn), "__name__", "")
-
-    demo.gan_viz_openers = [e["fn"] for e in loaders if name(e["fn"]) == "open_view"]
-    return demo
+    return demo, [e["fn"] for e in loaders if _name(e["fn"]) == "open_view"], lab
 
 
-def warm_up(blocks: gr.Blocks) -> None:
+def _name(fn) -> str:
+    return getattr(getattr(fn, "__wrapped__", fn), "__name__", "")
+
+
+def warm_up(openers: list) -> None:
     """Compute the tabs' worked examples once, in the background, so the first visitor finds them ready."""
-    for opener in blocks.gan_viz_openers:
+    for opener in openers:
         try:
             opener(None)  # no request: no link, the worked example (cached for every later visitor)
         except Exception:  # noqa: BLE001 - a failed warm-up only means the first visitor computes it
@@ -120,14 +121,14 @@ def warm_up(blocks: gr.Blocks) -> None:
 # so that `import app` under pytest does not parse pytest's own arguments.
 ARGS = parse_args(sys.argv[1:] if __name__ == "__main__" else [])
 CONTEXT = build_context(ARGS)
-demo = build_demo(CONTEXT)
+demo, OPENERS, LAB = build_demo(CONTEXT)  # OPENERS: each tab's open_view; LAB: the GAN lab's sessions
 
 if __name__ == "__main__":
     # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by launch() itself (default 127.0.0.1:7860).
     import threading
 
     # A few seconds after start-up, so it does not delay the server's first answer (measured: cold start 5.6 s).
-    warm = threading.Timer(10.0, warm_up, args=(demo,))
+    warm = threading.Timer(10.0, warm_up, args=(OPENERS,))
     warm.daemon = True
     warm.start()
     demo.launch(share=ARGS.share)  # the queue is set up in build_demo (gan_viz/ui/serving.py)

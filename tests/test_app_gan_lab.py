@@ -80,8 +80,8 @@ def test_an_empty_or_tiny_drawing_is_refused():
 
 
 def test_a_classroom_of_sessions_trains_at_once_and_frees_everything():
-    sessions = gan_lab_tab.build.sessions  # the app's own lab (import app built the tab)
-    lab = sessions.lab.lab
+    sessions = app.LAB.sessions  # the app's own lab (import app built the tab)
+    lab = sessions.lab
     spec = gan_lab_tab.RunSpec(steps=20_000)
     ids = [sessions.start(spec, spec, None, ("key", i), play=True) for i in range(10)]
     pairs = [sessions.get(i) for i in ids]
@@ -115,7 +115,7 @@ def gan_lab_tab_stream(pid):
 
 
 def test_sessions_are_safe_from_many_threads():
-    sessions = gan_lab_tab.build.sessions
+    sessions = app.LAB.sessions
     spec = gan_lab_tab.RunSpec(steps=300)
     ids, errors = [], []
 
@@ -124,7 +124,7 @@ def test_sessions_are_safe_from_many_threads():
             pid = sessions.start(spec, spec, None, ("t", i), play=True)
             ids.append(pid)
             pair = sessions.get(pid)
-            assert sessions.lab.lab.wait(pair.a, 60) and sessions.lab.lab.wait(pair.b, 60)
+            assert sessions.lab.wait(pair.a, 60) and sessions.lab.wait(pair.b, 60)
             sessions.stop(pid)
         except Exception as e:  # noqa: BLE001
             errors.append(e)

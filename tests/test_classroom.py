@@ -272,11 +272,11 @@ def test_warm_up_fills_every_worked_example_before_the_first_visitor():
     examples.CACHE.computed.clear()
     from gan_viz.ui import gan_lab_tab
 
-    gan_lab_tab.build.previews.clear()
-    app.warm_up(app.demo)
+    app.LAB.previews.cache.clear()
+    app.warm_up(app.OPENERS)
     # 4 photo tabs + SAGAN's first face, and the GAN lab's first preset at step 0
-    assert len(examples.CACHE.computed) == 5 and len(app.demo.gan_viz_openers) == 6
-    assert len(gan_lab_tab.build.previews) == 1
+    assert len(examples.CACHE.computed) == 5 and len(app.OPENERS) == 6
+    assert len(app.LAB.previews.cache) == 1
 
 
 def test_output_pngs_are_lossless_at_the_fast_level_and_written_where_gradio_looks(tmp_path, client):

@@ -7,11 +7,11 @@ import numpy as np
 from gan_viz import imaging
 from gan_viz.faces import FaceError
 from gan_viz.models.cam_classifier.adversarial import MAX_EPSILON, METHODS
-from gan_viz.models.cam_classifier.visualize import EPSILON_CURVE, epsilon_curve, run_attack
+from gan_viz.models.cam_classifier.visualize import EPSILON_CURVE, CAMExplainer, epsilon_curve, run_attack
 from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
-from gan_viz.ui.widgets import image_input, photo_handlers, user_errors
+from gan_viz.ui.widgets import image_input, photo_handlers, model_handler
 
 DEFAULTS = ("fgsm", 4, 10, 1.0, "untargeted", "standard", "gradcam")  # the settings the tab opens with
 VIEW = 4  # the model's crop is small (80 px): shown 4x, nearest, so single-level changes stay visible
@@ -144,72 +144,97 @@ def adversarial_api(models: dict[str, Family], image, method, epsilon, model):
 
 
 def build(standard: Family, robust: Family | None) -> list[dict]:
-    models = _models(standard, robust)
-    targets = ["untargeted"]
-    if standard.weights is not None:
-        targets += [f"{h}:{c}" for h, cl in standard.weights.config["heads"].items() for c in cl]
-    gr.Markdown(INTRO)
-    if "robust" not in models:
-        gr.Markdown("The adversarially trained twin is not available in this run (see 'About these models').")
-    lessons.build("adversarial")
-    with gr.Row():
-        with gr.Column(scale=1):
-            image = gr.Image(label="Face", type="filepath", sources=["upload", "webcam", "clipboard"],
-                             elem_id="adv-input", height=260)
-            whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
-            method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value=DEFAULTS[0], label="Attack")
-            epsilon = gr.Slider(0, MAX_EPSILON, value=DEFAULTS[1], step=1, label="epsilon (pixel levels out of 255)")
-            with gr.Row():
-                steps = gr.Slider(1, 50, value=DEFAULTS[2], step=1, label="PGD steps k")
-                alpha = gr.Slider(0.25, 4.0, value=DEFAULTS[3], step=0.25, label="PGD step size alpha (levels)")
-            target = gr.Dropdown(targets, value=DEFAULTS[4], label="Target (untargeted: away from the predicted gender)")
-            model = gr.Radio([(MODELS[m], m) for m in models], value=DEFAULTS[5], label="Model attacked")
-            cam_method = gr.Radio([("CAM", "cam"), ("Grad-CAM", "gradcam")], value=DEFAULTS[6], label="Heatmap")
-            run = gr.Button("Attack", variant="primary")
-            ex_gallery = examples.gallery()
-        with gr.Column(scale=2):
-            with gr.Row():
-                before = gr.Label(label="Before", num_top_classes=5)
-                after = gr.Label(label="After", num_top_classes=5)
-            gallery = gr.Gallery(label="Clean, perturbation, adversarial; evidence before and after", columns=5,
-                                 height=300, format="png", elem_id="adv-gallery")
-            info = gr.Markdown(elem_id="adv-info", latex_delimiters=[{"left": "$", "right": "$", "display": False}])
-            curve_btn = gr.Button("Plot p(clean answer) against epsilon: both attacks, both models")
-            curve = gr.Plot(label="Against epsilon")
+    """The tab's components and events; call inside a gr.Tab. Returns the page-load events."""
+    return AdversarialTab(standard, robust).build()
 
-    inputs = [image, whole, method, epsilon, steps, alpha, target, model, cam_method]
-    outputs = [before, after, gallery, info]
-    on_button, on_change, arrive = photo_handlers(lambda im, *c: attack_tab(models, im, *c), len(outputs), "attack_tab")
-    ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
 
-    run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
-    gr.on([image.change, method.change, epsilon.release, steps.release, alpha.release, target.change, model.change,
-           cam_method.change, whole.change], on_change, inputs, outputs, api_visibility="private",
-          trigger_mode="always_last", **HEAVY)
+class AdversarialTab:
+    """One build of the tab: its components, and handlers that attack the models in `models`."""
 
-    def on_curve(im, use_whole, k):
+    def __init__(self, standard: Family, robust: Family | None):
+        self.models = _models(standard, robust)
+        self.targets = ["untargeted"]
+        if standard.weights is not None:
+            self.targets += CAMExplainer.class_choices(standard.weights)
+
+    def build(self) -> list[dict]:
+        gr.Markdown(INTRO)
+        if "robust" not in self.models:
+            gr.Markdown("The adversarially trained twin is not available in this run (see 'About these models').")
+        lessons.build("adversarial")
+        self._layout()
+        self._wire()
+        self._api()
+        image, whole, method, epsilon = self.inputs[:4]
+        return [dict(fn=self.open_view, inputs=None, outputs=[image, whole, method, epsilon, self.inputs[7], *self.outputs],
+                     api_visibility="private", **LIGHT)]
+
+    def _layout(self) -> None:
+        with gr.Row():
+            with gr.Column(scale=1):
+                image = gr.Image(label="Face", type="filepath", sources=["upload", "webcam", "clipboard"],
+                                 elem_id="adv-input", height=260)
+                whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
+                method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value=DEFAULTS[0], label="Attack")
+                epsilon = gr.Slider(0, MAX_EPSILON, value=DEFAULTS[1], step=1, label="epsilon (pixel levels out of 255)")
+                with gr.Row():
+                    steps = gr.Slider(1, 50, value=DEFAULTS[2], step=1, label="PGD steps k")
+                    alpha = gr.Slider(0.25, 4.0, value=DEFAULTS[3], step=0.25, label="PGD step size alpha (levels)")
+                target = gr.Dropdown(self.targets, value=DEFAULTS[4],
+                                     label="Target (untargeted: away from the predicted gender)")
+                model = gr.Radio([(MODELS[m], m) for m in self.models], value=DEFAULTS[5], label="Model attacked")
+                cam_method = gr.Radio([("CAM", "cam"), ("Grad-CAM", "gradcam")], value=DEFAULTS[6], label="Heatmap")
+                self.run = gr.Button("Attack", variant="primary")
+                self.ex_gallery = examples.gallery()
+            with gr.Column(scale=2):
+                with gr.Row():
+                    before = gr.Label(label="Before", num_top_classes=5)
+                    after = gr.Label(label="After", num_top_classes=5)
+                gallery = gr.Gallery(label="Clean, perturbation, adversarial; evidence before and after", columns=5,
+                                     height=300, format="png", elem_id="adv-gallery")
+                info = gr.Markdown(elem_id="adv-info", latex_delimiters=[{"left": "$", "right": "$", "display": False}])
+                self.curve_btn = gr.Button("Plot p(clean answer) against epsilon: both attacks, both models")
+                self.curve = gr.Plot(label="Against epsilon")
+        self.inputs = [image, whole, method, epsilon, steps, alpha, target, model, cam_method]
+        self.outputs = [before, after, gallery, info]
+
+    def _wire(self) -> None:
+        image, whole, method, epsilon, steps, alpha, target, model, cam_method = self.inputs
+        on_button, on_change, self.arrive = photo_handlers(self.attack, len(self.outputs), "attack_tab")
+        self.ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
+        self.run.click(on_button, self.inputs, self.outputs, api_visibility="private", **HEAVY)
+        gr.on([image.change, method.change, epsilon.release, steps.release, alpha.release, target.change, model.change,
+               cam_method.change, whole.change], on_change, self.inputs, self.outputs, api_visibility="private",
+              trigger_mode="always_last", **HEAVY)
+        self.curve_btn.click(model_handler(self.on_curve, "curve"), [image, whole, steps], self.curve,
+                             api_visibility="private", **HEAVY)
+
+    def attack(self, im, *choices):
+        return attack_tab(self.models, im, *choices)
+
+    def on_curve(self, im, use_whole, k):
         if im is None:
             raise gr.Error("Upload a face or pick an example first.")
-        return curve_plot(models, im, use_whole, k)
+        return curve_plot(self.models, im, use_whole, k)
 
-    curve_btn.click(user_errors(on_curve, gpu="curve"), [image, whole, steps], curve, api_visibility="private", **HEAVY)
+    def _api(self) -> None:
+        with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
+            api_image = gr.File(type="filepath", label="image", file_types=["image"])
+            api_method = gr.Textbox(label="method", value="fgsm")
+            api_eps = gr.Number(label="epsilon", value=4)
+            api_model = gr.Textbox(label="model", value="standard")
+            api_clean = gr.Image(format="png", label="clean_crop")
+            api_adv = gr.Image(format="png", label="adversarial_crop")
+            api_json = gr.JSON(label="details")
+            b = gr.Button()
+        b.click(model_handler(self.adversarial, "attack"), [api_image, api_method, api_eps, api_model],
+                [api_clean, api_adv, api_json], api_name="adversarial", **HEAVY)
 
-    with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
-        api_image = gr.File(type="filepath", label="image", file_types=["image"])
-        api_method = gr.Textbox(label="method", value="fgsm")
-        api_eps = gr.Number(label="epsilon", value=4)
-        api_model = gr.Textbox(label="model", value="standard")
-        api_clean = gr.Image(format="png", label="clean_crop")
-        api_adv = gr.Image(format="png", label="adversarial_crop")
-        api_json = gr.JSON(label="details")
-        b = gr.Button()
+    # Named parameters: gradio_client's view_api() shows these names.
+    def adversarial(self, image, method, epsilon, model):
+        return adversarial_api(self.models, image, method, epsilon, model)
 
-    def adversarial(image, method, epsilon, model):
-        return adversarial_api(models, image, method, epsilon, model)
-
-    b.click(user_errors(adversarial, gpu="attack"), [api_image, api_method, api_eps, api_model], [api_clean, api_adv, api_json],
-            api_name="adversarial", **HEAVY)
-    def open_view(request: gr.Request):
+    def open_view(self, request: gr.Request):
         """?tab=adversarial&example=0&method=pgd&epsilon=8&model=robust sets the inputs (their change events compute);
         without a link the tab opens on the worked example (computed once for every visitor): FGSM at 4/255."""
         q = links.for_tab(request, "adversarial")
@@ -217,10 +242,7 @@ def build(standard: Family, robust: Family | None) -> list[dict]:
         if ex is not None:
             eps = links.float_param(q, "epsilon", 0, MAX_EPSILON)
             return (ex[0], ex[1], links.choice_param(q, "method", METHODS) or gr.skip(),
-                    gr.skip() if eps is None else eps, links.choice_param(q, "model", models) or gr.skip(),
-                    *[gr.skip()] * len(outputs))
+                    gr.skip() if eps is None else eps, links.choice_param(q, "model", self.models) or gr.skip(),
+                    *[gr.skip()] * len(self.outputs))
         first, whole0 = examples.example_rows()[0]
-        return (first, whole0, gr.skip(), gr.skip(), gr.skip(), *arrive(first, whole0, *DEFAULTS))
-
-    return [dict(fn=open_view, inputs=None, outputs=[image, whole, method, epsilon, model, *outputs],
-                 api_visibility="private", **LIGHT)]
+        return (first, whole0, gr.skip(), gr.skip(), gr.skip(), *self.arrive(first, whole0, *DEFAULTS))

@@ -9,11 +9,11 @@ import numpy as np
 
 from gan_viz import imaging
 from gan_viz.models.cam_classifier.cams import METHODS
-from gan_viz.models.cam_classifier.visualize import LAYERS, METHOD_LABELS, formula
+from gan_viz.models.cam_classifier.visualize import LAYERS, METHOD_LABELS, CAMExplainer, formula
 from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT, PNG_LEVEL
-from gan_viz.ui.widgets import image_input, photo_handlers, session_file, user_errors
+from gan_viz.ui.widgets import image_input, photo_handlers, session_file, model_handler
 
 DEFAULTS = ("gradcam", "predicted", "last", 0.5, "viridis")  # method, class, layer, opacity, colour map as the tab opens
 DISPLAY = 256  # px of the face crop shown; the model itself sees it at its input size
@@ -98,104 +98,119 @@ def _npy(heat: np.ndarray) -> str:
     return session_file(buf.getvalue(), ".npy")
 
 
+def show_link(image, use_whole, m, t, lay):
+    i = links.example_index(image)
+    if i is None:
+        return links.UPLOAD_NOTE
+    return links.markdown("cam", example=i, method=m, target=None if t == "predicted" else t,
+                          layer=None if lay == "last" else lay)
+
+
 def build(fam: Family) -> list[dict]:
     """The tab's components and events; call inside a gr.Blocks / gr.Tab. Returns the page-load events."""
-    explainer_ready = fam.weights is not None
-    classes = ["predicted"]
-    layers = ["last"]
-    if explainer_ready:
-        heads = fam.weights.config["heads"]
-        classes += [f"{h}:{c}" for h, cl in heads.items() for c in cl]
-        layers += list(LAYERS)
-    gr.Markdown("Upload a face (or use the webcam or an example). The classifier predicts gender and age group; "
-                "the heatmap shows **where in the face the evidence for a class lies**. Pick the method, the class "
-                "and the layer; every method is also shown side by side with the time it took on this device.")
-    lessons.build("cam")
-    with gr.Row():
-        with gr.Column(scale=1):
-            image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
-                             elem_id="cam-input", height=320)
-            whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
-            method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value=DEFAULTS[0], label="Method")
-            target = gr.Dropdown(classes, value=DEFAULTS[1], label="Class to explain")
-            layer = gr.Dropdown(layers, value=DEFAULTS[2], label="Layer (CAM: last only)")
-            with gr.Row():
-                alpha = gr.Slider(0.0, 1.0, value=DEFAULTS[3], step=0.05, label="Heatmap opacity")
-                cmap = gr.Dropdown(list(imaging.COLORMAPS), value=DEFAULTS[4], label="Colormap (colour-blind safe)")
-            run = gr.Button("Explain", variant="primary")
-            ex_gallery = examples.gallery()
-        with gr.Column(scale=2):
-            with gr.Row():
-                face_img = gr.Image(label="Face used", format="png", height=240, interactive=False)
-                gender = gr.Label(label="Gender", num_top_classes=2)
-                age = gr.Label(label="Age group", num_top_classes=5)
-            with gr.Row():
-                over = gr.Image(label="Heatmap over the face", format="png", elem_id="cam-overlay",
-                                height=300, interactive=False)
-                with gr.Column():
-                    bar = gr.Image(label="Colour bar", format="png", show_label=False, interactive=False, height=80)
-                    info = gr.Markdown(elem_id="cam-formula", latex_delimiters=[{"left": "$", "right": "$", "display": False}])
-            gallery = gr.Gallery(label="All methods, same class and layer", columns=3, height=260, format="png")
-            link = gr.Markdown(links.UPLOAD_NOTE, elem_id="cam-link")
-            with gr.Row():
-                png = gr.File(label="Overlay (PNG)")
-                npy = gr.File(label="Heatmap (.npy, float32 in [0, 1])")
+    return CamTab(fam).build()
 
-    inputs = [image, whole, method, target, layer, alpha, cmap]
-    outputs = [face_img, gender, age, over, bar, gallery, info, png, npy]
 
-    on_button, on_change, arrive = photo_handlers(lambda image, *choices: explain_tab(fam, image, *choices), len(outputs),
-                                                  "explain_tab")
-    ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
+class CamTab:
+    """One build of the tab: its components, and handlers that read the family through `fam`."""
 
-    run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
-    gr.on([image.change, method.change, target.change, layer.change, alpha.release, cmap.change, whole.change],
-          on_change, inputs, outputs, api_visibility="private", trigger_mode="always_last", **HEAVY)
+    def __init__(self, fam: Family):
+        self.fam = fam
+        self.classes, self.layers = ["predicted"], ["last"]
+        if fam.weights is not None:
+            self.classes += CAMExplainer.class_choices(fam.weights)
+            self.layers += list(LAYERS)
 
-    def show_link(image, use_whole, m, t, lay):
-        i = links.example_index(image)
-        if i is None:
-            return links.UPLOAD_NOTE
-        return links.markdown("cam", example=i, method=m, target=None if t == "predicted" else t,
-                              layer=None if lay == "last" else lay)
+    def build(self) -> list[dict]:
+        gr.Markdown("Upload a face (or use the webcam or an example). The classifier predicts gender and age group; "
+                    "the heatmap shows **where in the face the evidence for a class lies**. Pick the method, the class "
+                    "and the layer; every method is also shown side by side with the time it took on this device.")
+        lessons.build("cam")
+        self._layout()
+        self._wire()
+        self._api()
+        return [dict(fn=self.open_view, inputs=None, outputs=[*self.inputs[:5], *self.outputs],
+                     api_visibility="private", **LIGHT)]
 
-    gr.on([image.change, method.change, target.change, layer.change, whole.change], show_link,
-          [image, whole, method, target, layer], link, api_visibility="private", **LIGHT)
+    def _layout(self) -> None:
+        with gr.Row():
+            with gr.Column(scale=1):
+                image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
+                                 elem_id="cam-input", height=320)
+                whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
+                method = gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value=DEFAULTS[0], label="Method")
+                target = gr.Dropdown(self.classes, value=DEFAULTS[1], label="Class to explain")
+                layer = gr.Dropdown(self.layers, value=DEFAULTS[2], label="Layer (CAM: last only)")
+                with gr.Row():
+                    alpha = gr.Slider(0.0, 1.0, value=DEFAULTS[3], step=0.05, label="Heatmap opacity")
+                    cmap = gr.Dropdown(list(imaging.COLORMAPS), value=DEFAULTS[4], label="Colormap (colour-blind safe)")
+                self.run = gr.Button("Explain", variant="primary")
+                self.ex_gallery = examples.gallery()
+            with gr.Column(scale=2):
+                with gr.Row():
+                    face_img = gr.Image(label="Face used", format="png", height=240, interactive=False)
+                    gender = gr.Label(label="Gender", num_top_classes=2)
+                    age = gr.Label(label="Age group", num_top_classes=5)
+                with gr.Row():
+                    over = gr.Image(label="Heatmap over the face", format="png", elem_id="cam-overlay",
+                                    height=300, interactive=False)
+                    with gr.Column():
+                        bar = gr.Image(label="Colour bar", format="png", show_label=False, interactive=False, height=80)
+                        info = gr.Markdown(elem_id="cam-formula",
+                                           latex_delimiters=[{"left": "$", "right": "$", "display": False}])
+                gallery = gr.Gallery(label="All methods, same class and layer", columns=3, height=260, format="png")
+                self.link = gr.Markdown(links.UPLOAD_NOTE, elem_id="cam-link")
+                with gr.Row():
+                    png = gr.File(label="Overlay (PNG)")
+                    npy = gr.File(label="Heatmap (.npy, float32 in [0, 1])")
+        self.inputs = [image, whole, method, target, layer, alpha, cmap]
+        self.outputs = [face_img, gender, age, over, bar, gallery, info, png, npy]
 
-    def open_view(request: gr.Request):
+    def _wire(self) -> None:
+        image, whole, method, target, layer, alpha, cmap = self.inputs
+        on_button, on_change, self.arrive = photo_handlers(self.explain, len(self.outputs), "explain_tab")
+        self.ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
+        self.run.click(on_button, self.inputs, self.outputs, api_visibility="private", **HEAVY)
+        gr.on([image.change, method.change, target.change, layer.change, alpha.release, cmap.change, whole.change],
+              on_change, self.inputs, self.outputs, api_visibility="private", trigger_mode="always_last", **HEAVY)
+        gr.on([image.change, method.change, target.change, layer.change, whole.change], show_link,
+              [image, whole, method, target, layer], self.link, api_visibility="private", **LIGHT)
+
+    def explain(self, image, *choices):
+        return explain_tab(self.fam, image, *choices)
+
+    def open_view(self, request: gr.Request):
         """?tab=cam&example=0&method=gradcam&target=female&layer=conv3: set the inputs; their change events compute."""
         q = links.for_tab(request, "cam")
         ex = links.example_path(q)
         if ex is not None:
             return (ex[0], ex[1], links.choice_param(q, "method", METHODS) or gr.skip(),
-                    links.choice_param(q, "target", classes) or gr.skip(),
-                    links.choice_param(q, "layer", layers) or gr.skip(), *[gr.skip()] * len(outputs))
+                    links.choice_param(q, "target", self.classes) or gr.skip(),
+                    links.choice_param(q, "layer", self.layers) or gr.skip(), *[gr.skip()] * len(self.outputs))
         # No link here: the worked example, computed once for every visitor (examples.CACHE).
         first, whole0 = examples.example_rows()[0]
-        return (first, whole0, gr.skip(), gr.skip(), gr.skip(), *arrive(first, whole0, *DEFAULTS))
+        return (first, whole0, gr.skip(), gr.skip(), gr.skip(), *self.arrive(first, whole0, *DEFAULTS))
 
-    # The programmatic API (gradio_client), on hidden components so its signature is exactly the documented one.
-    with gr.Group(visible=False):
-        # gr.File, not gr.Image: gradio's own image preprocessing would reject a broken upload with an
-        # internal error before our validation could answer it with a clear message.
-        api_image = gr.File(type="filepath", label="image", file_types=["image"])
-        api_method = gr.Textbox(label="method", value="gradcam")
-        api_target = gr.Textbox(label="target", value="predicted")
-        api_layer = gr.Textbox(label="layer", value="last")
-        api_overlay = gr.Image(format="png", label="overlay")
-        api_json = gr.JSON(label="result")
-        api_classify_json = gr.JSON(label="classification")
-        b1, b2 = gr.Button(), gr.Button()
+    def _api(self) -> None:
+        """The programmatic API (gradio_client), on hidden components so its signature is exactly the documented one."""
+        with gr.Group(visible=False):
+            # gr.File, not gr.Image: gradio's own image preprocessing would reject a broken upload with an
+            # internal error before our validation could answer it with a clear message.
+            api_image = gr.File(type="filepath", label="image", file_types=["image"])
+            api_method = gr.Textbox(label="method", value="gradcam")
+            api_target = gr.Textbox(label="target", value="predicted")
+            api_layer = gr.Textbox(label="layer", value="last")
+            api_overlay = gr.Image(format="png", label="overlay")
+            api_json = gr.JSON(label="result")
+            api_classify_json = gr.JSON(label="classification")
+            b1, b2 = gr.Button(), gr.Button()
+        b1.click(model_handler(self.classify, "image"), api_image, api_classify_json, api_name="classify", **HEAVY)
+        b2.click(model_handler(self.cam, "image"), [api_image, api_method, api_target, api_layer],
+                 [api_overlay, api_json], api_name="cam", **HEAVY)
 
-    # Named functions: gradio_client's view_api() shows these parameter names.
-    def classify(image):
-        return classify_json(fam, image)
+    # Named parameters: gradio_client's view_api() shows these names.
+    def classify(self, image):
+        return classify_json(self.fam, image)
 
-    def cam(image, method, target, layer):
-        return cam_api(fam, image, method, target, layer)
-
-    b1.click(user_errors(classify, gpu="image"), api_image, api_classify_json, api_name="classify", **HEAVY)
-    b2.click(user_errors(cam, gpu="image"), [api_image, api_method, api_target, api_layer], [api_overlay, api_json], api_name="cam",
-             **HEAVY)
-    return [dict(fn=open_view, inputs=None, outputs=[image, whole, method, target, layer, *outputs],
-                 api_visibility="private", **LIGHT)]
+    def cam(self, image, method, target, layer):
+        return cam_api(self.fam, image, method, target, layer)

@@ -12,7 +12,7 @@ from gan_viz.models.cyclegan.visualize import (CALIBRATED_STRENGTH, MAX_FACES, M
 from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT, PNG_LEVEL
-from gan_viz.ui.widgets import image_input, photo_handlers, session_file, user_errors
+from gan_viz.ui.widgets import image_input, photo_handlers, session_file, model_handler
 
 PANEL = 192  # px of each cycle panel shown
 DIRECTION_LABELS = {"auto": "auto (the CAM classifier decides)", "male_to_female": "male -> female",
@@ -205,103 +205,127 @@ def flip_tab(fam: Family, cam: Family | None, image, direction, use_whole, which
     return ph.result, _boxed(img, ph), summary(ph, 0), panels(ph, 0), png, att_panels, att_md
 
 
+def show_link(image, d):
+    i = links.example_index(image)
+    return links.UPLOAD_NOTE if i is None else links.markdown("gender", example=i, direction=d)
+
+
+def _direction(direction) -> str:
+    return (direction or "").strip().lower().replace("->", "_to_").replace(" ", "")
+
+
 def build(fam: Family, cam: Family | None) -> list[dict]:
     """The tab's components and events; call inside a gr.Blocks / gr.Tab. Returns the page-load events."""
-    gr.Markdown(
-        "Upload a photo (or use the webcam or an example). Each face is found, its eyes levelled, cropped the way the "
-        "training faces were, translated by a **CycleGAN** (Zhu et al. 2017), and the change is blended back into "
-        "your picture. Below, the whole cycle of one face: the translation G(x), the way back F(G(x)), what got lost, "
-        "and what the discriminator thinks.")
-    lessons.build("gender")
-    with gr.Row():
-        with gr.Column(scale=1):
-            image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
-                             elem_id="flip-input", height=320)
-            direction = gr.Radio([(v, k) for k, v in DIRECTION_LABELS.items()], value="auto", label="Direction")
-            which = gr.Dropdown(["all faces"] + [f"face {i}" for i in range(1, MAX_FACES + 1)], value="all faces",
-                                label="Face (numbered on the photo, largest first)")
-            whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
-            calibrated = gr.Checkbox(value=True, label=(
-                "Calibrated strength: male -> female {male_to_female:g}, female -> male {female_to_male:g} (the "
-                "strongest flip that keeps the face's structure; untick to choose)").format(**CALIBRATED_STRENGTH))
-            strength = gr.Slider(0.0, MAX_STRENGTH, value=1.0, step=0.1, elem_id="flip-strength",
-                                 label="Strength s: the photo moves by s x (G(x) - x); 1 is the translation itself, "
-                                       "more goes further the same way")
-            run = gr.Button("Flip", variant="primary")
-            ex_gallery = examples.gallery()
-        with gr.Column(scale=2):
-            with gr.Row():
-                result = gr.Image(label="Result", format="png", elem_id="flip-result", height=340, interactive=False)
-                found = gr.Image(label="Faces found", format="png", height=340, interactive=False)
-            info = gr.Markdown(elem_id="flip-info")
-            gallery = gr.Gallery(label="The cycle of one face", columns=4, height=480, format="png",
-                                 elem_id="flip-cycle")
-            with gr.Accordion("Where the translator looks: U-GAT-IT's CAM attention (a probe of our CycleGAN)", open=True):
-                att_gallery = gr.Gallery(label="Attention of face 1", columns=5, height=240, format="png",
-                                         elem_id="flip-attention")
-                att_info = gr.Markdown(elem_id="flip-attention-info",
-                                       latex_delimiters=[{"left": "$", "right": "$", "display": False}])
-            download = gr.File(label="Result (PNG)")
-            link = gr.Markdown(links.UPLOAD_NOTE, elem_id="flip-link")
+    return GenderTab(fam, cam).build()
 
-    inputs = [image, direction, whole, which, calibrated, strength]
-    outputs = [result, found, info, gallery, download, att_gallery, att_info]
 
-    on_button, on_change, arrive = photo_handlers(lambda image, *choices: flip_tab(fam, cam, image, *choices), len(outputs),
-                                                  "flip_tab")
-    ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
+class GenderTab:
+    """One build of the tab: its components, and handlers that flip with `fam` judged by `cam`."""
 
-    run.click(on_button, inputs, outputs, api_visibility="private", **HEAVY)
-    gr.on([image.change, direction.change, whole.change, which.change, calibrated.change, strength.release], on_change,
-          inputs, outputs,
-          api_visibility="private", trigger_mode="always_last", **HEAVY)
+    def __init__(self, fam: Family, cam: Family | None):
+        self.fam, self.cam = fam, cam
 
-    def show_link(image, d):
-        i = links.example_index(image)
-        return links.UPLOAD_NOTE if i is None else links.markdown("gender", example=i, direction=d)
+    def build(self) -> list[dict]:
+        gr.Markdown(
+            "Upload a photo (or use the webcam or an example). Each face is found, its eyes levelled, cropped the way "
+            "the training faces were, translated by a **CycleGAN** (Zhu et al. 2017), and the change is blended back "
+            "into your picture. Below, the whole cycle of one face: the translation G(x), the way back F(G(x)), what "
+            "got lost, and what the discriminator thinks.")
+        lessons.build("gender")
+        self._layout()
+        self._wire()
+        self._api()
+        image, direction, whole = self.inputs[:3]
+        return [dict(fn=self.open_view, inputs=None, outputs=[image, whole, direction, *self.outputs],
+                     api_visibility="private", **LIGHT)]
 
-    gr.on([image.change, direction.change], show_link, [image, direction], link, api_visibility="private", **LIGHT)
+    def _layout(self) -> None:
+        with gr.Row():
+            with gr.Column(scale=1):
+                image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
+                                 elem_id="flip-input", height=320)
+                direction = gr.Radio([(v, k) for k, v in DIRECTION_LABELS.items()], value="auto", label="Direction")
+                which = gr.Dropdown(["all faces"] + [f"face {i}" for i in range(1, MAX_FACES + 1)], value="all faces",
+                                    label="Face (numbered on the photo, largest first)")
+                whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
+                calibrated = gr.Checkbox(value=True, label=(
+                    "Calibrated strength: male -> female {male_to_female:g}, female -> male {female_to_male:g} (the "
+                    "strongest flip that keeps the face's structure; untick to choose)").format(**CALIBRATED_STRENGTH))
+                strength = gr.Slider(0.0, MAX_STRENGTH, value=1.0, step=0.1, elem_id="flip-strength",
+                                     label="Strength s: the photo moves by s x (G(x) - x); 1 is the translation itself, "
+                                           "more goes further the same way")
+                self.run = gr.Button("Flip", variant="primary")
+                self.ex_gallery = examples.gallery()
+            with gr.Column(scale=2):
+                with gr.Row():
+                    result = gr.Image(label="Result", format="png", elem_id="flip-result", height=340, interactive=False)
+                    found = gr.Image(label="Faces found", format="png", height=340, interactive=False)
+                info = gr.Markdown(elem_id="flip-info")
+                gallery = gr.Gallery(label="The cycle of one face", columns=4, height=480, format="png",
+                                     elem_id="flip-cycle")
+                with gr.Accordion("Where the translator looks: U-GAT-IT's CAM attention (a probe of our CycleGAN)",
+                                  open=True):
+                    att_gallery = gr.Gallery(label="Attention of face 1", columns=5, height=240, format="png",
+                                             elem_id="flip-attention")
+                    att_info = gr.Markdown(elem_id="flip-attention-info",
+                                           latex_delimiters=[{"left": "$", "right": "$", "display": False}])
+                download = gr.File(label="Result (PNG)")
+                self.link = gr.Markdown(links.UPLOAD_NOTE, elem_id="flip-link")
+        self.inputs = [image, direction, whole, which, calibrated, strength]
+        self.outputs = [result, found, info, gallery, download, att_gallery, att_info]
 
-    def open_view(request: gr.Request):
+    def _wire(self) -> None:
+        image, direction, whole, which, calibrated, strength = self.inputs
+        on_button, on_change, self.arrive = photo_handlers(self.flip, len(self.outputs), "flip_tab")
+        self.ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
+        self.run.click(on_button, self.inputs, self.outputs, api_visibility="private", **HEAVY)
+        gr.on([image.change, direction.change, whole.change, which.change, calibrated.change, strength.release],
+              on_change, self.inputs, self.outputs, api_visibility="private", trigger_mode="always_last", **HEAVY)
+        gr.on([image.change, direction.change], show_link, [image, direction], self.link, api_visibility="private",
+              **LIGHT)
+
+    def flip(self, image, *choices):
+        return flip_tab(self.fam, self.cam, image, *choices)
+
+    def open_view(self, request: gr.Request):
         """?tab=gender&example=0&direction=female_to_male"""
         q = links.for_tab(request, "gender")
         ex = links.example_path(q)
         if ex is not None:
             return (ex[0], ex[1], links.choice_param(q, "direction", DIRECTION_LABELS) or gr.skip(),
-                    *[gr.skip()] * len(outputs))
+                    *[gr.skip()] * len(self.outputs))
         first, whole0 = examples.example_rows()[0]  # the worked example, computed once for every visitor
-        return (first, whole0, gr.skip(), *arrive(first, "auto", whole0, "all faces", True, 1.0))
+        return (first, whole0, gr.skip(), *self.arrive(first, "auto", whole0, "all faces", True, 1.0))
 
-    with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
-        api_image = gr.File(type="filepath", label="image", file_types=["image"])
-        api_direction = gr.Textbox(label="direction", value="auto")
-        api_result = gr.Image(format="png", label="result")
-        api_face = gr.Image(format="png", label="translated face")
-        api_json = gr.JSON(label="details")
-        api_att_direction = gr.Textbox(label="direction", value="male_to_female")
-        api_att_overlay = gr.Image(format="png", label="attention_overlay")
-        api_att_json = gr.JSON(label="attention")
-        b, b_att = gr.Button(), gr.Button()
+    def _api(self) -> None:
+        with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
+            api_image = gr.File(type="filepath", label="image", file_types=["image"])
+            api_direction = gr.Textbox(label="direction", value="auto")
+            api_result = gr.Image(format="png", label="result")
+            api_face = gr.Image(format="png", label="translated face")
+            api_json = gr.JSON(label="details")
+            api_att_direction = gr.Textbox(label="direction", value="male_to_female")
+            api_att_overlay = gr.Image(format="png", label="attention_overlay")
+            api_att_json = gr.JSON(label="attention")
+            b, b_att = gr.Button(), gr.Button()
+        b.click(model_handler(self.gender_flip, "image"), [api_image, api_direction], [api_result, api_face, api_json],
+                api_name="gender_flip", **HEAVY)
+        b_att.click(model_handler(self.translator_attention, "image"), [api_image, api_att_direction],
+                    [api_att_overlay, api_att_json], api_name="translator_attention", **HEAVY)
 
-    def translator_attention(image, direction):
+    # Named parameters: gradio_client's view_api() shows these names.
+    def translator_attention(self, image, direction):
         if image is None:
             raise ValueError("send an image")
-        d = (direction or "").strip().lower().replace("->", "_to_").replace(" ", "")
+        d = _direction(direction)
         if d not in TARGET:
             raise ValueError(f"direction must be one of {', '.join(TARGET)}, got {direction!r}")
-        ph = flip(fam, cam, image, d, fallback_whole=True)
-        att = fam.get().attention(ph.faces[0].cycle)
+        ph = flip(self.fam, self.cam, image, d, fallback_whole=True)
+        att = self.fam.get().attention(ph.faces[0].cycle)
         return imaging.overlay(_big(ph.faces[0].cycle.x), att.encoder.fused, 0.55, "inferno"), attention_json(att)
 
-    def gender_flip(image, direction):
+    def gender_flip(self, image, direction):
         if image is None:
             raise ValueError("send an image")
-        ph = flip(fam, cam, image, (direction or "auto").strip().lower().replace("->", "_to_").replace(" ", ""),
-                  fallback_whole=True)
+        ph = flip(self.fam, self.cam, image, _direction(direction or "auto"), fallback_whole=True)
         return ph.result, ph.faces[0].cycle.fake, face_json(ph)
-
-    b.click(user_errors(gender_flip, gpu="image"), [api_image, api_direction], [api_result, api_face, api_json], api_name="gender_flip",
-            **HEAVY)
-    b_att.click(user_errors(translator_attention, gpu="image"), [api_image, api_att_direction],
-                [api_att_overlay, api_att_json], api_name="translator_attention", **HEAVY)
-    return [dict(fn=open_view, inputs=None, outputs=[image, whole, direction, *outputs], api_visibility="private", **LIGHT)]

@@ -13,7 +13,7 @@ from gan_viz.models.lbam.visualize import Inpainting, hole_at, mask_from_image, 
 from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT, PNG_LEVEL
-from gan_viz.ui.widgets import image_input, session_file, user_errors
+from gan_viz.ui.widgets import image_input, session_file, model_handler, user_errors
 
 EDIT = 256  # px of the face in the editor; the model works at its own size (128) and the mask is mapped to it
 MASK_RGB = (255, 0, 255)  # preset holes are tinted in the brush's colour, so brush and presets look alike
@@ -152,115 +152,142 @@ def inpaint_api(fam: Family, image, mask) -> tuple[np.ndarray, np.ndarray, dict]
         "timings": {"network_s": round(res.seconds, 5), "total_s": round(time.perf_counter() - t0, 5)}}
 
 
+INTRO = (
+    "Upload a photo (or pick an example): its face appears in the editor. **Paint the hole** with the brush (size, "
+    "eraser and undo are in the editor's toolbar) and/or apply a preset (tinted magenta; the brush adds to it, "
+    "'Clear preset' removes it), then press Inpaint. The LBAM network "
+    "(Xie et al. 2019) fills the hole; below it, the **learned attention maps**: each encoder layer re-weights its "
+    "features by a forward map computed from the mask, each decoder layer by a reverse map computed from 1 - mask.")
+
+
+def load_face(image, use_whole):
+    if image is None:
+        return None, None, None
+    crop = face_crop(image, use_whole)
+    return crop, editor_value(crop), None
+
+
+def on_clear(crop):
+    if crop is None:
+        return None, None
+    return editor_value(crop), None
+
+
+def show_link(image):
+    i = links.example_index(image)
+    return links.UPLOAD_NOTE if i is None else links.markdown("inpainting", example=i)
+
+
 def build(fam: Family) -> list[dict]:
     """The tab's components and events; call inside a gr.Blocks / gr.Tab. Returns the page-load events."""
-    gr.Markdown(
-        "Upload a photo (or pick an example): its face appears in the editor. **Paint the hole** with the brush (size, "
-        "eraser and undo are in the editor's toolbar) and/or apply a preset (tinted magenta; the brush adds to it, "
-        "'Clear preset' removes it), then press Inpaint. The LBAM network "
-        "(Xie et al. 2019) fills the hole; below it, the **learned attention maps**: each encoder layer re-weights its "
-        "features by a forward map computed from the mask, each decoder layer by a reverse map computed from 1 - mask.")
-    lessons.build("inpainting")
-    original = gr.State(None)  # the face at the editor's size, per session: the truth PSNR and SSIM are measured against
-    preset_hole_state = gr.State(None)  # the applied preset hole (bool, editor size), per session; brush strokes add to it
-    with gr.Row():
-        with gr.Column(scale=1):
-            photo = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
-                             elem_id="inpaint-input", height=220)
-            whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
-            ex_gallery = examples.gallery()
-            editor = gr.ImageEditor(label="Paint the hole", type="numpy", image_mode="RGBA", format="png",
-                                    sources=(), transforms=(), layers=False, elem_id="inpaint-editor", height=340,
-                                    brush=gr.Brush(default_size=10, colors=["#ff00ff"], color_mode="fixed"),
-                                    eraser=gr.Eraser(default_size=12))
-            with gr.Row():
-                preset = gr.Dropdown(list(PRESETS), value="free-form 30-40%", label="Preset hole")
-                seed = gr.Number(value=0, precision=0, label="Seed (free-form)")
-            with gr.Row():
-                apply = gr.Button("Apply preset")
-                clear = gr.Button("Clear preset")
-            with gr.Row():
-                dilation = gr.Slider(0, 16, value=0, step=1, label="Grow the hole by (px of the editor)")
-            run = gr.Button("Inpaint", variant="primary")
-        with gr.Column(scale=2):
-            with gr.Row():
-                masked = gr.Image(label="Masked input", format="png", interactive=False, height=220)
-                raw = gr.Image(label="LBAM raw output", format="png", interactive=False, height=220)
-                comp = gr.Image(label="Composite (known pixels kept)", format="png", interactive=False, height=220,
-                                elem_id="inpaint-composite")
-                telea = gr.Image(label="OpenCV Telea (classical)", format="png", interactive=False, height=220)
-            info = gr.Markdown(elem_id="inpaint-info")
-            maps = gr.Gallery(label="Attention maps: forward (encoder) and reverse (decoder)", columns=6, height=300,
-                              format="png")
-            plot = gr.Image(label="Learned activation functions (solid: forward, dashed: reverse)", format="png",
-                            interactive=False)
-            params = gr.Dataframe(label="Learned parameters of g_A and g_M per layer", interactive=False)
-            download = gr.File(label="Composite (PNG)")
-            link = gr.Markdown(links.UPLOAD_NOTE, elem_id="inpaint-link")
+    return InpaintingTab(fam).build()
 
-    def load_face(image, use_whole):
-        if image is None:
-            return None, None, None
-        crop = face_crop(image, use_whole)
-        return crop, editor_value(crop), None
 
-    def on_preset(crop, name, s):
+class InpaintingTab:
+    """One build of the tab: its components, and handlers that fill holes with `fam`."""
+
+    def __init__(self, fam: Family):
+        self.fam = fam
+
+    def build(self) -> list[dict]:
+        gr.Markdown(INTRO)
+        lessons.build("inpainting")
+        # Per session: the face at the editor's size (the truth PSNR and SSIM are measured against), and the
+        # applied preset hole (bool, editor size) that brush strokes add to.
+        self.original, self.preset_hole_state = gr.State(None), gr.State(None)
+        self._layout()
+        self._wire()
+        self._api()
+        return [dict(fn=model_handler(self.open_view, "image"), inputs=None,
+                     outputs=[self.photo, self.whole, self.original, self.editor, self.preset_hole_state,
+                              *self.run_outputs], api_visibility="private", **LIGHT)]
+
+    def _layout(self) -> None:
+        with gr.Row():
+            with gr.Column(scale=1):
+                self.photo = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
+                                      elem_id="inpaint-input", height=220)
+                self.whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
+                self.ex_gallery = examples.gallery()
+                self.editor = gr.ImageEditor(
+                    label="Paint the hole", type="numpy", image_mode="RGBA", format="png", sources=(), transforms=(),
+                    layers=False, elem_id="inpaint-editor", height=340, eraser=gr.Eraser(default_size=12),
+                    brush=gr.Brush(default_size=10, colors=["#ff00ff"], color_mode="fixed"))
+                with gr.Row():
+                    self.preset = gr.Dropdown(list(PRESETS), value="free-form 30-40%", label="Preset hole")
+                    self.seed = gr.Number(value=0, precision=0, label="Seed (free-form)")
+                with gr.Row():
+                    self.apply, self.clear = gr.Button("Apply preset"), gr.Button("Clear preset")
+                with gr.Row():
+                    self.dilation = gr.Slider(0, 16, value=0, step=1, label="Grow the hole by (px of the editor)")
+                self.run = gr.Button("Inpaint", variant="primary")
+            with gr.Column(scale=2):
+                self._results()
+
+    def _results(self) -> None:
+        with gr.Row():
+            masked = gr.Image(label="Masked input", format="png", interactive=False, height=220)
+            raw = gr.Image(label="LBAM raw output", format="png", interactive=False, height=220)
+            comp = gr.Image(label="Composite (known pixels kept)", format="png", interactive=False, height=220,
+                            elem_id="inpaint-composite")
+            telea = gr.Image(label="OpenCV Telea (classical)", format="png", interactive=False, height=220)
+        info = gr.Markdown(elem_id="inpaint-info")
+        maps = gr.Gallery(label="Attention maps: forward (encoder) and reverse (decoder)", columns=6, height=300,
+                          format="png")
+        plot = gr.Image(label="Learned activation functions (solid: forward, dashed: reverse)", format="png",
+                        interactive=False)
+        params = gr.Dataframe(label="Learned parameters of g_A and g_M per layer", interactive=False)
+        download = gr.File(label="Composite (PNG)")
+        self.link = gr.Markdown(links.UPLOAD_NOTE, elem_id="inpaint-link")
+        self.run_outputs = [masked, raw, comp, telea, info, maps, plot, params, download]
+
+    def _wire(self) -> None:
+        gr.on([self.photo.change, self.whole.change], user_errors(load_face), [self.photo, self.whole],
+              [self.original, self.editor, self.preset_hole_state], api_visibility="private", **HEAVY)
+        self.apply.click(user_errors(self.on_preset), [self.original, self.preset, self.seed],
+                         [self.editor, self.preset_hole_state], api_visibility="private", **LIGHT)
+        self.clear.click(user_errors(on_clear), self.original, [self.editor, self.preset_hole_state],
+                         api_visibility="private", **LIGHT)
+        self.ex_gallery.select(examples.on_select, None, [self.photo, self.whole], api_visibility="private", **LIGHT)
+        self.run.click(model_handler(self.on_inpaint, "image"),
+                       [self.original, self.editor, self.dilation, self.preset_hole_state], self.run_outputs,
+                       api_visibility="private", **HEAVY)
+        self.photo.change(show_link, self.photo, self.link, api_visibility="private", **LIGHT)
+
+    def on_preset(self, crop, name, s):
         if crop is None:
             raise gr.Error("Upload a photo or pick an example first.")
-        hole = preset_hole(name, crop.shape[0], s, fam.get().size)
+        hole = preset_hole(name, crop.shape[0], s, self.fam.get().size)
         return editor_value(crop, hole), hole
 
-    def on_clear(crop):
-        if crop is None:
-            return None, None
-        return editor_value(crop), None
+    def on_inpaint(self, o, e, d, p):
+        return inpaint_tab(self.fam, o, e, d, p)
 
-    gr.on([photo.change, whole.change], user_errors(load_face), [photo, whole], [original, editor, preset_hole_state],
-          api_visibility="private", **HEAVY)
-    apply.click(user_errors(on_preset), [original, preset, seed], [editor, preset_hole_state], api_visibility="private",
-                **LIGHT)
-    clear.click(user_errors(on_clear), original, [editor, preset_hole_state], api_visibility="private", **LIGHT)
-    ex_gallery.select(examples.on_select, None, [photo, whole], api_visibility="private", **LIGHT)
-
-    def on_inpaint(o, e, d, p):
-        return inpaint_tab(fam, o, e, d, p)
-
-    run.click(user_errors(on_inpaint, gpu="image"), [original, editor, dilation, preset_hole_state],
-              [masked, raw, comp, telea, info, maps, plot, params, download], api_visibility="private", **HEAVY)
-
-    def show_link(image):
-        i = links.example_index(image)
-        return links.UPLOAD_NOTE if i is None else links.markdown("inpainting", example=i)
-
-    photo.change(show_link, photo, link, api_visibility="private", **LIGHT)
-
-    run_outputs = [masked, raw, comp, telea, info, maps, plot, params, download]
-
-    def worked_example():
+    def worked_example(self):
         """The first example's face with the default preset hole, filled: computed once for every visitor."""
         first, whole0 = examples.example_rows()[0]
         crop = face_crop(first, whole0)
-        hole = preset_hole(preset.value, crop.shape[0], int(seed.value), fam.get().size)
-        return (crop, editor_value(crop, hole), hole, *inpaint_tab(fam, crop, editor_value(crop, hole), 0, hole))
+        hole = preset_hole(self.preset.value, crop.shape[0], int(self.seed.value), self.fam.get().size)
+        return (crop, editor_value(crop, hole), hole, *inpaint_tab(self.fam, crop, editor_value(crop, hole), 0, hole))
 
-    def open_view(request: gr.Request):
+    def open_view(self, request: gr.Request):
         """?tab=inpainting&example=0 sets the photo; without a link the tab opens on the worked example."""
         ex = links.example_path(links.for_tab(request, "inpainting"))
         if ex:
-            return (ex[0], ex[1], *[gr.skip()] * (3 + len(run_outputs)))
+            return (ex[0], ex[1], *[gr.skip()] * (3 + len(self.run_outputs)))
         # The photo box stays empty (setting it would reload the face and drop the preset); the editor holds the face.
-        return (gr.skip(), gr.skip(), *examples.CACHE.get(("inpainting_worked_example",), worked_example))
+        return (gr.skip(), gr.skip(), *examples.CACHE.get(("inpainting_worked_example",), self.worked_example))
 
-    with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
-        api_image = gr.File(type="filepath", label="image", file_types=["image"])
-        api_mask = gr.File(type="filepath", label="mask", file_types=["image"])
-        api_comp, api_raw = gr.Image(format="png", label="composite"), gr.Image(format="png", label="raw")
-        api_json = gr.JSON(label="details")
-        b = gr.Button()
-    def inpaint(image, mask):
-        return inpaint_api(fam, image, mask)
+    def _api(self) -> None:
+        with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
+            api_image = gr.File(type="filepath", label="image", file_types=["image"])
+            api_mask = gr.File(type="filepath", label="mask", file_types=["image"])
+            api_comp, api_raw = gr.Image(format="png", label="composite"), gr.Image(format="png", label="raw")
+            api_json = gr.JSON(label="details")
+            b = gr.Button()
+        b.click(model_handler(self.inpaint, "image"), [api_image, api_mask], [api_comp, api_raw, api_json],
+                api_name="inpaint", **HEAVY)
 
-    b.click(user_errors(inpaint, gpu="image"), [api_image, api_mask], [api_comp, api_raw, api_json], api_name="inpaint", **HEAVY)
-    return [dict(fn=user_errors(open_view, gpu="image"), inputs=None,
-                 outputs=[photo, whole, original, editor, preset_hole_state, *run_outputs], api_visibility="private",
-                 **LIGHT)]
+    # Named parameters: gradio_client's view_api() shows these names.
+    def inpaint(self, image, mask):
+        return inpaint_api(self.fam, image, mask)

@@ -23,12 +23,14 @@ log = logging.getLogger("gan_viz")
 USER_ERRORS = (ImageError, FaceError, WeightsNotFound, ValueError)
 
 
-def user_errors(fn, gpu: str | None = None):
-    """Turn every failure of a handler into a gr.Error: a short message, never a stack trace in the UI.
+def model_handler(fn, gpu_work: str):
+    """A handler that runs the models: on a ZeroGPU Space inside spaces.GPU for `gpu_work` (zerogpu.DURATIONS),
+    elsewhere the handler itself; its failures become gr.Error as with user_errors."""
+    return user_errors(on_gpu(fn, gpu_work))
 
-    gpu: the kind of GPU work (zerogpu.DURATIONS) when the handler runs the models: on a ZeroGPU
-    Space it then runs inside spaces.GPU; everywhere else it is the handler itself.
-    """
+
+def user_errors(fn):
+    """Turn every failure of a handler into a gr.Error: a short message, never a stack trace in the UI."""
     if inspect.isasyncgenfunction(fn):  # a stream that only waits on other threads' work (the GAN lab)
         @functools.wraps(fn)
         async def agen(*args, **kwargs):
@@ -48,9 +50,6 @@ def user_errors(fn, gpu: str | None = None):
                 raise _user_error(fn, e) from None
 
         return coro
-    if gpu:
-        fn = on_gpu(fn, gpu)
-
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:

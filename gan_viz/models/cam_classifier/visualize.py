@@ -50,6 +50,11 @@ class CAMExplainer(ModelSurface):
     def layers(self) -> list[str]:
         return self.model.layer_names
 
+    @staticmethod
+    def class_choices(w: hub.ResolvedWeights) -> list[str]:
+        """Every class as 'head:class', read from the weights' config without loading the net (for menus)."""
+        return [f"{h}:{c}" for h, cl in w.config["heads"].items() for c in cl]
+
     def find_face(self, img: np.ndarray, use_whole_image: bool = False,
                   display_size: int = DISPLAY_SIZE) -> faces.FaceCrop:
         """The largest face in the training framing (or the image itself when it is a crop), at display_size.

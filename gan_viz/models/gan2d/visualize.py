@@ -68,22 +68,38 @@ def render(frame: dict, real: np.ndarray, size: int = VIEW_PX) -> np.ndarray:
 class GanLab:
     """The lab of this process (one scheduler thread shared by every visitor and API call)."""
 
-    def __init__(self, lab: Lab | None = None):
-        self.lab = lab or Lab()
+    def __init__(self, scheduler: Lab | None = None):
+        self.scheduler = scheduler or Lab()
 
-    def start(self, spec: RunSpec, points: data.PointSet | None = None, play: bool = True) -> Run:
-        """A live run that makes frames for a viewer (the tab streams them)."""
-        return self.lab.start(spec, points, play=play, watched=True)
+    def start(self, spec: RunSpec, points: data.PointSet | None = None, play: bool = True,
+              watched: bool = True) -> Run:
+        """A live run; watched: it makes frames for a viewer (the tab streams them)."""
+        return self.scheduler.start(spec, points, play=play, watched=watched)
+
+    def control(self, run: Run, op: str) -> None:
+        """play, pause, stop, or one step of D or G ("d", "g")."""
+        self.scheduler.control(run, op)
+
+    def touch(self, run: Run) -> None:
+        """Someone still looks at this run: keep it from being stopped as abandoned."""
+        self.scheduler.touch(run)
+
+    def wait(self, run: Run, timeout: float) -> bool:
+        return self.scheduler.wait(run, timeout)
+
+    def runs(self) -> list[Run]:
+        """The runs the scheduler holds now (live or paused)."""
+        return self.scheduler.runs()
 
     def train(self, spec: RunSpec, points: data.PointSet | None = None, timeout: float = 600.0) -> tuple[np.ndarray, dict]:
         """Train to the end (or divergence) beside everyone else's runs; the final view and the summary JSON."""
-        run = self.lab.start(spec, points, play=True, watched=False)
+        run = self.start(spec, points, play=True, watched=False)
         deadline = timeout
-        while not self.lab.wait(run, timeout=min(5.0, deadline)):
+        while not self.wait(run, timeout=min(5.0, deadline)):
             deadline -= 5.0
-            self.lab.touch(run)  # a one-shot call is its own viewer: keep it from being reaped as abandoned
+            self.touch(run)  # a one-shot call is its own viewer: keep it from being reaped as abandoned
             if deadline <= 0:
-                self.lab.control(run, "stop")
+                self.control(run, "stop")
                 raise TimeoutError(f"the run did not finish within {timeout:.0f} s")
         return self.view_image(run), engine.summary(run)
 
