@@ -22,7 +22,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan_viz.models.gan2d import data  # noqa: E402
-from gan_viz.models.gan2d.engine import Lab, RunSpec, summary  # noqa: E402
+from gan_viz.models.gan2d.scheduler import Lab, summary  # noqa: E402
+from gan_viz.models.gan2d.spec import RunSpec  # noqa: E402
 from gan_viz.models.gan2d.presets import PRESETS, specs  # noqa: E402
 
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gan_viz import faces, metrics, utkface  # noqa: E402
+from gan_viz import faces, image_quality, utkface  # noqa: E402
 from gan_viz.hub import ResolvedWeights  # noqa: E402
 from gan_viz.models.cam_classifier.visualize import CAMExplainer  # noqa: E402
 from gan_viz.models.cyclegan.visualize import DEFAULT_MASK, DEFAULT_STRENGTH, GenderFlipper  # noqa: E402
@@ -111,7 +111,7 @@ def main() -> None:
             flipped.append((p_female(cam, out) >= 0.5) != bool(g))
             c = ph.faces[0].cycle
             cyc.append(c.cycle_l1), idt.append(c.identity_l1), secs.append(ph.seconds)
-            ssim.append(metrics.ssim(out, img))
+            ssim.append(image_quality.ssim(out, img))
             detail.append(detail_ratio(img, out))
             ssim64.append(ssim_grey64(img, out))
         rows[DIRECTION[g]] = {"n": len(rs), "flip_rate": float(np.mean(flipped)),

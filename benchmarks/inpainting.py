@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from gan_viz import metrics  # noqa: E402
+from gan_viz import image_quality  # noqa: E402
 from gan_viz.imaging import load_image, resize  # noqa: E402
 from gan_viz.models.lbam import masks  # noqa: E402
 from gan_viz.models.lbam.visualize import Inpainter  # noqa: E402
@@ -46,9 +46,9 @@ def main() -> None:
         net.append(inp.inpaint(img, hole).seconds)
     rows.insert(0, (f"  the network alone at {s}x{s}", statistics.median(net) * 1000, float(np.percentile(net, 90)) * 1000))
     rows.append((f"  with the attention maps (the tab), {s}x{s}", *timed(lambda _: inp.inpaint(img, hole, True), args.repeats)))
-    rows.append((f"  OpenCV Telea on the same {s}x{s} hole", *timed(lambda _: metrics.classical_inpaint(img, hole), args.repeats)))
+    rows.append((f"  OpenCV Telea on the same {s}x{s} hole", *timed(lambda _: image_quality.classical_inpaint(img, hole), args.repeats)))
     rows.append((f"  OpenCV Navier-Stokes on the same {s}x{s} hole",
-                 *timed(lambda _: metrics.classical_inpaint(img, hole, "ns"), args.repeats)))
+                 *timed(lambda _: image_quality.classical_inpaint(img, hole, "ns"), args.repeats)))
     print(f"LBAM on {inp.device}, torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     print("| what | median ms | p90 ms |\n|---|---|---|")
     for name, med, p90 in rows:

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from gan_viz import metrics, utkface  # noqa: E402
+from gan_viz import image_quality, utkface  # noqa: E402
 from gan_viz.hub import ResolvedWeights  # noqa: E402
 from gan_viz.models.lbam import masks  # noqa: E402
 from gan_viz.models.lbam.visualize import Inpainter  # noqa: E402
@@ -39,10 +39,10 @@ def evaluate(inp: Inpainter, images: np.ndarray, seed: int = 0) -> tuple[dict, f
             hole = masks.free_form(size, np.random.default_rng([seed, b, i]), lo, hi).astype(bool)
             res = inp.inpaint(img, hole)
             times.append(res.seconds)
-            for m, out in zip(METHODS, (res.composite, metrics.classical_inpaint(img, hole, "ns"),
-                                        metrics.classical_inpaint(img, hole, "telea"))):
-                scores[m][0].append(metrics.psnr(out, img))
-                scores[m][1].append(metrics.ssim(out, img))
+            for m, out in zip(METHODS, (res.composite, image_quality.classical_inpaint(img, hole, "ns"),
+                                        image_quality.classical_inpaint(img, hole, "telea"))):
+                scores[m][0].append(image_quality.psnr(out, img))
+                scores[m][1].append(image_quality.ssim(out, img))
         table[f"{int(lo * 100)}-{int(hi * 100)}%"] = {m: (float(np.mean(p)), float(np.mean(s))) for m, (p, s) in scores.items()}
     return table, float(np.median(times))
 

@@ -271,7 +271,7 @@ def test_lab_play_on_a_preset_trains_and_the_view_changes(page, tmp_path):
 def test_lab_runs_end_soon_after_their_browser_tab_closes(page):
     import time
 
-    from gan_viz.ui import gan_lab_tab
+    import app
 
     lab = app.LAB.lab
     other = page.context.browser.new_page()

@@ -270,8 +270,6 @@ def test_warm_up_fills_every_worked_example_before_the_first_visitor():
 
     examples.CACHE._entries.clear()
     examples.CACHE.computed.clear()
-    from gan_viz.ui import gan_lab_tab
-
     app.LAB.previews.cache.clear()
     app.warm_up(app.OPENERS)
     # 4 photo tabs + SAGAN's first face, and the GAN lab's first preset at step 0

@@ -8,8 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gan_viz.models.gan2d import data, losses, metrics, networks
-from gan_viz.models.gan2d.engine import Lab, LabFull, Run, RunSpec, Stack, summary
+from gan_viz.models.gan2d import data, losses, metrics, network
+from gan_viz.models.gan2d.run import Run
+from gan_viz.models.gan2d.scheduler import Lab, summary
+from gan_viz.models.gan2d.spec import LabFull, RunSpec
+from gan_viz.models.gan2d.stack import Stack
 from gan_viz.models.gan2d.presets import PRESETS, specs
 from gan_viz.models.gan2d.visualize import GanLab, render
 from gan_viz.spectral import power_iteration
@@ -73,16 +76,16 @@ def test_batched_power_iteration_matches_one_matrix_at_a_time_and_svd():
 
 
 def test_stacked_forward_is_each_runs_own_network_bit_for_bit():
-    shape = networks.MLPShape(2, 1, 16, 2)
-    flats = torch.stack([networks.init_flat(shape, torch.Generator().manual_seed(s)) for s in range(5)])
+    shape = network.MLPShape(2, 1, 16, 2)
+    flats = torch.stack([network.init_flat(shape, torch.Generator().manual_seed(s)) for s in range(5)])
     x = torch.randn(5, 33, 2)
-    together = networks.forward(networks.weights(shape, flats), x)
+    together = network.forward(network.weights(shape, flats), x)
     for k in range(5):
-        alone = networks.forward(networks.weights(shape, flats[k:k + 1]), x[k:k + 1])
+        alone = network.forward(network.weights(shape, flats[k:k + 1]), x[k:k + 1])
         assert torch.equal(together[k:k + 1], alone)
         # and the same as an nn.Linear MLP with those weights
         h = x[k]
-        for n, (w, b) in enumerate(networks.weights(shape, flats[k:k + 1])):
+        for n, (w, b) in enumerate(network.weights(shape, flats[k:k + 1])):
             h = F.linear(h, w[0], b[0, 0])
             h = F.leaky_relu(h, 0.2) if n < 2 else h
         assert torch.allclose(together[k], h, atol=1e-6)
@@ -158,7 +161,7 @@ def test_runs_from_many_threads_match_the_same_runs_alone():
         t.start()
     for t in threads:
         t.join()
-    gl.lab.close()
+    gl.scheduler.close()
     assert not errors
     assert got == ref
 

@@ -60,7 +60,7 @@ def test_one_training_step():
 
 import pytest  # noqa: E402
 
-from gan_viz import metrics  # noqa: E402
+from gan_viz import image_quality  # noqa: E402
 from gan_viz.models.lbam.visualize import Inpainter, mask_from_image, reconcile_mask  # noqa: E402
 
 
@@ -143,14 +143,14 @@ def test_psnr_ssim_and_classical_inpainting_follow_their_definitions():
     a = rng.integers(20, 236, (32, 32, 3), dtype=np.uint8)
     b = a.copy()
     b[..., 0] += 10  # MSE = 100 / 3
-    assert metrics.psnr(a, b) == pytest.approx(10 * np.log10(255 ** 2 / (100 / 3)), abs=1e-6)
-    assert metrics.psnr(a, a) == float("inf") and metrics.ssim(a, a) == pytest.approx(1.0)
-    assert metrics.ssim(a, b) < 1
+    assert image_quality.psnr(a, b) == pytest.approx(10 * np.log10(255 ** 2 / (100 / 3)), abs=1e-6)
+    assert image_quality.psnr(a, a) == float("inf") and image_quality.ssim(a, a) == pytest.approx(1.0)
+    assert image_quality.ssim(a, b) < 1
     hole = np.zeros((32, 32), bool)
     hole[10:20, 10:20] = True
     c = a.copy()
     c[hole] = 255  # what is under the hole must not leak into the classical fill either
-    assert np.array_equal(metrics.classical_inpaint(a, hole, "ns"), metrics.classical_inpaint(c, hole, "ns"))
+    assert np.array_equal(image_quality.classical_inpaint(a, hole, "ns"), image_quality.classical_inpaint(c, hole, "ns"))
 
 
 def test_learning_rate_is_constant_then_falls_linearly_to_zero():

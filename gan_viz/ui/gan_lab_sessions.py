@@ -4,7 +4,8 @@ from __future__ import annotations
 import itertools
 import threading
 
-from gan_viz.models.gan2d.engine import Run, RunSpec
+from gan_viz.models.gan2d.run import Run
+from gan_viz.models.gan2d.spec import RunSpec
 from gan_viz.models.gan2d.visualize import GanLab
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from gan_viz.models.gan2d import data, engine
-from gan_viz.models.gan2d.engine import LIMITS, OPTIMIZERS, RunSpec
+from gan_viz.models.gan2d import data
+from gan_viz.models.gan2d.spec import LIMITS, OPTIMIZERS, RunSpec
 from gan_viz.models.gan2d.losses import LOSSES
 from gan_viz.models.gan2d.presets import PRESETS
 from gan_viz.models.gan2d.visualize import GanLab
@@ -297,7 +297,7 @@ class GanLabTab:
             self.lab.control(run, "stop")
             raise
         image = await asyncio.to_thread(GanLab.view_image, run)
-        return image, engine.summary(run)
+        return image, GanLab.summary(run)
 
     def open_view(self, request: gr.Request):
         """?tab=lab&preset=NAME opens that lesson; without a link the first preset, at step 0 (shared by all visitors)."""

@@ -8,9 +8,9 @@ import json
 import numpy as np
 
 from gan_viz import imaging
-from gan_viz.models.gan2d import engine
-from gan_viz.models.gan2d.engine import RunSpec
-from gan_viz.models.gan2d.visualize import ARROW_MAX, ARROW_SCALE, heat_unit
+from gan_viz.models.gan2d.run import Run
+from gan_viz.models.gan2d.spec import RunSpec
+from gan_viz.models.gan2d.visualize import ARROW_MAX, ARROW_SCALE, GanLab, heat_unit
 
 SCALE = 4000  # plane coordinates are sent as int16 x SCALE (+-8 fits; 1/4000 is far below a pixel)
 # Every value the view gets carries a sequence number taken when its snapshot was taken, and the page draws a value
@@ -52,7 +52,7 @@ def describe(spec: RunSpec) -> str:
             f"lr G {spec.lr_g:g} / D {spec.lr_d:g}, {spec.optimizer}")
 
 
-def run_payload(label: str, run: engine.Run, real: np.ndarray) -> dict:
+def run_payload(label: str, run: Run, real: np.ndarray) -> dict:
     f = run.frame or {}
     v = f.get("view")
     steps = list(range(1, len(run.trace["g_loss"]) + 1))
@@ -85,8 +85,8 @@ def run_payload(label: str, run: engine.Run, real: np.ndarray) -> dict:
 _LUT = _b64((imaging.colorize(np.linspace(0, 1, 256, dtype=np.float32)[None, :], "cividis")[0]).astype(np.uint8))
 
 
-def payload(a: engine.Run, b: engine.Run) -> str:
-    real = engine.real_view(a.points)
+def payload(a: Run, b: Run) -> str:
+    real = GanLab.real_view(a.points)
     return json.dumps({"scale": SCALE, "lut": _LUT,
                        "runs": [run_payload("A", a, real), run_payload("B", b, real)]})
 

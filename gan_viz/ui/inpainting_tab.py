@@ -7,7 +7,7 @@ import time
 import gradio as gr
 import numpy as np
 
-from gan_viz import faces, imaging, metrics
+from gan_viz import faces, imaging, image_quality
 from gan_viz.models.lbam import masks
 from gan_viz.models.lbam.visualize import Inpainting, hole_at, mask_from_image, reconcile_mask
 from gan_viz.ui import examples, lessons, links
@@ -124,10 +124,10 @@ def inpaint_tab(fam: Family, original, editor, dilation: int, preset: np.ndarray
     truth = imaging.resize(original, (s, s)) if original.shape[0] != s else original  # what the model sees, and the ground truth
     hole = hole_at(hole_edit, s)
     res = inp.inpaint(truth, hole, with_maps=True)
-    telea = metrics.classical_inpaint(truth, hole, "telea")
+    telea = image_quality.classical_inpaint(truth, hole, "telea")
     masked = np.where(hole[..., None], np.array([255, 0, 255], np.uint8), truth)
     rows = [("LBAM composite", res.composite), ("OpenCV Telea", telea)]
-    table = "\n".join(f"| {n} | {metrics.psnr(im, truth):.2f} | {metrics.ssim(im, truth):.4f} |" for n, im in rows)
+    table = "\n".join(f"| {n} | {image_quality.psnr(im, truth):.2f} | {image_quality.ssim(im, truth):.4f} |" for n, im in rows)
     info = (f"Hole: **{res.hole_ratio:.1%}** of the {s}x{s} face. LBAM ran in **{res.seconds * 1000:.0f} ms** on this "
             f"device. Against the original pixels (the whole {s}x{s} image):\n\n| result | PSNR (dB) | SSIM |\n"
             f"|---|---|---|\n{table}\n\nThe composite keeps every known pixel; only the hole comes from the network.")

@@ -7,7 +7,7 @@ With D(x) = sigmoid(d) for the two log losses (Goodfellow et al., NeurIPS 2014):
   non_saturating  D: as minimax                         G: -log D(G(z))      =  softplus(-d_fake)
   least_squares   D: (d_real - 1)^2/2 + d_fake^2/2      G: (d_fake - 1)^2/2   (Mao et al., ICCV 2017)
   wgan_clip       D: d_fake - d_real (a critic)         G: -d_fake            (Arjovsky et al., ICML 2017;
-                  D's weights are clipped to [-c, c] after each step, see engine.py)
+                  D's weights are clipped to [-c, c] after each step, see stack.py)
   hinge           D: relu(1 - d_real) + relu(1 + d_fake) G: -d_fake           (Lim and Ye 2017; SAGAN's loss)
 Why minimax stalls: d/dd of -softplus(d) is -sigmoid(d) = -D(G(z)), which goes to 0 when D
 rejects the fakes; the non-saturating loss's is -(1 - D(G(z))), which goes to -1 there.

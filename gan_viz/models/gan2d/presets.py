@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from gan_viz.models.gan2d.engine import RunSpec
+from gan_viz.models.gan2d.spec import RunSpec
 
 
 @dataclass(frozen=True)

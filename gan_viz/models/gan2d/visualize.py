@@ -13,8 +13,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from gan_viz import imaging
-from gan_viz.models.gan2d import data, engine
-from gan_viz.models.gan2d.engine import Lab, Run, RunSpec
+from gan_viz.models.gan2d import data, measure
+from gan_viz.models.gan2d.run import Run
+from gan_viz.models.gan2d.scheduler import Lab, summary
+from gan_viz.models.gan2d.spec import RunSpec
+from gan_viz.models.gan2d.stack import Stack
 
 VIEW_PX = 360
 REAL_RGB, FAKE_RGB, ARROW_RGB, GRID_RGBA = (255, 255, 255), (220, 40, 60), (0, 0, 0), (200, 200, 200, 110)
@@ -37,7 +40,7 @@ def to_px(points: np.ndarray, size: int = VIEW_PX) -> np.ndarray:
 
 
 def render(frame: dict, real: np.ndarray, size: int = VIEW_PX) -> np.ndarray:
-    """uint8 (size, size, 3): the picture of one frame (engine measurement with its "view")."""
+    """uint8 (size, size, 3): the picture of one frame (the lab's measurement with its "view")."""
     v = frame["view"]
     heat = imaging.colorize(heat_unit(v["heat"], v["critic"]), "cividis")
     img = Image.fromarray(heat).resize((size, size), Image.BILINEAR).convert("RGBA")
@@ -87,6 +90,9 @@ class GanLab:
     def wait(self, run: Run, timeout: float) -> bool:
         return self.scheduler.wait(run, timeout)
 
+    summary = staticmethod(summary)  # a finished run as the API's JSON
+    real_view = staticmethod(measure.real_view)  # the real points a view draws
+
     def runs(self) -> list[Run]:
         """The runs the scheduler holds now (live or paused)."""
         return self.scheduler.runs()
@@ -101,7 +107,7 @@ class GanLab:
             if deadline <= 0:
                 self.control(run, "stop")
                 raise TimeoutError(f"the run did not finish within {timeout:.0f} s")
-        return self.view_image(run), engine.summary(run)
+        return self.view_image(run), summary(run)
 
     @staticmethod
     def preview(spec: RunSpec, points: data.PointSet | None = None) -> Run:
@@ -111,7 +117,7 @@ class GanLab:
         if points is None:
             raise ValueError("a drawn distribution needs the drawn points")
         run = Run(spec, points, 0)
-        rec = engine.Stack([run]).measure([0], view=True)[0]
+        rec = Stack([run]).measure([0], view=True)[0]
         run.frame = {**rec, "status": "ready", "message": "press Play"}
         run.curve.append({k: rec.get(k) for k in ("step", "d_max_slope", "modes_covered", "js_divergence")})
         return run
@@ -121,4 +127,4 @@ class GanLab:
         frame = run.frame
         if frame is None or "view" not in frame:
             return np.zeros((size, size, 3), np.uint8)
-        return render(frame, engine.real_view(run.points), size)
+        return render(frame, measure.real_view(run.points), size)
