@@ -149,7 +149,7 @@ def test_classify_falls_back_to_the_likeliest_face_then_the_whole_image(monkeypa
             raise faces.FaceError("No face found.")
         return real_find(img, size, use_whole_image=True, **kw)
 
-    monkeypatch.setattr(faces, "find_faces", strict_pass_misses)
+    monkeypatch.setattr(faces.finder, "find_faces", strict_pass_misses)
     face, probs = ex.classify_photo(load_image(HOPPER))
     assert not face.whole_image and abs(face.box[0] - found.box[0]) < found.box[2] / 2  # the lenient box: her face
     assert probs == ex.classify(face.crop)

@@ -77,9 +77,9 @@ def test_detections_are_remembered_per_photo_and_handed_out_as_copies():
     first[0].crop[:] = 0  # a caller scribbling on its copy does not touch the remembered result
     second = faces.find_faces(img, 128)
     assert second[0].crop.any() and second[0].box == first[0].box
-    assert len(faces._found) == 1
+    assert len(faces.finder._found) == 1
     faces.forget()
-    assert len(faces._found) == 0
+    assert len(faces.finder._found) == 0
 
 
 def _strict_pass_misses(monkeypatch, lenient_boxes=None):
@@ -91,8 +91,8 @@ def _strict_pass_misses(monkeypatch, lenient_boxes=None):
             return []
         return lenient_boxes if lenient_boxes is not None else real(img, min_size, neighbors, scale_factor)
 
-    monkeypatch.setattr(faces, "detect", detect)
-    monkeypatch.setattr(faces, "_find_tilted", lambda img, size: [])
+    monkeypatch.setattr(faces.detector, "detect", detect)
+    monkeypatch.setattr(faces.finder, "_find_tilted", lambda img, size: [])
     faces.forget()
 
 
@@ -118,7 +118,7 @@ def test_framing_is_the_mean_of_the_box_and_the_eyes_when_they_agree(monkeypatch
     box_cx, box_cy, box_side = 200, 200 + faces.CROP_DY * 200, faces.CROP_SCALE * 200
     assert faces.framing(img, box, level_eyes=False) == (box_cx, box_cy, box_side, 0.0)
     left, right = np.array([160.0, 170.0]), np.array([240.0, 170.0])  # level eyes 80 px apart
-    monkeypatch.setattr(faces, "eye_pair", lambda im, b: (left, right))
+    monkeypatch.setattr(faces.detector, "eye_pair", lambda im, b: (left, right))
     cx, cy, side, angle = faces.framing(img, box)
     d = 80.0
     eyes_cx, eyes_cy = 200 + faces.EYE_DX * d, 170 + faces.EYE_DY * d  # level: along = x, across = y
@@ -127,13 +127,13 @@ def test_framing_is_the_mean_of_the_box_and_the_eyes_when_they_agree(monkeypatch
     # Tilted eyes: the eyes' estimate moves across the eye line, and the angle is the line's.
     c, s = np.cos(np.radians(10)), np.sin(np.radians(10))
     left2, right2 = np.array([200 - 40 * c, 170 - 40 * s]), np.array([200 + 40 * c, 170 + 40 * s])
-    monkeypatch.setattr(faces, "eye_pair", lambda im, b: (left2, right2))
+    monkeypatch.setattr(faces.detector, "eye_pair", lambda im, b: (left2, right2))
     cx, cy, side, angle = faces.framing(img, box)
     along, across = np.array([c, s]), np.array([-s, c])
     ex, ey = np.array([200.0, 170.0]) + faces.EYE_DX * d * along + faces.EYE_DY * d * across
     assert angle == pytest.approx(10.0) and (cx, cy) == pytest.approx(((box_cx + ex) / 2, (box_cy + ey) / 2))
     # Eyes far too close for the box (a misfire): the box alone.
-    monkeypatch.setattr(faces, "eye_pair", lambda im, b: (np.array([195.0, 170.0]), np.array([225.0, 170.0])))
+    monkeypatch.setattr(faces.detector, "eye_pair", lambda im, b: (np.array([195.0, 170.0]), np.array([225.0, 170.0])))
     assert faces.framing(img, box)[:3] == (box_cx, box_cy, box_side)
 
 
@@ -150,17 +150,17 @@ def test_a_box_on_part_of_a_face_gives_way_to_the_face_around_it(monkeypatch):
         assert im.shape[:2] == (600, 570) and min_size == 120  # the window (cut at the right edge), from 2x the part
         return [(face[0] - window_origin[0], face[1] - window_origin[1], 200, 200)]  # in the window's pixels
 
-    monkeypatch.setattr(faces, "detect", fake_detect)
-    monkeypatch.setattr(faces, "_eyes", lambda im, b, neighbors=5: [(50, 40, 30, 30)])
-    monkeypatch.setattr(faces, "eye_pair", lambda im, b: None)
-    found = faces._find_faces(img, 64, use_whole_image=False, max_faces=8)
+    monkeypatch.setattr(faces.detector, "detect", fake_detect)
+    monkeypatch.setattr(faces.detector, "eyes", lambda im, b, neighbors=5: [(50, 40, 30, 30)])
+    monkeypatch.setattr(faces.detector, "eye_pair", lambda im, b: None)
+    found = faces.finder._find_faces(img, 64, use_whole_image=False, max_faces=8)
     assert [f.box for f in found] == [face, elsewhere] and calls == [5, 3]
     # Without an eye in the larger box it is not trusted: the strict boxes stand.
-    monkeypatch.setattr(faces, "_eyes", lambda im, b, neighbors=5: [])
-    assert [f.box for f in faces._find_faces(img, 64, False, 8)] == [part, elsewhere]
+    monkeypatch.setattr(faces.detector, "eyes", lambda im, b, neighbors=5: [])
+    assert [f.box for f in faces.finder._find_faces(img, 64, False, 8)] == [part, elsewhere]
     # A first box of a third of the picture or more is taken as it is, with no lenient pass.
     calls.clear()
     big = (100, 100, 350, 350)
-    monkeypatch.setattr(faces, "detect", lambda im, min_size=40, neighbors=5, scale_factor=1.1:
+    monkeypatch.setattr(faces.detector, "detect", lambda im, min_size=40, neighbors=5, scale_factor=1.1:
                         calls.append(neighbors) or [big])
-    assert [f.box for f in faces._find_faces(img, 64, False, 8)] == [big] and calls == [5]
+    assert [f.box for f in faces.finder._find_faces(img, 64, False, 8)] == [big] and calls == [5]

@@ -1,0 +1,97 @@
+"""Faces and eyes by OpenCV's bundled Haar cascades (Viola and Jones, 2001): boxes, eye pairs, the eye line's angle.
+
+opencv-python 4.x ships these cascades (cv2.data.haarcascades); 5.0 does not, hence the pin.
+"""
+from __future__ import annotations
+
+import math
+import threading
+
+import cv2
+import numpy as np
+
+MIN_FACE = 40  # px; smaller faces carry too little detail for 64-128 px models
+PAD = 50  # replicate padding so faces touching the border (tight crops) are still found
+
+
+class FaceError(ValueError):
+    """A user-facing problem with the faces in an image; the message is shown as it is."""
+
+
+# cv2.CascadeClassifier.detectMultiScale is not safe to call on one instance from two threads (it can fail
+# with vector::_M_range_check): each request thread gets its own instances, built once from the files OpenCV ships.
+_local = threading.local()
+
+
+def _cascade(name: str) -> cv2.CascadeClassifier:
+    per_thread = _local.__dict__.setdefault("cascades", {})
+    if name not in per_thread:
+        c = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+        if c.empty():
+            raise RuntimeError(f"OpenCV cascade {name} is missing: install opencv-python 4.x (it ships them)")
+        per_thread[name] = c
+    return per_thread[name]
+
+
+def detect(img: np.ndarray, min_size: int = MIN_FACE, neighbors: int = 5,
+           scale_factor: float = 1.1) -> list[tuple[int, int, int, int]]:
+    """Frontal face boxes (x, y, w, h) in image pixels, largest first."""
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    scale = 1.0
+    if max(gray.shape) > 1024:  # detection does not need full resolution; it dominates the time otherwise
+        scale = 1024 / max(gray.shape)
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    # No histogram equalisation: the framing was calibrated without it, and it hides small faces.
+    gray = cv2.copyMakeBorder(gray, PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE)
+    boxes = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
+        gray, scaleFactor=scale_factor, minNeighbors=neighbors, minSize=(max(8, int(min_size * scale * 0.75)),) * 2)
+    out = []
+    for x, y, w, h in boxes:
+        box = (int((x - PAD) / scale), int((y - PAD) / scale), int(w / scale), int(h / scale))
+        if box[2] >= min_size * 0.75:
+            out.append(box)
+    return sorted(out, key=lambda b: -b[2] * b[3])
+
+
+def looks_like_profile(img: np.ndarray) -> bool:
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    c = _cascade("haarcascade_profileface.xml")
+    return len(c.detectMultiScale(gray, 1.1, 5, minSize=(MIN_FACE, MIN_FACE))) > 0 or \
+        len(c.detectMultiScale(np.ascontiguousarray(gray[:, ::-1]), 1.1, 5, minSize=(MIN_FACE, MIN_FACE))) > 0
+
+
+def eyes(img: np.ndarray, box: tuple[int, int, int, int], neighbors: int = 5) -> list:
+    """Eye boxes (x, y, w, h) in the upper half of a face box, relative to the box."""
+    x, y, w, h = box
+    x0, y0 = max(0, x), max(0, y)
+    upper = img[y0:y0 + h // 2 + h // 8, x0:x0 + w]
+    if upper.size == 0:
+        return []
+    upper = cv2.cvtColor(np.ascontiguousarray(upper), cv2.COLOR_RGB2GRAY)
+    return list(_cascade("haarcascade_eye.xml").detectMultiScale(upper, 1.1, neighbors, minSize=(max(8, w // 10),) * 2))
+
+
+def eye_pair(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Centres (x, y) in image pixels of the two eyes found in a face box, left to right; None without a plausible pair."""
+    x, y, w, _ = box
+    found = eyes(img, box)
+    if len(found) < 2:
+        return None
+    found = sorted(sorted(found, key=lambda e: -e[2] * e[3])[:2], key=lambda e: e[0])  # two largest, left to right
+    origin = np.array([max(0, x), max(0, y)], float)  # eyes() searched from here
+    left, right = (origin + np.array([ex + ew / 2, ey + eh / 2]) for ex, ey, ew, eh in found)
+    dx, dy = right - left
+    if dx < w * 0.2:  # both boxes on one eye, or a nostril: not a pair
+        return None
+    if abs(math.degrees(math.atan2(dy, dx))) > 30:
+        return None
+    return left, right
+
+
+def eye_angle(img: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Degrees of the line through the two eyes (0 when they are not both found)."""
+    pair = eye_pair(img, box)
+    if pair is None:
+        return 0.0
+    dx, dy = pair[1] - pair[0]
+    return math.degrees(math.atan2(dy, dx))
