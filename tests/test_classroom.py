@@ -9,7 +9,7 @@ from PIL import Image
 
 import app
 from gan_viz.models.sagan.visualize import z_from_seed
-from gan_viz.ui import links, serving
+from gan_viz.ui import gradio_patches, links, memory, serving
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 HOPPER = str(ASSETS / "grace_hopper.jpg")
@@ -162,13 +162,13 @@ def test_a_heavy_event_s_images_are_encoded_on_its_heavy_thread_and_arrive_uncha
     import gradio as gr
 
     encoded_on = []
-    real_encode = serving.encode
+    real_encode = gradio_patches.encode
 
-    def recording_encode(img, format):
+    def recording_encode(img, format, png_level):
         encoded_on.append(threading.current_thread().name)
-        return real_encode(img, format)
+        return real_encode(img, format, png_level)
 
-    monkeypatch.setattr(serving, "encode", recording_encode)
+    monkeypatch.setattr(gradio_patches, "encode", recording_encode)
     rng = np.random.default_rng(1)
     a = (rng.random((40, 56, 3)) * 255).astype(np.uint8)
     b = (rng.random((24, 24, 3)) * 255).astype(np.uint8)
@@ -199,15 +199,15 @@ def test_freed_heap_pages_are_handed_back_by_one_trimming_thread():
 
     serving.configure_threads()  # a second call (app.py made the first) starts no second thread
     trimmers = [t for t in threading.enumerate() if t.name == "gan-viz-malloc-trim"]
-    assert serving.TRIM_SECONDS > 0 and len(trimmers) == 1 and trimmers[0].daemon
+    assert memory.TRIM_SECONDS > 0 and len(trimmers) == 1 and trimmers[0].daemon
 
 
 def test_a_new_visitor_s_session_builds_configs_only_for_what_events_change(client):
     from gradio import state_holder
 
-    assert state_holder.SessionState is serving.LazySessionState  # installed by serving.configure_threads at start-up
-    gradio_own = serving.LazySessionState.__mro__[1]
-    eager, lazy = gradio_own(app.demo), serving.LazySessionState(app.demo)
+    assert state_holder.SessionState is gradio_patches.LazySessionState  # installed by serving.configure_threads at start-up
+    gradio_own = gradio_patches.LazySessionState.__mro__[1]
+    eager, lazy = gradio_own(app.demo), gradio_patches.LazySessionState(app.demo)
     assert vars(eager).keys() == vars(lazy).keys() and lazy.config_values == {} and len(eager.config_values) > 200
     some = next(k for k, c in eager.config_values.items() if "props" in c and "value" in c["props"])
     eager._update_value_in_config(some, "changed")
@@ -286,13 +286,14 @@ def test_output_pngs_are_lossless_at_the_fast_level_and_written_where_gradio_loo
     pixels = (rng.random((64, 80, 3)) * 255).astype(np.uint8)
     pixels[:32] = 40  # some flat area, so the level changes the bytes
     img = Image.fromarray(pixels)
-    data = serving.encode(img, "png")
+    data = gradio_patches.encode(img, "png", serving.PNG_LEVEL)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), pixels)
     level1, level6 = io.BytesIO(), io.BytesIO()
     img.save(level1, format="png", pnginfo=processing_utils.get_pil_metadata(img), compress_level=serving.PNG_LEVEL)
     img.save(level6, format="png", pnginfo=processing_utils.get_pil_metadata(img))
     assert data == level1.getvalue() and (serving.PNG_LEVEL == 6 or data != level6.getvalue())
     # the app's outputs go through it (serving.configure_threads installed it when app.py was imported)
-    assert processing_utils.save_pil_to_cache is serving._save_pil_to_cache_atomically
+    assert processing_utils.save_pil_to_cache.func is gradio_patches._save_pil_to_cache_atomically
+    assert processing_utils.save_pil_to_cache.keywords == {"png_level": serving.PNG_LEVEL}
     path = processing_utils.save_img_array_to_cache(pixels, str(tmp_path), format="png")
     assert Path(path).read_bytes() == data

@@ -1,0 +1,91 @@
+"""Every place gan-viz reaches into Gradio's internals, each checked against Gradio 6.31.0 (requirements.txt).
+
+- processing_utils.save_pil_to_cache: written atomically, PNGs at the app's zlib level (install);
+- state_holder.SessionState: a visitor's session made lazily (LazySessionState, install);
+- Image.postprocess called on a heavy thread so Gradio's shared threads only record a path (encoded_images).
+A Gradio upgrade must re-check each of these (tests/test_classroom.py and tests/test_concurrency.py exercise them).
+"""
+from __future__ import annotations
+
+import functools
+import io
+import os
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+from gradio import processing_utils, state_holder
+
+
+def install(png_level: int) -> None:
+    """Call once at start-up (serving.configure_threads)."""
+    processing_utils.save_pil_to_cache = functools.partial(_save_pil_to_cache_atomically, png_level=png_level)
+    state_holder.SessionState = LazySessionState
+
+
+class LazySessionState(state_holder.SessionState):
+    """Gradio's per-visitor state, without a copy of every component's config made when the visitor arrives.
+
+    Gradio builds that copy (for its deep links) on the event loop, at a visitor's first event, for every one of
+    this app's ~300 components, so a class arriving at once would hold the loop while the first clicks wait. Here each component's entry is made when an event first
+    changes it, as Gradio already does for components added later (_update_value_in_config); a component no event
+    has touched keeps its default, which is what its entry would have said. Only the constructor's argument differs.
+    """
+
+    def __init__(self, blocks):
+        super().__init__(SimpleNamespace(default_config=blocks.default_config, blocks={}))
+
+
+def encoded_images(result, outputs: list):
+    """result with every array or PIL image bound for a gr.Image output already saved as Gradio would save it (the
+    component's own postprocess: its format, PNG_LEVEL, the file cache), replaced by the file's path.
+
+    Run on the heavy thread that computed it: Gradio postprocesses outputs on its shared worker threads, at the
+    priority of a click, and encoding a flip's large results would otherwise be most of what those threads do.
+    Given a path, Gradio's postprocess only records it. Anything else (updates, galleries, a dict) is left as it is.
+    """
+    import gradio as gr
+    import numpy as np
+    from PIL import Image as PILImage
+
+    single = len(outputs) == 1
+    values = [result] if single else result
+    if isinstance(values, dict) or not isinstance(values, (list, tuple)) or len(values) != len(outputs):
+        return result
+    out = list(values)
+    for i, (block, value) in enumerate(zip(outputs, values)):
+        if type(block) is gr.Image and isinstance(value, (np.ndarray, PILImage.Image)) \
+                and getattr(block.watermark, "watermark", None) is None:  # Gradio would watermark a path again
+            out[i] = block.postprocess(value).path
+    if single:
+        return out[0]
+    return tuple(out) if isinstance(values, tuple) else out
+
+
+def _save_pil_to_cache_atomically(img, cache_dir: str, name: str = "image", format: str = "webp",
+                                  png_level: int = 1) -> str:
+    """Gradio's save_pil_to_cache, written to a temporary name and renamed into place.
+
+    Gradio stores an output image under a hash of its bytes and rewrites that file in place, so two
+    users who get the same image (a classroom on the same example) race: one download can read a file
+    while the other request truncates it ("peer closed connection").
+    Its save_file_to_cache already writes this way; this does the same for images.
+    """
+    data = encode(img, format, png_level)
+    folder = Path(cache_dir) / processing_utils.hash_bytes(data)
+    folder.mkdir(exist_ok=True, parents=True)
+    target = (folder / f"{name}.{format}").resolve()
+    if not target.exists():
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    return str(target)
+
+
+def encode(img, format: str, png_level: int) -> bytes:
+    """Gradio's encode_pil_to_bytes (the same PNG metadata), with PNGs compressed at png_level."""
+    if format.lower() != "png":
+        return processing_utils.encode_pil_to_bytes(img, format)
+    with io.BytesIO() as out:
+        img.save(out, format="png", pnginfo=processing_utils.get_pil_metadata(img), compress_level=png_level)
+        return out.getvalue()
