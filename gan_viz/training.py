@@ -13,17 +13,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from gan_viz import utkface
+from gan_viz.imaging import resize
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def common_args(description: str, family: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--data", required=True, help="folder of UTKFace crops, e.g. ../shared/data/utkface")
+    p.add_argument("--data", required=True,
+                   help="UTKFace's aligned crops: their folder (file names carry the labels), or a face pack (.npz)")
     p.add_argument("--run-dir", default=f"runs/{family}", help="checkpoints and logs of this run (resumed if present)")
     p.add_argument("--export-dir", default=str(REPO_ROOT / "checkpoints" / family), help="where the best weights go")
     p.add_argument("--max-minutes", type=float, default=30.0, help="stop by itself after this much wall time")
@@ -31,6 +36,69 @@ def common_args(description: str, family: str) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads per process (0: leave PyTorch's default)")
     return p
+
+
+def fast_cuda_float32(device: torch.device) -> None:
+    """On CUDA: TF32 matmuls and convolutions (float32 range, several times faster) and cuDNN's autotuner (the input
+    shapes are fixed). Nothing on the CPU."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+
+def read_faces(data: str | os.PathLike):
+    """(records, pixels) of a face pack (.npz: how faces reach a GPU), or (records, None) of a folder, whose
+    pixels the caller decodes at the size it needs (utkface.load_images)."""
+    if str(data).endswith(".npz"):
+        return utkface.load_pack(data)
+    return utkface.records(data), None
+
+
+def load_face_split(data, limit: int, train_size: int, val_size: int):
+    """((training records, uint8 pixels at train_size), (validation records, pixels at val_size)) from a pack or a
+    folder; the first `limit` files only when limit > 0 (smoke tests). With no validation face, the first 8 stand in."""
+    recs, pixels = read_faces(data)
+    keep = list(range(len(recs)))[: limit or None]
+    train_i = [i for i in keep if not recs[i].is_validation]
+    val_i = [i for i in keep if recs[i].is_validation] or keep[:8]
+    train_recs, val_recs = [recs[i] for i in train_i], [recs[i] for i in val_i]
+    if pixels is None:
+        return (train_recs, utkface.load_images(train_recs, train_size)), (val_recs, utkface.load_images(val_recs, val_size))
+
+    def sized(rows: list[int], size: int) -> np.ndarray:
+        return pixels[rows] if pixels.shape[1] == size else np.stack([resize(pixels[i], (size, size)) for i in rows])
+
+    return (train_recs, sized(train_i, train_size)), (val_recs, sized(val_i, val_size))
+
+
+def load_gender_domains(data, image_size: int, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The translators' data: adults (18-65) of the training split at image_size + 1/8 (random-cropped back, the
+    CycleGAN paper's jitter): (N, L, L, 3) uint8, and the male and female row indices."""
+    recs = [r for r in utkface.records(data) if not r.is_validation and 18 <= r.age <= 65]
+    if limit:
+        recs = recs[:limit]
+    load = image_size + image_size // 8
+    images = torch.from_numpy(np.array(utkface.load_images(recs, load)))
+    gender = torch.tensor([r.gender for r in recs])
+    idx_m, idx_f = torch.nonzero(gender == 0).flatten(), torch.nonzero(gender == 1).flatten()
+    if len(idx_m) == 0 or len(idx_f) == 0:
+        raise SystemExit("need faces of both genders in the training data")
+    return images, idx_m, idx_f
+
+
+def domain_batch(images: torch.Tensor, idx: torch.Tensor, size: int, batch: int, gen: torch.Generator) -> torch.Tensor:
+    """A random batch of the rows idx, randomly cropped to size and mirrored: (B, 3, size, size) in [-1, 1]."""
+    pick = idx[torch.randint(0, len(idx), (batch,), generator=gen)]
+    x = utkface.to_input(images[pick])  # (B, 3, L, L) in [-1, 1]
+    dx, dy = torch.randint(0, x.shape[-1] - size + 1, (2,), generator=gen).tolist()
+    x = x[:, :, dy:dy + size, dx:dx + size]
+    return torch.where((torch.rand(len(x), generator=gen) < 0.5)[:, None, None, None], x.flip(3), x)
+
+
+def refuse_distributed(family: str) -> None:
+    """For trainers that run in one process: stop with the reason when started under torchrun."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SystemExit(f"{family} training runs in a single process; start it without torchrun")
 
 
 # ---------------------------------------------------------------- distributed
@@ -66,8 +134,8 @@ def init_distributed() -> Dist:
 
 def shutdown_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
-        # Every rank reaches this point before any tears gloo down: without the barrier a rank that left first
-        # sometimes made the other abort at exit ("terminate called without an active exception", 2 runs in 5 here).
+        # Every rank reaches this point before any tears gloo down: without the barrier a rank that leaves first
+        # can make the other abort at exit ("terminate called without an active exception").
         dist.barrier()
         dist.destroy_process_group()
 

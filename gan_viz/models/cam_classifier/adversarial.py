@@ -8,6 +8,8 @@ stops fooling the model once it is saved.
 FGSM, untargeted:  x' = clip(x + eps * sign(grad_x J(x, y)))            (J: cross-entropy, y: the predicted class)
 FGSM, targeted:    x' = clip(x - eps * sign(grad_x J(x, t)))            (t: the class the attacker wants)
 PGD:               x_{k+1} = Proj_{|x' - x| <= eps}(x_k + alpha * sign(grad_x J(x_k, y))), k steps from a random start
+
+At the end, the attacks adversarial training uses (FGSM with a random start, TRADES' KL step), on float inputs.
 """
 from __future__ import annotations
 
@@ -107,3 +109,33 @@ def attack(model: nn.Module, crop: np.ndarray, device: torch.device, head: str, 
     adv = r[0].permute(1, 2, 0).byte().cpu().numpy()
     return Attack(method, float(eps), int(steps), alpha, np.array(crop, dtype=np.uint8), adv,
                   float((r - x).abs().max()), float_fools, rounded_fools)
+
+
+# ---------------------------------------------------------------- training-time attacks (the robust twin's training)
+# These work on the model's [-1, 1] input in float, as training does; a level is 2/255 there.
+
+
+def fgsm_random_start(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_levels: float,
+                      gen: torch.Generator) -> torch.Tensor:
+    """The training input of 'Fast is better than free' (Wong et al. 2020): delta ~ U(-eps, eps), one FGSM step
+    of 1.25 eps from there, projected back to the eps-ball. x is in [-1, 1], so a level is 2/255."""
+    eps = eps_levels * 2 / 255
+    delta = ((torch.rand(x.shape, generator=gen) * 2 - 1) * eps).to(x.device).requires_grad_(True)
+    loss = F.cross_entropy(model((x + delta).clamp(-1, 1))["gender"], y)
+    (g,) = torch.autograd.grad(loss, delta)
+    delta = (delta + 1.25 * eps * g.sign()).clamp(-eps, eps).detach()
+    return (x + delta).clamp(-1, 1).contiguous(memory_format=torch.channels_last)
+
+
+def trades_adversary(model: nn.Module, x: torch.Tensor, eps_levels: float, gen: torch.Generator) -> torch.Tensor:
+    """TRADES' training input (Zhang et al., ICML 2019), in one step: from a random start in the eps-ball, one signed
+    step of 1.25 eps up the KL divergence between the clean and the perturbed gender predictions, projected back.
+    Unlike FGSM on the label it needs no label: it seeks where the prediction moves most, not where it is wrong."""
+    eps = eps_levels * 2 / 255
+    with torch.no_grad():
+        p_clean = F.softmax(model(x)["gender"], 1)
+    delta = ((torch.rand(x.shape, generator=gen) * 2 - 1) * eps).to(x.device).requires_grad_(True)
+    kl = F.kl_div(F.log_softmax(model((x + delta).clamp(-1, 1))["gender"], 1), p_clean, reduction="batchmean")
+    (g,) = torch.autograd.grad(kl, delta)
+    delta = (delta + 1.25 * eps * g.sign()).clamp(-eps, eps).detach()
+    return (x + delta).clamp(-1, 1).contiguous(memory_format=torch.channels_last)

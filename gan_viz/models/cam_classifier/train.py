@@ -8,6 +8,7 @@ best validation weights to checkpoints/cam_classifier with the model card. Works
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from multiprocessing import get_context
 
 import numpy as np
@@ -16,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_viz import hub, training, utkface
-from gan_viz.imaging import resize
 from gan_viz.models.cam_classifier import app_crops
+from gan_viz.models.cam_classifier.adversarial import fgsm_random_start, trades_adversary
 from gan_viz.models.cam_classifier.augment import augment_batch
 from gan_viz.models.cam_classifier.card import FAMILY, model_card
 from gan_viz.models.cam_classifier.evaluate import evaluate
@@ -58,33 +59,7 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, t: float) ->
     return F.kl_div(F.log_softmax(student / t, 1), F.softmax(teacher / t, 1), reduction="batchmean") * t * t
 
 
-def fgsm_random_start(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_levels: float,
-                      gen: torch.Generator) -> torch.Tensor:
-    """The training input of 'Fast is better than free' (Wong et al. 2020): delta ~ U(-eps, eps), one FGSM step
-    of 1.25 eps from there, projected back to the eps-ball. x is in [-1, 1], so a level is 2/255."""
-    eps = eps_levels * 2 / 255
-    delta = ((torch.rand(x.shape, generator=gen) * 2 - 1) * eps).to(x.device).requires_grad_(True)
-    loss = F.cross_entropy(model((x + delta).clamp(-1, 1))["gender"], y)
-    (g,) = torch.autograd.grad(loss, delta)
-    delta = (delta + 1.25 * eps * g.sign()).clamp(-eps, eps).detach()
-    return (x + delta).clamp(-1, 1).contiguous(memory_format=torch.channels_last)
-
-
-def trades_adversary(model: nn.Module, x: torch.Tensor, eps_levels: float, gen: torch.Generator) -> torch.Tensor:
-    """TRADES' training input (Zhang et al., ICML 2019), in one step: from a random start in the eps-ball, one signed
-    step of 1.25 eps up the KL divergence between the clean and the perturbed gender predictions, projected back.
-    Unlike FGSM on the label it needs no label: it seeks where the prediction moves most, not where it is wrong."""
-    eps = eps_levels * 2 / 255
-    with torch.no_grad():
-        p_clean = F.softmax(model(x)["gender"], 1)
-    delta = ((torch.rand(x.shape, generator=gen) * 2 - 1) * eps).to(x.device).requires_grad_(True)
-    kl = F.kl_div(F.log_softmax(model((x + delta).clamp(-1, 1))["gender"], 1), p_clean, reduction="batchmean")
-    (g,) = torch.autograd.grad(kl, delta)
-    delta = (delta + 1.25 * eps * g.sign()).clamp(-eps, eps).detach()
-    return (x + delta).clamp(-1, 1).contiguous(memory_format=torch.channels_last)
-
-
-def main() -> None:
+def parse_args(argv: list[str] | None = None):
     p = training.common_args(__doc__.splitlines()[0], "cam_classifier")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=128)
@@ -123,208 +98,292 @@ def main() -> None:
                    help="processes that augment the next batches while the net trains (a GPU waits on numpy otherwise); "
                         "0: augment in the training process")
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.teacher and args.adversarial_eps > 0 and args.trades_beta > 0:
         p.error("--teacher distils the cross-entropy loss; TRADES (--trades-beta) has its own KL term: use one of them")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    d = training.init_distributed()
-    torch.manual_seed(args.seed)
+    return args
 
-    dev = d.device
-    if dev.type == "cuda":  # TF32 convolutions: float32 range, several times faster; fixed input shapes
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
 
-    if str(args.data).endswith(".npz"):  # a face pack (scripts/pack_classifier_data.py): how the faces reach a GPU
-        recs, pixels = utkface.load_pack(args.data)
-        keep = list(range(len(recs)))[: args.limit or None]
-        train_i = [i for i in keep if not recs[i].is_validation]
-        val_i = [i for i in keep if recs[i].is_validation] or keep[:8]
+# ---------------------------------------------------------------- data
 
-        def sized(rows: list[int], size: int) -> np.ndarray:
-            return pixels[rows] if pixels.shape[1] == size else np.stack([resize(pixels[i], (size, size)) for i in rows])
 
-        train_recs, val_recs = [recs[i] for i in train_i], [recs[i] for i in val_i]
-        train_x, val_x = sized(train_i, args.source_size), sized(val_i, args.image_size)
-    else:
-        recs = utkface.records(args.data)
-        if args.limit:
-            recs = recs[: args.limit]
-        train_recs = [r for r in recs if not r.is_validation]
-        val_recs = [r for r in recs if r.is_validation] or recs[:8]
-        train_x = utkface.load_images(train_recs, args.source_size)  # (N, S0, S0, 3) uint8, re-cropped per step
-        val_x = utkface.load_images(val_recs, args.image_size)
+@dataclass
+class Data:
+    train_recs: list
+    val_recs: list
+    val_x: np.ndarray  # (N, S, S, 3) uint8 at the model's input size
+    train_g: torch.Tensor  # gender per training row
+    train_a: torch.Tensor  # age group per training row
+
+
+def load_data(args) -> Data:
+    """Training rows at --source-size (re-cropped per step) and validation rows at --image-size, from a face pack
+    (scripts/pack_classifier_data.py, how faces reach a GPU) or a folder; the loader's sources set (_SOURCES)."""
+    (train_recs, train_x), (val_recs, val_x) = training.load_face_split(
+        args.data, args.limit, args.source_size, args.image_size)
     app_x = app_crops.load(args.app_crops, train_recs, args.source_size) if args.app_crops else None  # same rows
     _SOURCES.update(train=train_x, app=app_x)
-    train_g = torch.tensor([r.gender for r in train_recs])
-    train_a = torch.tensor([utkface.age_group(r.age) for r in train_recs])
+    return Data(train_recs, val_recs, val_x, torch.tensor([r.gender for r in train_recs]),
+                torch.tensor([utkface.age_group(r.age) for r in train_recs]))
 
+
+# ---------------------------------------------------------------- model
+
+
+@dataclass
+class Nets:
+    config: CAMClassifierConfig
+    model: CAMClassifier
+    opt: torch.optim.Optimizer
+    ema: CAMClassifier | None  # a moving average of the weights, or None
+    teacher: CAMClassifier | None  # a wider classifier to distil, or None
+
+    @property
+    def modules(self) -> dict:
+        return {"model": self.model, **({"ema": self.ema} if self.ema is not None else {})}
+
+
+def build(args, dev: torch.device) -> Nets:
     config = CAMClassifierConfig(image_size=args.image_size, width=args.width,
                                  context_dilations=tuple(args.context_dilations))
     model = CAMClassifier(config).to(dev, memory_format=torch.channels_last)  # measured faster on the CPU too
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
-    steps_per_epoch = math.ceil(len(train_recs) / (args.batch_size * d.world_size))
-    total_steps = args.epochs * steps_per_epoch
-    # Cosine decay after a short warm-up; the schedule is a pure function of the step, so resuming is exact.
-    lr_at = lambda s: args.lr * min(1.0, (s + 1) / 200) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))
-
     ema = None
     if args.ema_decay > 0:
         ema = CAMClassifier(config).to(dev, memory_format=torch.channels_last).requires_grad_(False)
     teacher = None
     if args.teacher:
         teacher = load_export(args.teacher).to(dev, memory_format=torch.channels_last).eval().requires_grad_(False)
-    modules = {"model": model, **({"ema": ema} if ema is not None else {})}
-    run_dir = training.Path(args.run_dir)
-    meta = training.load_training_state(run_dir, modules, {"opt": opt})
-    if meta is None:
-        meta = {"step": 0, "epoch": 0, "best": -1.0}
-        if args.init_from:
-            from safetensors.torch import load_file
-            missing, unexpected = model.load_state_dict(
-                {k: v.float().to(dev) for k, v in load_file(training.Path(args.init_from) / "model.safetensors").items()},
-                strict=False)
-            # Only a new context block may be absent from the export (it starts as the identity); nothing may be left over.
-            if unexpected or any(".residual." not in k for k in missing):
-                raise SystemExit(f"--init-from {args.init_from} does not fit this network: missing {missing}, "
-                                 f"unexpected {unexpected}")
-            meta["init_from"] = str(args.init_from)
-        if ema is not None:
-            ema.load_state_dict(model.state_dict())
-    log = training.MetricsLog(run_dir / "metrics.json")
-    ddp_model = nn.parallel.DistributedDataParallel(model) if d.world_size > 1 else model
-    loader = get_context("fork").Pool(args.loader_workers) if args.loader_workers > 0 else None
-    budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
-    gen = torch.Generator().manual_seed(args.seed * 1000 + d.rank + meta["step"])
-    settings = {"epochs": args.epochs, "batch size": args.batch_size * d.world_size, "optimizer": "AdamW, weight decay 5e-4",
-                "peak lr": args.lr, "schedule": "200-step warm-up, cosine decay", "loss": "CE(gender, label smoothing 0.1) + 0.5 CE(age group)",
-                "augmentation": "the app's framing with detector jitter (scale 0.88-1.14, shift 7%, roll 8 deg, replicated or plain "
-                                "border), flip, exposure/contrast/colour cast/desaturation, blur, JPEG 25-90, glasses/hat/patch "
-                                "cutout (gan_viz/models/cam_classifier/augment.py)" + (
-                                    f"; {args.app_crop_share:.0%} of each batch the app's own crops of the training faces "
-                                    "placed in larger pictures (faces.face_to_classify: detected, levelled, cropped; "
-                                    "app_crops.py), without the imitated jitter" if args.app_crops else ""), "precision": "float32, channels_last (bf16 autocast measured 10x slower on this CPU)"
-                + ("; TF32 convolutions on CUDA" if dev.type == "cuda" else ""),
-                "initialised from": meta.get("init_from", "random"),
-                "distillation": (f"from {args.teacher} (width {teacher.config.width}), alpha {args.distill_alpha:g}, "
-                                 f"T {args.distill_temperature:g} (Hinton et al. 2015)" if teacher is not None else "none"),
-                "weight averaging": (f"moving average, decay {args.ema_decay:g} per step (BN statistics copied); each epoch "
-                                     "the better of it and the trained net on the validation adults is exported"
-                                     if ema is not None else "none"),
-                "adversarial training": (
-                    "none" if args.adversarial_eps <= 0 else
-                    f"TRADES (Zhang et al. 2019) on the gender head, eps {args.adversarial_eps:g}/255, one KL-ascent step of "
-                    f"1.25 eps from a random start; loss CE(clean) + {args.trades_beta:g} KL(p(x) || p(x'))"
-                    if args.trades_beta > 0 else
-                    f"FGSM with a random start on the gender head, eps {args.adversarial_eps:g}/255, "
-                    f"step 1.25 eps (Wong et al. 2020); loss {args.adversarial_mix:g} x clean + "
-                    f"{1 - args.adversarial_mix:g} x adversarial"),
-                "hardware": f"{d.world_size} process(es), {torch.get_num_threads()} threads, "
-                            f"{torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}"
-                            + (f", {args.loader_workers} loader processes" if args.loader_workers else "")}
+    return Nets(config, model, opt, ema, teacher)
 
-    def save():
-        if d.is_main:
-            training.save_training_state(run_dir, modules, {"opt": opt}, meta)
 
-    stop = False
-    while meta["epoch"] < args.epochs and not stop:
-        model.train()
-        perm = torch.randperm(len(train_recs), generator=torch.Generator().manual_seed(args.seed + meta["epoch"]))
-        perm = perm[d.rank::d.world_size]
-        start = meta["step"] - meta["epoch"] * steps_per_epoch  # resume mid-epoch where we stopped
-        # Sorted rows: faster reads from the memory map. Each step's key makes its draws its own, so a resumed run
-        # goes on where it stopped instead of replaying augmentations.
+def restore(args, nets: Nets, dev: torch.device) -> dict:
+    """Resume from --run-dir, else start (from --init-from's weights when given)."""
+    meta = training.load_training_state(args.run_dir, nets.modules, {"opt": nets.opt})
+    if meta is not None:
+        return meta
+    meta = {"step": 0, "epoch": 0, "best": -1.0}
+    if args.init_from:
+        from safetensors.torch import load_file
+        missing, unexpected = nets.model.load_state_dict(
+            {k: v.float().to(dev) for k, v in load_file(training.Path(args.init_from) / "model.safetensors").items()},
+            strict=False)
+        # Only a new context block may be absent from the export (it starts as the identity); nothing may be left over.
+        if unexpected or any(".residual." not in k for k in missing):
+            raise SystemExit(f"--init-from {args.init_from} does not fit this network: missing {missing}, "
+                             f"unexpected {unexpected}")
+        meta["init_from"] = str(args.init_from)
+    if nets.ema is not None:
+        nets.ema.load_state_dict(nets.model.state_dict())
+    return meta
+
+
+def settings_table(args, meta: dict, nets: Nets, d: training.Dist) -> dict:
+    """The card's training settings."""
+    dev = d.device
+    augmentation = ("the app's framing with detector jitter (scale 0.88-1.14, shift 7%, roll 8 deg, replicated or "
+                    "plain border), flip, exposure/contrast/colour cast/desaturation, blur, JPEG 25-90, glasses/hat/"
+                    "patch cutout (gan_viz/models/cam_classifier/augment.py)")
+    if args.app_crops:
+        augmentation += (f"; {args.app_crop_share:.0%} of each batch the app's own crops of the training faces placed "
+                         "in larger pictures (faces.face_to_classify: detected, levelled, cropped; app_crops.py), "
+                         "without the imitated jitter")
+    if args.adversarial_eps <= 0:
+        adversarial = "none"
+    elif args.trades_beta > 0:
+        adversarial = (f"TRADES (Zhang et al. 2019) on the gender head, eps {args.adversarial_eps:g}/255, one "
+                       f"KL-ascent step of 1.25 eps from a random start; loss CE(clean) + {args.trades_beta:g} "
+                       "KL(p(x) || p(x'))")
+    else:
+        adversarial = (f"FGSM with a random start on the gender head, eps {args.adversarial_eps:g}/255, step 1.25 eps "
+                       f"(Wong et al. 2020); loss {args.adversarial_mix:g} x clean + {1 - args.adversarial_mix:g} x "
+                       "adversarial")
+    return {"epochs": args.epochs, "batch size": args.batch_size * d.world_size,
+            "optimizer": "AdamW, weight decay 5e-4", "peak lr": args.lr, "schedule": "200-step warm-up, cosine decay",
+            "loss": "CE(gender, label smoothing 0.1) + 0.5 CE(age group)", "augmentation": augmentation,
+            "precision": "float32, channels_last (bf16 autocast measured 10x slower on this CPU)"
+                         + ("; TF32 convolutions on CUDA" if dev.type == "cuda" else ""),
+            "initialised from": meta.get("init_from", "random"),
+            "distillation": (f"from {args.teacher} (width {nets.teacher.config.width}), alpha {args.distill_alpha:g}, "
+                             f"T {args.distill_temperature:g} (Hinton et al. 2015)" if nets.teacher is not None
+                             else "none"),
+            "weight averaging": (f"moving average, decay {args.ema_decay:g} per step (BN statistics copied); each "
+                                 "epoch the better of it and the trained net on the validation adults is exported"
+                                 if nets.ema is not None else "none"),
+            "adversarial training": adversarial,
+            "hardware": f"{d.world_size} process(es), {training.hardware_line(dev)}"
+                        + (f", {args.loader_workers} loader processes" if args.loader_workers else "")}
+
+
+# ---------------------------------------------------------------- one step per loss mode
+
+
+def loss_standard(args, nets: Nets, net, x, y_g, y_a, weights=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy on both heads (optionally weighted per example), with the teacher's KL when distilling."""
+    out = net(x)
+    loss_g = F.cross_entropy(out["gender"], y_g, label_smoothing=0.1, reduction="none")
+    loss_g = (loss_g * weights).mean() if weights is not None else loss_g.mean()
+    if nets.teacher is not None:
+        with torch.no_grad():
+            t_logits = nets.teacher(x)["gender"]
+        loss_g = (1 - args.distill_alpha) * loss_g + args.distill_alpha * distillation_loss(
+            out["gender"], t_logits, args.distill_temperature)
+    return loss_g, F.cross_entropy(out["age_group"], y_a)
+
+
+def loss_fgsm(args, nets: Nets, net, x, y_g, y_a, gen) -> tuple[torch.Tensor, torch.Tensor]:
+    """FGSM training (Wong et al. 2020): adversarial examples only, or mixed with the clean ones (Goodfellow et al.
+    2015: alpha J(x) + (1 - alpha) J(x'), one batch for batch norm)."""
+    x_adv = fgsm_random_start(training.unwrap(net), x, y_g, args.adversarial_eps, gen)
+    if args.adversarial_mix <= 0:
+        return loss_standard(args, nets, net, x_adv, y_g, y_a)
+    n = len(x)
+    weights = torch.cat([torch.full((n,), args.adversarial_mix),
+                         torch.full((n,), 1 - args.adversarial_mix)]).to(x.device) * 2
+    return loss_standard(args, nets, net, torch.cat([x, x_adv]), torch.cat([y_g, y_g]), torch.cat([y_a, y_a]), weights)
+
+
+def loss_trades(args, net, x, y_g, y_a, gen) -> tuple[torch.Tensor, torch.Tensor]:
+    """TRADES: CE on the clean half + beta KL(clean || perturbed), both halves in one batch (one BN pass)."""
+    n = len(x)
+    out = net(torch.cat([x, trades_adversary(training.unwrap(net), x, args.adversarial_eps, gen)]))
+    clean, pert = out["gender"][:n], out["gender"][n:]
+    loss_g = F.cross_entropy(clean, y_g, label_smoothing=0.1) + args.trades_beta * F.kl_div(
+        F.log_softmax(pert, 1), F.softmax(clean, 1), reduction="batchmean")
+    return loss_g, F.cross_entropy(out["age_group"][:n], y_a)
+
+
+def train_step(args, nets: Nets, net, x, y_g, y_a, gen, lr: float) -> tuple[float, float]:
+    if args.adversarial_eps > 0 and args.trades_beta > 0:
+        loss_g, loss_a = loss_trades(args, net, x, y_g, y_a, gen)
+    elif args.adversarial_eps > 0:
+        loss_g, loss_a = loss_fgsm(args, nets, net, x, y_g, y_a, gen)
+    else:
+        loss_g, loss_a = loss_standard(args, nets, net, x, y_g, y_a)
+    for group in nets.opt.param_groups:
+        group["lr"] = lr
+    nets.opt.zero_grad(set_to_none=True)
+    (loss_g + 0.5 * loss_a).backward()
+    nets.opt.step()
+    if nets.ema is not None:
+        with torch.no_grad():
+            for pe, pm in zip(nets.ema.parameters(), nets.model.parameters()):
+                pe.lerp_(pm, 1 - args.ema_decay)
+            for be, bm in zip(nets.ema.buffers(), nets.model.buffers()):
+                be.copy_(bm)
+    return loss_g.item(), loss_a.item()
+
+
+# ---------------------------------------------------------------- the loop and export
+
+
+class Trainer:
+    """The epoch loop of one process: batches from the loader, steps, logs, checkpoints, evaluation and export."""
+
+    def __init__(self, args, d: training.Dist, data: Data, nets: Nets, meta: dict):
+        self.args, self.d, self.data, self.nets, self.meta = args, d, data, nets, meta
+        self.net = nn.parallel.DistributedDataParallel(nets.model) if d.world_size > 1 else nets.model
+        self.steps_per_epoch = math.ceil(len(data.train_recs) / (args.batch_size * d.world_size))
+        self.total_steps = args.epochs * self.steps_per_epoch
+        self.log = training.MetricsLog(training.Path(args.run_dir) / "metrics.json")
+        self.budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
+        self.gen = torch.Generator().manual_seed(args.seed * 1000 + d.rank + meta["step"])
+        self.settings = settings_table(args, meta, nets, d)
+
+    def lr_at(self, s: int) -> float:
+        """Cosine decay after a short warm-up; a pure function of the step, so resuming is exact."""
+        total = self.total_steps
+        return self.args.lr * min(1.0, (s + 1) / 200) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+
+    def save(self) -> None:
+        if self.d.is_main:
+            training.save_training_state(self.args.run_dir, self.nets.modules, {"opt": self.nets.opt}, self.meta)
+
+    def epoch_jobs(self) -> list[tuple]:
+        """The epoch's remaining batches as loader jobs. Sorted rows: faster reads from the memory map. Each step's
+        key makes its draws its own, so a resumed run goes on where it stopped instead of replaying augmentations."""
+        args, d, meta = self.args, self.d, self.meta
+        perm = torch.randperm(len(self.data.train_recs),
+                              generator=torch.Generator().manual_seed(args.seed + meta["epoch"]))[d.rank::d.world_size]
+        start = meta["step"] - meta["epoch"] * self.steps_per_epoch  # resume mid-epoch where we stopped
         jobs = [(perm[i * args.batch_size:(i + 1) * args.batch_size].sort().values.numpy(),
-                 (args.seed, d.rank, meta["epoch"] * steps_per_epoch + i), args.image_size, args.app_crop_share)
-                for i in range(start, steps_per_epoch)]
-        jobs = [j for j in jobs if len(j[0])]
+                 (args.seed, d.rank, meta["epoch"] * self.steps_per_epoch + i), args.image_size, args.app_crop_share)
+                for i in range(start, self.steps_per_epoch)]
+        return [j for j in jobs if len(j[0])]
+
+    def run_epoch(self, loader) -> bool:
+        """Train through the epoch; False when the time budget ran out in it."""
+        self.nets.model.train()
+        jobs = self.epoch_jobs()
         batches = loader.imap(_make_batch_job, jobs) if loader is not None else map(_make_batch_job, jobs)
+        dev = self.d.device
         for (idx_np, *_), batch in zip(jobs, batches):
             idx = torch.from_numpy(idx_np)
             x = utkface.to_input(torch.from_numpy(batch).to(dev, non_blocking=True)).contiguous(
                 memory_format=torch.channels_last)
-            y_g, y_a = train_g[idx].to(dev), train_a[idx].to(dev)
-            weights = None
-            n = len(idx)
-            if args.adversarial_eps > 0 and args.trades_beta > 0:
-                x = torch.cat([x, trades_adversary(training.unwrap(ddp_model), x, args.adversarial_eps, gen)])
-            elif args.adversarial_eps > 0:
-                x_adv = fgsm_random_start(training.unwrap(ddp_model), x, y_g, args.adversarial_eps, gen)
-                if args.adversarial_mix > 0:  # Goodfellow et al. 2015: alpha J(x) + (1 - alpha) J(x'), one batch for BN
-                    x, y_g, y_a = torch.cat([x, x_adv]), torch.cat([y_g, y_g]), torch.cat([y_a, y_a])
-                    n = len(idx)
-                    weights = torch.cat([torch.full((n,), args.adversarial_mix),
-                                         torch.full((n,), 1 - args.adversarial_mix)]).to(dev) * 2
-                else:
-                    x = x_adv
-            for group in opt.param_groups:
-                group["lr"] = lr_at(meta["step"])
-            out = ddp_model(x)
-            if args.adversarial_eps > 0 and args.trades_beta > 0:  # clean and perturbed halves of one batch (one BN pass)
-                clean, pert = out["gender"][:n], out["gender"][n:]
-                loss_g = F.cross_entropy(clean, y_g, label_smoothing=0.1) + args.trades_beta * F.kl_div(
-                    F.log_softmax(pert, 1), F.softmax(clean, 1), reduction="batchmean")
-                loss_a = F.cross_entropy(out["age_group"][:n], y_a)
-            else:
-                loss_g = F.cross_entropy(out["gender"], y_g, label_smoothing=0.1, reduction="none")
-                loss_g = (loss_g * weights).mean() if weights is not None else loss_g.mean()
-                if teacher is not None:
-                    with torch.no_grad():
-                        t_logits = teacher(x)["gender"]
-                    loss_g = (1 - args.distill_alpha) * loss_g + args.distill_alpha * distillation_loss(
-                        out["gender"], t_logits, args.distill_temperature)
-                loss_a = F.cross_entropy(out["age_group"], y_a)
-            loss = loss_g + 0.5 * loss_a
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if ema is not None:
-                with torch.no_grad():
-                    for pe, pm in zip(ema.parameters(), model.parameters()):
-                        pe.lerp_(pm, 1 - args.ema_decay)
-                    for be, bm in zip(ema.buffers(), model.buffers()):
-                        be.copy_(bm)
-            meta["step"] += 1
-            if d.is_main and meta["step"] % 25 == 0:
-                log.log(step=meta["step"], loss_gender=loss_g.item(), loss_age=loss_a.item(), lr=lr_at(meta["step"]))
-                print(f"step {meta['step']}/{total_steps} loss_g {loss_g.item():.3f} loss_a {loss_a.item():.3f}", flush=True)
-            if training.broadcast_flag(budget.due(), d):
-                save()
-            if training.broadcast_flag(budget.expired(), d):
-                stop = True
-                break
-        if stop:
-            break
-        meta["epoch"] += 1
-        if d.is_main:
-            metrics = evaluate(model, val_x, val_recs)
-            metrics["epoch"] = meta["epoch"]
-            best_net = model
-            if ema is not None:  # export whichever of the two does better on the validation adults
-                ema_metrics = {**evaluate(ema, val_x, val_recs), "epoch": meta["epoch"], "weights": "moving average"}
-                log.log(step=meta["step"], **{f"ema_{k}": v for k, v in ema_metrics.items() if k != "weights"})
-                print(f"epoch {meta['epoch']} moving average: {ema_metrics}", flush=True)
-                if ema_metrics["gender_acc_18_65"] > metrics["gender_acc_18_65"]:
-                    metrics, best_net = ema_metrics, ema
-            log.log(step=meta["step"], **{k: v for k, v in metrics.items() if k != "weights"})
-            print(f"epoch {meta['epoch']}: {metrics}", flush=True)
-            # Adversarial training trades clean accuracy for robustness as it goes: picking the epoch with the best
-            # clean accuracy would pick the least robust one, so the twin exports every epoch (the last one stays).
-            if args.adversarial_eps > 0 or metrics["gender_acc_18_65"] > meta["best"]:
-                meta["best"] = max(meta["best"], metrics["gender_acc_18_65"])
-                training.export_weights(args.export_dir, best_net.state_dict(), config.to_dict(),
-                                        model_card(config.to_dict(), metrics, settings, robust=args.adversarial_eps > 0))
-                print(f"exported to {args.export_dir}", flush=True)
-        save()
-    if d.is_main and args.adversarial_eps > 0 and meta["epoch"] >= args.epochs and not stop:
+            lr = self.lr_at(self.meta["step"])
+            loss_g, loss_a = train_step(self.args, self.nets, self.net, x, self.data.train_g[idx].to(dev),
+                                        self.data.train_a[idx].to(dev), self.gen, lr)
+            self.meta["step"] += 1
+            if self.d.is_main and self.meta["step"] % 25 == 0:
+                self.log.log(step=self.meta["step"], loss_gender=loss_g, loss_age=loss_a, lr=self.lr_at(self.meta["step"]))
+                print(f"step {self.meta['step']}/{self.total_steps} loss_g {loss_g:.3f} loss_a {loss_a:.3f}", flush=True)
+            if training.broadcast_flag(self.budget.due(), self.d):
+                self.save()
+            if training.broadcast_flag(self.budget.expired(), self.d):
+                return False
+        return True
+
+    def end_epoch(self) -> None:
+        """Evaluate (and the moving average), export when better; an adversarial run exports every epoch, since
+        picking the best clean accuracy would pick its least robust epoch."""
+        args, nets, meta = self.args, self.nets, self.meta
+        metrics = {**evaluate(nets.model, self.data.val_x, self.data.val_recs), "epoch": meta["epoch"]}
+        best_net = nets.model
+        if nets.ema is not None:  # export whichever of the two does better on the validation adults
+            ema_metrics = {**evaluate(nets.ema, self.data.val_x, self.data.val_recs), "epoch": meta["epoch"],
+                           "weights": "moving average"}
+            self.log.log(step=meta["step"], **{f"ema_{k}": v for k, v in ema_metrics.items() if k != "weights"})
+            print(f"epoch {meta['epoch']} moving average: {ema_metrics}", flush=True)
+            if ema_metrics["gender_acc_18_65"] > metrics["gender_acc_18_65"]:
+                metrics, best_net = ema_metrics, nets.ema
+        self.log.log(step=meta["step"], **{k: v for k, v in metrics.items() if k != "weights"})
+        print(f"epoch {meta['epoch']}: {metrics}", flush=True)
+        if args.adversarial_eps > 0 or metrics["gender_acc_18_65"] > meta["best"]:
+            meta["best"] = max(meta["best"], metrics["gender_acc_18_65"])
+            self.export(best_net, metrics)
+
+    def export(self, net: CAMClassifier, metrics: dict) -> None:
+        config = self.nets.config.to_dict()
+        training.export_weights(self.args.export_dir, net.state_dict(), config,
+                                model_card(config, metrics, self.settings, robust=self.args.adversarial_eps > 0))
+        print(f"exported to {self.args.export_dir}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    d = training.init_distributed()
+    torch.manual_seed(args.seed)
+    training.fast_cuda_float32(d.device)
+    data = load_data(args)
+    nets = build(args, d.device)
+    meta = restore(args, nets, d.device)
+    trainer = Trainer(args, d, data, nets, meta)
+    loader = get_context("fork").Pool(args.loader_workers) if args.loader_workers > 0 else None
+    finished = True
+    while meta["epoch"] < args.epochs and finished:
+        finished = trainer.run_epoch(loader)
+        if finished:
+            meta["epoch"] += 1
+            if d.is_main:
+                trainer.end_epoch()
+            trainer.save()
+    if d.is_main and args.adversarial_eps > 0 and meta["epoch"] >= args.epochs and finished:
         # A finished adversarial run exports its last state again (also when rerun after the end: nothing to train).
-        metrics = {**evaluate(model, val_x, val_recs), "epoch": meta["epoch"]}
-        training.export_weights(args.export_dir, model.state_dict(), config.to_dict(),
-                                model_card(config.to_dict(), metrics, settings, robust=args.adversarial_eps > 0))
-        print(f"exported the last epoch to {args.export_dir}", flush=True)
-    save()
+        trainer.export(nets.model, {**evaluate(nets.model, data.val_x, data.val_recs), "epoch": meta["epoch"]})
+    trainer.save()
     if loader is not None:
         loader.terminate()
     training.shutdown_distributed()

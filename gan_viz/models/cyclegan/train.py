@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import random
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from gan_viz import training, utkface
+from gan_viz import training
 from gan_viz.models.cyclegan.card import model_card
 from gan_viz.models.cyclegan.network import CycleGAN, CycleGANConfig
 
@@ -97,7 +96,7 @@ def train_step(m: CycleGAN, opt_g, opt_d, real_m: torch.Tensor, real_f: torch.Te
             "loss_d": loss_d.item()}
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None):
     p = training.common_args(__doc__.splitlines()[0], "cyclegan")
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--batch-size", type=int, default=4)
@@ -116,26 +115,12 @@ def main() -> None:
     p.add_argument("--init-discriminators", action="store_true",
                    help="with --init-generators, start D_female and D_male from that export too (same --d-layers)")
     p.add_argument("--bf16", action="store_true",
-                   help="bfloat16 autocast for the forward passes (1.5x steps/s on an AVX-512 bf16 CPU; measured)")
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    d_info = training.init_distributed()
-    if d_info.world_size > 1:  # four nets with shared steps: not wrapped for DDP yet
-        raise SystemExit("CycleGAN training runs in a single process for now; start it without torchrun")
-    torch.manual_seed(args.seed)
-    random.seed(args.seed)
+                   help="bfloat16 autocast for the forward passes (faster on a CPU with AVX-512 bf16: "
+                        "benchmarks/train_speed.py)")
+    return p.parse_args(argv)
 
-    recs = [r for r in utkface.records(args.data) if not r.is_validation and 18 <= r.age <= 65]
-    if args.limit:
-        recs = recs[: args.limit]
-    load = args.image_size + args.image_size // 8  # resize a little larger, random-crop back (the paper's jitter)
-    images = torch.from_numpy(np.array(utkface.load_images(recs, load)))  # (N, L, L, 3) uint8
-    gender = torch.tensor([r.gender for r in recs])
-    idx_m, idx_f = torch.nonzero(gender == 0).flatten(), torch.nonzero(gender == 1).flatten()
-    if len(idx_m) == 0 or len(idx_f) == 0:
-        raise SystemExit("need faces of both genders in the training data")
 
+def build(args) -> tuple[CycleGANConfig, CycleGAN, torch.optim.Optimizer, torch.optim.Optimizer]:
     cfg = CycleGANConfig(image_size=args.image_size, ngf=args.ngf, ndf=args.ndf, n_blocks=args.n_blocks,
                          d_layers=args.d_layers)
     m = CycleGAN(cfg)
@@ -143,42 +128,52 @@ def main() -> None:
     discs = list(m.D_female.parameters()) + list(m.D_male.parameters())
     opt_g = torch.optim.Adam(gens, lr=args.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discs, lr=args.lr, betas=(0.5, 0.999))
-    run_dir = training.Path(args.run_dir)
-    meta = training.load_training_state(run_dir, {"model": m}, {"G": opt_g, "D": opt_d})
+    return cfg, m, opt_g, opt_d
+
+
+def restore(args, m: CycleGAN, opt_g, opt_d) -> dict:
+    """Resume from --run-dir, else start (the generators from --init-generators when given)."""
+    meta = training.load_training_state(args.run_dir, {"model": m}, {"G": opt_g, "D": opt_d})
     if meta is None:
         meta = {"step": 0}
         if args.init_generators:
             init_generators(m, args.init_generators, args.init_discriminators)
             meta["init_generators"] = args.init_generators + (" (discriminators too)" if args.init_discriminators else "")
-    log = training.MetricsLog(run_dir / "metrics.json")
+    return meta
+
+
+def settings_table(args, meta: dict) -> dict:
+    decay = args.decay_steps if args.decay_steps is not None else args.total_steps - args.total_steps // 2
+    return {"image size": args.image_size, "batch size (per domain)": args.batch_size,
+            "G / D width": f"{args.ngf} / {args.ndf}", "residual blocks": args.n_blocks,
+            "PatchGAN depth": args.d_layers,
+            "loss": f"LSGAN + 10 cycle L1 + {10 * args.lambda_identity:g} identity L1",
+            "optimizer": f"Adam {args.lr}, betas (0.5, 0.999)",
+            "schedule": f"constant, then linear decay to 0 over the last {decay} of {args.total_steps} steps",
+            "history pool": 50,
+            "generators started from": meta.get("init_generators", "random initialisation"),
+            "hardware": training.hardware_line("cpu") + (", bfloat16 autocast" if args.bf16 else ""),
+            "stored as": "float16 safetensors (cast back to float32 on load)"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    training.refuse_distributed("CycleGAN")
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    images, idx_m, idx_f = training.load_gender_domains(args.data, args.image_size, args.limit)
+    cfg, m, opt_g, opt_d = build(args)
+    meta = restore(args, m, opt_g, opt_d)
+    log = training.MetricsLog(training.Path(args.run_dir) / "metrics.json")
     budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
     pools = {"male": ImagePool(), "female": ImagePool()}
-    gen = torch.Generator().manual_seed(args.seed * 7919 + meta["step"] + d_info.rank)
-    settings = {"image size": args.image_size, "batch size (per domain)": args.batch_size * d_info.world_size,
-                "G / D width": f"{args.ngf} / {args.ndf}", "residual blocks": args.n_blocks,
-                "PatchGAN depth": args.d_layers,
-                "loss": f"LSGAN + 10 cycle L1 + {10 * args.lambda_identity:g} identity L1",
-                "optimizer": f"Adam {args.lr}, betas (0.5, 0.999)",
-                "schedule": (f"constant, then linear decay to 0 over the last "
-                             f"{args.decay_steps if args.decay_steps is not None else args.total_steps - args.total_steps // 2}"
-                             f" of {args.total_steps} steps"),
-                "history pool": 50,
-                "generators started from": meta.get("init_generators", "random initialisation"),
-                "hardware": f"{d_info.world_size} process(es), {torch.get_num_threads()} threads"
-                            + (", bfloat16 autocast" if args.bf16 else ""),
-                "stored as": "float16 safetensors (cast back to float32 on load)"}
-
-    def batch(idx: torch.Tensor) -> torch.Tensor:
-        pick = idx[torch.randint(0, len(idx), (args.batch_size,), generator=gen)]
-        x = utkface.to_input(images[pick])  # (B, 3, L, L) in [-1, 1]
-        dx, dy = torch.randint(0, load - args.image_size + 1, (2,), generator=gen).tolist()
-        x = x[:, :, dy:dy + args.image_size, dx:dx + args.image_size]
-        return torch.where((torch.rand(len(x), generator=gen) < 0.5)[:, None, None, None], x.flip(3), x)
+    gen = torch.Generator().manual_seed(args.seed * 7919 + meta["step"])
+    settings = settings_table(args, meta)
 
     def checkpoint():
-        if not d_info.is_main:
-            return
-        training.save_training_state(run_dir, {"model": m}, {"G": opt_g, "D": opt_d}, meta)
+        training.save_training_state(args.run_dir, {"model": m}, {"G": opt_g, "D": opt_d}, meta)
         training.export_weights(args.export_dir, m.state_dict(), cfg.to_dict(),
                                 model_card(cfg.to_dict(), meta["step"], log.records, settings),
                                 {"training_log.json": json.dumps(log.records).encode()},
@@ -189,12 +184,13 @@ def main() -> None:
     while meta["step"] < args.total_steps:
         for group in opt_g.param_groups + opt_d.param_groups:
             group["lr"] = args.lr * lr_factor(meta["step"], args.total_steps, args.decay_steps)
+        real_m = training.domain_batch(images, idx_m, args.image_size, args.batch_size, gen)
+        real_f = training.domain_batch(images, idx_f, args.image_size, args.batch_size, gen)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            losses = train_step(m, opt_g, opt_d, batch(idx_m), batch(idx_f), pools, lambda_identity=args.lambda_identity)
-        if training.end_of_step(meta, losses, log, budget, d_info, checkpoint):
+            losses = train_step(m, opt_g, opt_d, real_m, real_f, pools, lambda_identity=args.lambda_identity)
+        if training.end_of_step(meta, losses, log, budget, training.Dist(), checkpoint):
             break
     checkpoint()
-    training.shutdown_distributed()
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Standing statistics for G's batch norm (Brock et al., BigGAN, ICLR 2019): re-estimate them for the G that ships.
 
 G's BatchNorm layers keep running means and variances of what they saw in training. G's moving average (the G that
-ships) copies them from the trained G (train.update_ema), but its own weights give slightly different activations
-(measured on the session-8 model: per-layer variance 0.96-1.10 of the copied one), so at inference it normalises
-with statistics that are not its own. Averaging them over many batches of the shipped G's own samples fixes that:
-on the bundled model it raised diversity from 0.835 to 0.88 of real faces' (benchmarks/sagan_quality.py).
+ships) copies them from the trained G (train.update_ema), but its own weights give slightly different activations,
+so at inference it normalises with statistics that are not its own. Averaging them over many batches of the shipped
+G's own samples fixes that, and raises the diversity of its faces (the card's quality table, from
+benchmarks/sagan_quality.py). Also here: the grid of samples that goes beside every export (sample_grid).
 
 Run on an export (rewrites its G's statistics and sample grid in place; training exports do this themselves):
     python -m gan_viz.models.sagan.standing --weights checkpoints/sagan
@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
 from torch import nn
 
-# 3,200 samples; measured on the bundled model, two seeds give per-channel variances 0.6-1.2% apart (median per
-# layer; 7.8% in the worst channel) and means within 0.02 standard deviations; 60 s on 2 CPU cores (width 64).
+from gan_viz import hub
+from gan_viz.models.sagan.card import COPIED_NOTE, STANDING_NOTE
+from gan_viz.models.sagan.network import Generator, SAGANConfig
+
+# 3,200 samples: enough that two seeds give nearly the same statistics (the card gives the spread), about a minute
+# on 2 CPU cores.
 BATCHES, BATCH_SIZE = 50, 64
 
 
@@ -48,14 +56,20 @@ def standing_statistics(g: nn.Module, z_dim: int, batches: int = BATCHES, batch_
     return g
 
 
+def sample_grid(g: nn.Module, z: torch.Tensor, nrow: int = 8) -> bytes:
+    """PNG bytes of a grid of G(z): images the model made, safe to commit."""
+    g.eval()
+    with torch.inference_mode():
+        x = g(z).cpu()  # (B, 3, 64, 64)
+    x = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()  # (B, 64, 64, 3)
+    b, h, w, _ = x.shape
+    rows = [np.concatenate(list(x[r * nrow:(r + 1) * nrow]), axis=1) for r in range(b // nrow)]
+    buf = io.BytesIO()
+    Image.fromarray(np.concatenate(rows, axis=0)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def main() -> None:
-    from safetensors.torch import load_file, save_file
-
-    from gan_viz import hub
-    from gan_viz.models.sagan.card import COPIED_NOTE, STANDING_NOTE
-    from gan_viz.models.sagan.network import Generator, SAGANConfig
-    from gan_viz.models.sagan.train import sample_grid
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", required=True, help="a SAGAN export folder (config.json + model.safetensors)")
     p.add_argument("--batches", type=int, default=BATCHES)

@@ -8,33 +8,19 @@ G_ema (with its own batch-norm statistics: standing.py) + D to checkpoints/sagan
 from __future__ import annotations
 
 import copy
-import io
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
 from gan_viz import training, utkface
 from gan_viz.models.sagan.card import HISTORY_FILE, model_card
 from gan_viz.models.sagan.diffaug import diff_augment
 from gan_viz.models.sagan.network import Discriminator, Generator, SAGANConfig
-from gan_viz.models.sagan.standing import BATCHES, standing_statistics
-
-
-def sample_grid(g: nn.Module, z: torch.Tensor, nrow: int = 8) -> bytes:
-    """PNG bytes of a grid of G(z): images the model made, safe to commit."""
-    g.eval()
-    with torch.inference_mode():
-        x = g(z).cpu()  # (B, 3, 64, 64)
-    x = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()  # (B, 64, 64, 3)
-    b, h, w, _ = x.shape
-    rows = [np.concatenate(list(x[r * nrow:(r + 1) * nrow]), axis=1) for r in range(b // nrow)]
-    buf = io.BytesIO()
-    Image.fromarray(np.concatenate(rows, axis=0)).save(buf, format="PNG")
-    return buf.getvalue()
+from gan_viz.models.sagan.standing import BATCHES, sample_grid, standing_statistics
 
 
 @torch.no_grad()
@@ -136,7 +122,7 @@ def gammas(g: nn.Module, d: nn.Module) -> dict[str, float]:
     return out
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None):
     p = training.common_args(__doc__.splitlines()[0], "sagan")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr-g", type=float, default=1e-4)
@@ -154,32 +140,42 @@ def main() -> None:
                         "(standing.py; at the run's last export, or every export on a GPU); 0: export the statistics "
                         "G_ema copied from G")
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    d_info = training.init_distributed()
-    dev = d_info.device
-    if dev.type == "cuda":  # TF32 convolutions and matmuls: float32 range (spectral norm keeps its scale), faster
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
-    torch.manual_seed(args.seed + d_info.rank)
+    return p.parse_args(argv)
 
-    if str(args.data).endswith(".npz"):  # a face pack (../shared/tools/pack_faces.py at 64 px): how data reaches a GPU
-        recs, pixels = utkface.load_pack(args.data)
+
+def load_faces(args, dev: torch.device) -> torch.Tensor:
+    """The training split at 64 px, on the device: (N, 64, 64, 3) uint8, from a face pack or a folder."""
+    recs, pixels = training.read_faces(args.data)
+    if pixels is not None:
         keep = np.array([not r.is_validation for r in recs])
         if pixels.shape[1:3] != (64, 64):
-            raise SystemExit(f"the pack holds {pixels.shape[1]} px faces; SAGAN trains on 64 px (pack_faces.py --size 64)")
+            raise SystemExit(f"the pack holds {pixels.shape[1]} px faces; SAGAN trains on 64 px (a pack made at 64 px)")
         recs, pixels = [r for r, k in zip(recs, keep) if k], pixels[keep]
     else:
-        recs = [r for r in utkface.records(args.data) if not r.is_validation]
-        pixels = None
+        recs = [r for r in recs if not r.is_validation]
     if args.limit:
         recs = recs[: args.limit]
     if pixels is None:
         pixels = utkface.load_images(recs, 64)
-    images = torch.from_numpy(np.ascontiguousarray(pixels[: len(recs)])).to(dev)  # (N, 64, 64, 3) uint8, on the device
-    print(f"{len(images)} training faces on {dev}", flush=True)
+    return torch.from_numpy(np.ascontiguousarray(pixels[: len(recs)])).to(dev)
 
+
+@dataclass
+class Nets:
+    cfg: SAGANConfig
+    g: nn.Module  # the trained G (DDP-wrapped when distributed)
+    d: nn.Module
+    g_ema: nn.Module  # its moving average: the G that ships
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+    @property
+    def modules(self) -> dict:
+        return {"G": training.unwrap(self.g), "D": training.unwrap(self.d), "G_ema": self.g_ema}
+
+
+def build(args, dev: torch.device) -> Nets:
+    """The nets at --g-channels / --d-channels, or at the widths of the export a fresh run continues."""
     cfg = SAGANConfig(g_channels=args.g_channels, d_channels=args.d_channels)
     resume_dir = training.Path(args.resume_from or args.export_dir)
     if not (training.Path(args.run_dir) / "state.safetensors").exists() and (resume_dir / "config.json").exists():
@@ -190,70 +186,108 @@ def main() -> None:
         p_.requires_grad_(False)
     opt_g = torch.optim.Adam(g.parameters(), lr=args.lr_g, betas=(0.0, 0.9))
     opt_d = torch.optim.Adam(d.parameters(), lr=args.lr_d, betas=(0.0, 0.9))
-    run_dir = training.Path(args.run_dir)
-    modules = {"G": g, "D": d, "G_ema": g_ema}
-    meta = training.load_training_state(run_dir, modules, {"G": opt_g, "D": opt_d})
+    return Nets(cfg, g, d, g_ema, opt_g, opt_d)
+
+
+def restore(args, nets: Nets) -> dict:
+    """Resume from --run-dir, else from the export (resume.safetensors), else from step 0."""
+    run_dir, resume_dir = training.Path(args.run_dir), training.Path(args.resume_from or args.export_dir)
+    meta = training.load_training_state(run_dir, nets.modules, {"G": nets.opt_g, "D": nets.opt_d})
     if meta is None:
-        meta = load_resume_export(resume_dir, modules) or {"step": 0}
+        meta = load_resume_export(resume_dir, nets.modules) or {"step": 0}
         if meta["step"]:
             print(f"resumed from the export at step {meta['step']} (optimiser state restarts)", flush=True)
             history = resume_dir / "training_log.json"
-            if history.exists() and not (run_dir / "metrics.json").exists():  # the card's curves keep every session
+            if history.exists() and not (run_dir / "metrics.json").exists():  # the card's curves keep every run
                 run_dir.mkdir(parents=True, exist_ok=True)
                 (run_dir / "metrics.json").write_text(history.read_text())
     meta.setdefault("images_seen", meta["step"] * args.batch_size)
-    log = training.MetricsLog(run_dir / "metrics.json")
+    return meta
+
+
+def settings_table(args, cfg: SAGANConfig, d_info: training.Dist) -> dict:
+    dev = d_info.device
+    return {"batch size": args.batch_size * d_info.world_size, "lr G / D (TTUR)": f"{args.lr_g} / {args.lr_d}",
+            "Adam betas": "(0, 0.9)", "loss": "hinge", "EMA decay of G": args.ema_decay,
+            "G / D width": f"{cfg.g_channels} / {cfg.d_channels}",
+            "precision": "float32 (TF32 matmuls on CUDA)" if dev.type == "cuda" else "float32",
+            "DiffAugment (D sees augmented real and fake)": "colour, translation 1/8, cutout 1/2" if args.diffaug else "off",
+            "hardware": f"{d_info.world_size} process(es), {training.hardware_line(dev)}"}
+
+
+def export(args, nets: Nets, meta: dict, log: training.MetricsLog, settings: dict, fixed_z: torch.Tensor,
+           final: bool) -> None:
+    """Training state, then the export: G_ema (with its own batch-norm statistics) + D in float16, the card, sample
+    grids, the hand-written history and what a later run resumes from."""
+    run_dir, resume_dir = training.Path(args.run_dir), training.Path(args.resume_from or args.export_dir)
+    training.save_training_state(run_dir, nets.modules, {"G": nets.opt_g, "D": nets.opt_d}, meta)
+    # Standing statistics cost about a minute on 2 CPU cores, a third of a checkpoint interval: on the CPU they are
+    # made for the run's last export only (the run ends by itself at --max-minutes); on a GPU, for every export.
+    standing = args.standing_batches and (final or fixed_z.device.type == "cuda")
+    shipped = standing_statistics(nets.g_ema, nets.cfg.z_dim, args.standing_batches) if standing else nets.g_ema
+    grid = sample_grid(shipped, fixed_z)
+    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+    (run_dir / "samples" / f"step{meta['step']:06d}.png").write_bytes(grid)
+    card_extra = {"samples.png": grid, "training_log.json": json.dumps(log.records).encode()}
+    history = sorted((run_dir / "samples").glob("step*.png"))
+    for p_ in history[:: max(1, len(history) // 5)]:  # about six grids along the run
+        card_extra[f"samples/{p_.name}"] = p_.read_bytes()
+    notes = next((f.read_text() for f in (training.Path(args.export_dir) / HISTORY_FILE, resume_dir / HISTORY_FILE)
+                  if f.exists()), "")  # the hand-written history goes forward with every export
+    if notes:
+        card_extra[HISTORY_FILE] = notes.encode()
+    cfg = nets.cfg.to_dict()
+    training.export_weights(
+        args.export_dir,
+        {**{f"G.{k}": v for k, v in shipped.state_dict().items()},
+         **{f"D.{k}": v for k, v in training.unwrap(nets.d).state_dict().items()}},
+        cfg, model_card(cfg, meta["step"], log.records, settings, meta["images_seen"], "\n" + notes if notes else "",
+                        standing=bool(standing)),
+        {**card_extra, **resume_files(nets.g, meta)}, dtype=torch.float16)
+    print(f"checkpoint at step {meta['step']}", flush=True)
+
+
+def real_batch(images: torch.Tensor, batch_size: int, gen: torch.Generator) -> torch.Tensor:
+    """A random batch of real faces, half of them mirrored: (B, 3, 64, 64) in [-1, 1]."""
+    dev = images.device
+    idx = torch.randint(0, len(images), (batch_size,), generator=gen).to(dev)
+    real = utkface.to_input(images[idx])
+    flip = (torch.rand(batch_size, generator=gen) < 0.5).to(dev)
+    return torch.where(flip[:, None, None, None], real.flip(3), real)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    d_info = training.init_distributed()
+    dev = d_info.device
+    training.fast_cuda_float32(dev)  # float32 range (spectral norm keeps its scale), TF32 speed
+    torch.manual_seed(args.seed + d_info.rank)
+    images = load_faces(args, dev)
+    print(f"{len(images)} training faces on {dev}", flush=True)
+    nets = build(args, dev)
+    meta = restore(args, nets)
+    log = training.MetricsLog(training.Path(args.run_dir) / "metrics.json")
     if d_info.world_size > 1:
-        g, d = nn.parallel.DistributedDataParallel(g), nn.parallel.DistributedDataParallel(d)
+        nets.g, nets.d = nn.parallel.DistributedDataParallel(nets.g), nn.parallel.DistributedDataParallel(nets.d)
     budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
-    fixed_z = torch.randn(64, cfg.z_dim, generator=torch.Generator().manual_seed(1234)).to(dev)
+    fixed_z = torch.randn(64, nets.cfg.z_dim, generator=torch.Generator().manual_seed(1234)).to(dev)
     gen = torch.Generator().manual_seed(args.seed * 7919 + meta["step"] + d_info.rank)
-    settings = {"batch size": args.batch_size * d_info.world_size, "lr G / D (TTUR)": f"{args.lr_g} / {args.lr_d}",
-                "Adam betas": "(0, 0.9)", "loss": "hinge", "EMA decay of G": args.ema_decay,
-                "G / D width": f"{cfg.g_channels} / {cfg.d_channels}",
-                "precision": "float32 (TF32 matmuls on CUDA)" if dev.type == "cuda" else "float32",
-                "DiffAugment (D sees augmented real and fake)": "colour, translation 1/8, cutout 1/2" if args.diffaug else "off",
-                "hardware": f"{d_info.world_size} process(es), {torch.get_num_threads()} threads, "
-                            f"{torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}"}
+    settings = settings_table(args, nets.cfg, d_info)
 
     def checkpoint(final: bool = False):
-        if not d_info.is_main:
-            return
-        training.save_training_state(run_dir, modules, {"G": opt_g, "D": opt_d}, meta)
-        # The G that ships: G_ema with batch-norm statistics of its own samples (it copies the trained G's each step).
-        # On 2 CPU cores that costs ~60 s (width 64), a third of a 3-minute checkpoint interval: there it is done for
-        # the run's last export only (the run ends by itself at --max-minutes); on a GPU, for every export.
-        standing = args.standing_batches and (final or dev.type == "cuda")
-        shipped = standing_statistics(g_ema, cfg.z_dim, args.standing_batches) if standing else g_ema
-        grid = sample_grid(shipped, fixed_z)
-        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        (run_dir / "samples" / f"step{meta['step']:06d}.png").write_bytes(grid)
-        card_extra = {"samples.png": grid, "training_log.json": json.dumps(log.records).encode()}
-        history = sorted((run_dir / "samples").glob("step*.png"))
-        for p_ in history[:: max(1, len(history) // 5)]:  # about six grids along the run
-            card_extra[f"samples/{p_.name}"] = p_.read_bytes()
-        notes = next((f.read_text() for f in (training.Path(args.export_dir) / HISTORY_FILE, resume_dir / HISTORY_FILE)
-                      if f.exists()), "")  # the hand-written history goes forward with every export
-        if notes:
-            card_extra[HISTORY_FILE] = notes.encode()
-        training.export_weights(
-            args.export_dir,
-            {**{f"G.{k}": v for k, v in shipped.state_dict().items()},
-             **{f"D.{k}": v for k, v in training.unwrap(d).state_dict().items()}},
-            cfg.to_dict(), model_card(cfg.to_dict(), meta["step"], log.records, settings, meta["images_seen"],
-                                                  "\n" + notes if notes else "", standing=bool(standing)),
-            {**card_extra, **resume_files(g, meta)}, dtype=torch.float16)
-        print(f"checkpoint at step {meta['step']}", flush=True)
+        if d_info.is_main:
+            export(args, nets, meta, log, settings, fixed_z, final)
 
     while meta["step"] < args.max_steps:
-        g.train(), d.train()
-        idx = torch.randint(0, len(images), (args.batch_size,), generator=gen).to(dev)
-        real = utkface.to_input(images[idx])
-        flip = (torch.rand(args.batch_size, generator=gen) < 0.5).to(dev)
-        real = torch.where(flip[:, None, None, None], real.flip(3), real)
-        losses = train_step(g, d, g_ema, opt_g, opt_d, real, cfg.z_dim, args.ema_decay, augment=bool(args.diffaug))
+        nets.g.train(), nets.d.train()
+        real = real_batch(images, args.batch_size, gen)
+        losses = train_step(nets.g, nets.d, nets.g_ema, nets.opt_g, nets.opt_d, real, nets.cfg.z_dim, args.ema_decay,
+                            augment=bool(args.diffaug))
         meta["images_seen"] += args.batch_size * d_info.world_size
-        if training.end_of_step(meta, losses, log, budget, d_info, checkpoint, extra=lambda: {"gamma": gammas(g, d)}):
+        if training.end_of_step(meta, losses, log, budget, d_info, checkpoint,
+                                extra=lambda: {"gamma": gammas(nets.g, nets.d)}):
             break
     checkpoint(final=True)
     training.shutdown_distributed()

@@ -17,11 +17,10 @@ import json
 import random
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gan_viz import hub, training, utkface
+from gan_viz import hub, training
 from gan_viz.models.ugatit.card import model_card
 from gan_viz.models.ugatit.network import UGATIT, UGATITConfig
 from gan_viz.quantize import quantise_state
@@ -43,31 +42,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward passes")
     p.add_argument("--device", default="", help="cuda or cpu (default: cuda when there is one)")
     return p.parse_args(argv)
-
-
-# ---------------------------------------------------------------- data
-
-
-def load_faces(args) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Adults of the training split, resized a little larger than the crop: (N, L, L, 3) uint8, male and female indices."""
-    recs = [r for r in utkface.records(args.data) if not r.is_validation and 18 <= r.age <= 65]
-    if args.limit:
-        recs = recs[: args.limit]
-    load = args.image_size + args.image_size // 8  # random-crop back to image_size (the paper's jitter)
-    images = torch.from_numpy(np.array(utkface.load_images(recs, load)))
-    gender = torch.tensor([r.gender for r in recs])
-    idx_m, idx_f = torch.nonzero(gender == 0).flatten(), torch.nonzero(gender == 1).flatten()
-    if len(idx_m) == 0 or len(idx_f) == 0:
-        raise SystemExit("need faces of both genders in the training data")
-    return images, idx_m, idx_f
-
-
-def sample(images: torch.Tensor, idx: torch.Tensor, size: int, batch: int, gen: torch.Generator) -> torch.Tensor:
-    """A random batch, random crop and horizontal flip: (B, 3, size, size) in [-1, 1]."""
-    x = utkface.to_input(images[idx[torch.randint(0, len(idx), (batch,), generator=gen)]])
-    dx, dy = torch.randint(0, x.shape[-1] - size + 1, (2,), generator=gen).tolist()
-    x = x[:, :, dy:dy + size, dx:dx + size]
-    return torch.where((torch.rand(len(x), generator=gen) < 0.5)[:, None, None, None], x.flip(3), x)
 
 
 # ---------------------------------------------------------------- model
@@ -215,9 +189,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    training.refuse_distributed("U-GAT-IT")
     torch.manual_seed(args.seed)
     random.seed(args.seed)
-    images, idx_m, idx_f = load_faces(args)
+    images, idx_m, idx_f = training.load_gender_domains(args.data, args.image_size, args.limit)
     cfg, m, opt_g, opt_d = build(args, device)
     meta = restore(args, m, opt_g, opt_d)
     run = {"start_step": meta["step"], "hardware": training.hardware_line(device), "date": time.strftime("%Y-%m-%d"),
@@ -238,8 +213,8 @@ def main(argv: list[str] | None = None) -> None:
         decay = min(1.0, max(0.0, (args.total_steps - meta["step"]) / (args.total_steps / 2)))
         for group in opt_g.param_groups + opt_d.param_groups:
             group["lr"] = args.lr * decay
-        real_m = sample(images, idx_m, args.image_size, args.batch_size, gen).to(device)
-        real_f = sample(images, idx_f, args.image_size, args.batch_size, gen).to(device)
+        real_m = training.domain_batch(images, idx_m, args.image_size, args.batch_size, gen).to(device)
+        real_f = training.domain_batch(images, idx_f, args.image_size, args.batch_size, gen).to(device)
         losses = train_step(m, opt_g, opt_d, real_m, real_f, args.cam_weight, args.bf16)
         meta["images_seen"] += 2 * args.batch_size
         if training.end_of_step(meta, losses, log, budget, training.Dist(device=device), checkpoint):
