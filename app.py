@@ -127,7 +127,7 @@ if __name__ == "__main__":
     # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured by launch() itself (default 127.0.0.1:7860).
     import threading
 
-    # A few seconds after start-up, so it does not delay the server's first answer (measured: cold start 5.6 s).
+    # A few seconds after start-up, so it does not delay the server's first answer.
     warm = threading.Timer(10.0, warm_up, args=(OPENERS,))
     warm.daemon = True
     warm.start()

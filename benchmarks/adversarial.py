@@ -1,6 +1,6 @@
 """Adversarial examples: attack latency (heatmaps included) and the success table of FGSM and PGD on both classifiers.
 
-Run: python benchmarks/adversarial.py [--data ../shared/data/utkface] [--n 300] [--repeats 20]
+Run: python benchmarks/adversarial.py [--data DIR] [--n 300] [--repeats 20]
 Latency: the tab's whole attack (run_attack: attack, 8-bit rounding, two Grad-CAM heatmaps) on the
 portrait's face crop, median over --repeats after warm-up. Success table (needs --data): validation
 adults 18-65 at the model's input size (the app's crop of a 200 px file), for each model the clean

@@ -1,6 +1,6 @@
 """CycleGAN flip rate: the share of translated validation faces the CAM classifier assigns to the target gender.
 
-Run: python benchmarks/gender_flip_quality.py --data ../shared/data/utkface [--n 400] [--offset 0] [--write-card]
+Run: python benchmarks/gender_flip_quality.py --data DIR [--n 400] [--offset 0] [--write-card]
 Validation faces aged 18-65 (the salted-hash split of gan_viz/utkface.py), at UTKFace's own
 200 px, each sent through the same GenderFlipper.flip_photo the app's /gender_flip uses
 (detection, alignment, translation, blending back; the whole image when no face is found),
@@ -138,7 +138,7 @@ def main() -> None:
 
         mode = "pictures" if args.pictures else "crops"
         (folder / f"quality_{mode}.json").write_text(json.dumps(rows, indent=2) + "\n")
-        title = f"## Flip rate, {mode} (python benchmarks/gender_flip_quality.py --data ../shared/data/utkface" + \
+        title = f"## Flip rate, {mode} (python benchmarks/gender_flip_quality.py --data DIR" + \
             (" --pictures)" if args.pictures else ")")
         card = (folder / "README.md").read_text()
         card = re.sub(re.escape(title) + r".*?(?=\n## |\Z)", "", card, flags=re.S).rstrip()

@@ -1,6 +1,6 @@
 """LBAM inpainting quality against OpenCV (Navier-Stokes and Telea): PSNR and SSIM per hole-size bucket on validation faces.
 
-Run: python benchmarks/inpainting_quality.py --data ../shared/data/utkface [--n 200] [--size 128] [--write-card]
+Run: python benchmarks/inpainting_quality.py --data DIR [--n 200] [--size 128] [--write-card]
 Every validation face gets, per bucket, one free-form stroke mask (seeded by the face's
 index, so reruns and other methods see the same masks). The composite goes through the
 same Inpainter.inpaint the app's /inpaint uses; PSNR and SSIM are over the whole image
@@ -83,7 +83,7 @@ def main() -> None:
         q.write_text(json.dumps(result, indent=2) + "\n")
         card = (folder / "README.md").read_text().split("\n## Quality")[0].rstrip()
         sections = [f"### {k}\n\n" + markdown(v["table"], v["n"], int(k[:-2])) for k, v in sorted(result.items())]
-        card += ("\n\n## Quality (python benchmarks/inpainting_quality.py --data ../shared/data/utkface --size S)\n\n"
+        card += ("\n\n## Quality (python benchmarks/inpainting_quality.py --data DIR --size S)\n\n"
                  + "\n\n".join(sections) + "\n")
         (folder / "README.md").write_text(card)
 

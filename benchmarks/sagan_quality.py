@@ -1,6 +1,6 @@
 """SAGAN sample quality judged by the project's CAM classifier: gender balance, confidence, feature-space distance.
 
-Run: python benchmarks/sagan_quality.py --data ../shared/data/utkface [--n 1000] [--psi 1.0] [--weights DIR]
+Run: python benchmarks/sagan_quality.py --data DIR [--n 1000] [--psi 1.0] [--weights DIR]
      [--classifier DIR] [--raw-g] [--write-card]
 The distance is the Frechet distance between Gaussians fitted to the classifier's pooled
 conv5 features (an FID computed with this project's own face classifier instead of

@@ -1,7 +1,7 @@
 """UTKFace reading for the training scripts: labels from file names, a stable split, decoded arrays cached on disk.
 
 The app and the tests never import this with the real data; the training scripts take
-the folder as an argument (see ../shared/data/README.md). File name:
+the folder as an argument (--data DIR). File name:
 ``[age]_[gender]_[race]_[date&time].jpg.chip.jpg`` with gender 0 = male, 1 = female.
 """
 from __future__ import annotations
@@ -66,10 +66,9 @@ def write_pack(path: str | os.PathLike, recs: list[Record], images: np.ndarray, 
                quality: int = 82) -> int:
     """Write uint8 (N, S, S, 3) images of these records as a face pack; returns its size in bytes.
 
-    The layout of ../shared/tools/pack_faces.py (encoded bytes under `jpeg`, `offsets`, labels, file
-    names), so load_pack reads either; WebP is the default because at the same look it takes about
-    60% of JPEG's bytes (1.2 vs 1.9 kB for an 80 px face here), and the checkout a lent GPU receives
-    is capped at 64 MiB. A pack holds the data set's pixels: write it to a git-ignored folder only.
+    Encoded bytes under `jpeg` (WebP or JPEG), `offsets`, labels and file names; load_pack reads either
+    format. WebP is the default because at the same look it takes well under JPEG's bytes, and a pack is
+    what travels to a GPU machine. A pack holds the data set's pixels: write it to a git-ignored folder only.
     """
     import io
 
@@ -85,9 +84,9 @@ def write_pack(path: str | os.PathLike, recs: list[Record], images: np.ndarray, 
 
 
 def load_pack(path: str | os.PathLike) -> tuple[list[Record], np.ndarray]:
-    """Records and uint8 (N, S, S, 3) pixels of a face pack (../shared/tools/pack_faces.py or write_pack).
+    """Records and uint8 (N, S, S, 3) pixels of a face pack (scripts/pack_faces.py, write_pack).
 
-    The compact form the faces travel in to a lent GPU; records carry the original file names, so
+    The compact form the faces travel in to a GPU machine; records carry the original file names, so
     `is_validation` splits a pack exactly as it splits the folder.
     """
     import io

@@ -1,6 +1,6 @@
 """Measure where eyes and mouth sit in the UTKFace framing (numbers only), for the inpainting tab's face-part masks.
 
-Run: python scripts/calibrate_face_parts.py --data ../shared/data/utkface [--n 400]
+Run: python scripts/calibrate_face_parts.py --data DIR [--n 400]
 Prints median centres and sizes as fractions of the crop side; gan_viz/models/lbam/masks.py keeps the result.
 """
 from __future__ import annotations

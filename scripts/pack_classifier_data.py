@@ -1,12 +1,11 @@
-"""Packs the CAM classifier's training data small enough to travel to a lent GPU: aligned faces + the app's own crops.
+"""Packs the CAM classifier's training data for a GPU machine: aligned faces + the app's own crops.
 
-Run: python scripts/pack_classifier_data.py --data ../shared/data/utkface --app-crops CACHE.npz --out .pack
+Run: python scripts/pack_classifier_data.py --data DIR --app-crops CACHE.npz --out .pack
                                             [--size 96] [--crop-size 80] [--quality 80]
 Writes OUT/faces-<size>.npz (every face, aligned, so training and its per-epoch validation read the same split)
 and OUT/app-crops-<crop-size>.npz (app_crops.py's crops of the training faces), both WebP face packs
-(utkface.write_pack), and prints their sizes. OUT must be git-ignored (it holds the data set's pixels); the
-checkout that travels is capped at 64 MiB, so on the GPU train.py gets --data OUT/faces-96.npz --app-crops
-OUT/app-crops-80.npz --source-size 96.
+(utkface.write_pack), and prints their sizes. OUT must be git-ignored (it holds the data set's pixels). On the
+GPU machine train.py gets --data OUT/faces-96.npz --app-crops OUT/app-crops-80.npz --source-size 96.
 """
 from __future__ import annotations
 

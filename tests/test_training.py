@@ -117,7 +117,7 @@ def test_classifier_trains_on_the_apps_own_crops(tiny_data, tmp_path):
 
 
 def test_classifier_trains_from_packs_distilling_a_teacher_with_loader_processes(tiny_data, tmp_path):
-    # How the classifier trains on a lent GPU: both data sets as WebP packs, a wider teacher, batches made by processes.
+    # How the classifier trains on a GPU: both data sets as WebP packs, a wider teacher, batches made by processes.
     _run(["-m", "gan_viz.models.cam_classifier.app_crops", "--data", str(tiny_data), "--out", "crops.npz",
           "--size", "48"], tmp_path)
     r = _run([str(ROOT / "scripts" / "pack_classifier_data.py"), "--data", str(tiny_data), "--app-crops", "crops.npz",

@@ -128,7 +128,7 @@ class SaganTab:
                     "query location in the chosen attention layer. " + SOFTMAX_NOTE,
                     latex_delimiters=[{"left": "$", "right": "$", "display": False}])
         lessons.build("sagan")
-        self.state = gr.State(None)  # this session's Generated: image + beta maps; never shared between users
+        self.state = gr.State(None)  # this visitor's Generated: image + beta maps; never shared between users
         self.last_click = gr.State(None)
         self._layout()
         self._interpolation()
@@ -227,7 +227,7 @@ class SaganTab:
         self.rnd.click(lambda: random.randrange(0, 2 ** 31), None, self.seed, api_visibility="private",
                        **LIGHT).then(**gen_event)
         self.samples.select(self.pick_sample, None, self.seed, api_visibility="private", **LIGHT).then(**gen_event)
-        # Clicks and redraws are answered from this session's stored maps: the light lane, never behind a flip.
+        # Clicks and redraws are answered from this visitor's stored maps: the light lane, never behind a flip.
         choices = [self.state, self.layer, self.reading, self.topk, self.alpha]
         self.face.select(user_errors(self.on_click), choices, [self.over, self.info, self.last_click, self.link],
                          api_visibility="private", **LIGHT_RAW)

@@ -192,7 +192,7 @@ class InpaintingTab:
     def build(self) -> list[dict]:
         gr.Markdown(INTRO)
         lessons.build("inpainting")
-        # Per session: the face at the editor's size (the truth PSNR and SSIM are measured against), and the
+        # Per visitor: the face at the editor's size (the truth PSNR and SSIM are measured against), and the
         # applied preset hole (bool, editor size) that brush strokes add to.
         self.original, self.preset_hole_state = gr.State(None), gr.State(None)
         self._layout()

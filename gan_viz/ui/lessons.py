@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import gradio as gr
 
 # tab -> (title, [(step, link settings or None), ...]). A link's pixel is picked by eye on the bundled weights' face
-# (the SAGAN step: the left eye of seed 3, session 8's model): look again when those weights change. The gender
+# (the SAGAN step: the left eye of seed 3 on the bundled weights): look again when those weights change. The gender
 # steps' examples are checked by tests/test_lessons.py (each is the gender its direction starts from).
 # The adversarial lesson's example (a thumbnail's index) is one where the three steps show the lesson with the shipped
 # classifier and twin: FGSM at eps 4 fools the standard one, not the twin; PGD at eps 4 fools the twin (tested). On

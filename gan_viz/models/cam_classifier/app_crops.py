@@ -1,6 +1,6 @@
 """Training crops made by the app's own photo path: each training face placed in a picture, then found, levelled and cropped.
 
-Run: python -m gan_viz.models.cam_classifier.app_crops --data ../shared/data/utkface --out FILE.npz [--workers 2]
+Run: python -m gan_viz.models.cam_classifier.app_crops --data DIR --out FILE.npz [--workers 2]
 
 augment.detector_jitter imitates the Haar detector's framing; this is the real thing. Each training
 file is placed in a larger plain picture (utkface.in_picture, as the evaluation's "faces in
@@ -52,7 +52,7 @@ def build(recs: list[utkface.Record], size: int, seed: int = 0, workers: int = 1
 def load(path: str | os.PathLike, recs: list[utkface.Record], size: int) -> np.ndarray:
     """The crops of these records (matched by file name) at size; a clear error when the file lacks any of them.
 
-    path: this module's .npz, or the same crops as a face pack (utkface.write_pack, how they travel to a lent GPU).
+    path: this module's .npz, or the same crops as a face pack (utkface.write_pack, how they travel to a GPU).
     """
     with np.load(path) as z:
         packed = "offsets" in z.files

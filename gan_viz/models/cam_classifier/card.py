@@ -44,7 +44,7 @@ straight off its weights. Heads: `gender` ({", ".join(config['heads']['gender'])
 RGB face crop framed like the UTKFace aligned crops, scaled to [-1, 1].
 {architecture(config)}
 
-Trained by this project with `python -m gan_viz.models.cam_classifier.train --data ../shared/data/utkface`.
+Trained by this project with `python -m gan_viz.models.cam_classifier.train --data DIR`.
 
 ## Training data and licence
 UTKFace aligned crops (Zhang, Song and Qi, CVPR 2017). **UTKFace is for non-commercial
@@ -60,7 +60,7 @@ was never trained on.
 | age-group accuracy (5 groups), all ages | {m['age_acc']:.4f} |
 | epoch of these weights | {m['epoch']} |
 {f"| weights | {m['weights']} |" + chr(10) if 'weights' in m else ''}
-Rerun: `python -m gan_viz.models.cam_classifier.evaluate --data ../shared/data/utkface`.
+Rerun: `python -m gan_viz.models.cam_classifier.evaluate --data DIR`.
 
 ## Training settings
 | setting | value |

@@ -1,6 +1,6 @@
 """Validation metrics of the CAM classifier: accuracy (also through the app's photo path), calibration, temperature.
 
-Run: python -m gan_viz.models.cam_classifier.evaluate --data ../shared/data/utkface [--app-path] [--fit-temperature]
+Run: python -m gan_viz.models.cam_classifier.evaluate --data DIR [--app-path] [--fit-temperature]
 (evaluates the weights the app would load; --weights DIR for another export folder).
 --app-path: validation adults through the app's /classify path (CAMExplainer.classify_photo), as crops
 (the 200 px files as uploaded) and placed in larger pictures (the app must find the face), per
@@ -183,7 +183,7 @@ a face is found: detect, level the eyes, crop to the training framing; when none
 lenient box, else the whole image), with
 probabilities calibrated by temperature scaling: T = {r['temperature_in_use']:.4f}, fitted on the other half of the
 validation files (by a salted hash), so the expected calibration error (ECE, 15 bins) below is measured on faces
-the fit did not see. Rerun: `python -m gan_viz.models.cam_classifier.evaluate --data ../shared/data/utkface
+the fit did not see. Rerun: `python -m gan_viz.models.cam_classifier.evaluate --data DIR
 --app-path` (add `--fit-temperature` to refit T).
 
 | input | faces | accuracy | men | women | ECE | face found | accuracy by age group |

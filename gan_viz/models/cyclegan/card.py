@@ -28,7 +28,7 @@ tags: [gan-viz, cyclegan, image-to-image]
 # gan-viz CycleGAN, male <-> female faces
 
 CycleGAN (Zhu, Park, Isola and Efros, ICCV 2017) trained by this project with
-`python -m gan_viz.models.cyclegan.train --data ../shared/data/utkface`, at
+`python -m gan_viz.models.cyclegan.train --data DIR`, at
 {config['image_size']}x{config['image_size']} px, for {step} steps. Generators `male_to_female` and
 `female_to_male` (ResNet, {config['n_blocks']} blocks, width {config['ngf']}); PatchGAN discriminators
 `D_female` and `D_male` (width {config['ndf']}, {config.get('d_layers', 3)} layers: each score sees a

@@ -75,7 +75,7 @@ def card_section(report: dict) -> str:
     return f"""{SECTION}
 U-GAT-IT (Kim et al., ICLR 2020) puts a class-activation-map module inside its translator; ours
 never had one, so it is fitted afterwards on the frozen nets as a **probe** (`python -m
-gan_viz.models.cyclegan.fit_probe --data ../shared/data/utkface`): bias-free logistic regressions
+gan_viz.models.cyclegan.fit_probe --data DIR`): bias-free logistic regressions
 on GAP and on GMP of the encoder's features after the residual blocks, and of each
 discriminator's last feature maps. Fitted on {report['n_fit']} training-split adults per gender,
 measured on {report['n_val']} validation adults per gender (chance: 0.5).

@@ -1,7 +1,7 @@
 """The lab's lesson presets: two runs A and B that differ in one idea, what to predict, and the claim each makes.
 
-Every claim is a function of the two runs' summaries, measured over seeds 0-4 by
-`python benchmarks/gan_lab.py` (which prints the evidence); a preset claims only what it shows there.
+Every claim is a function of the two runs' summaries; `python benchmarks/gan_lab.py` runs each preset over
+seeds 0-4 and prints the evidence (a table per preset), and a preset claims only what that table shows.
 """
 from __future__ import annotations
 

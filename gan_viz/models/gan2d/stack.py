@@ -49,8 +49,8 @@ class Stack:
     def d_layers(self, d: torch.Tensor | None = None, update_u: bool = False):
         """D's layers as used: W / sigma for spectrally normalised runs. Returns (layers, u after).
 
-        Without spectral normalisation in the stack no power iteration runs in training (measured:
-        a third of a small run's step); the sigmas shown for such runs are computed when measured.
+        Without spectral normalisation in the stack no power iteration runs in training (it would be a large share
+        of a small run's step); the sigmas shown for such runs are computed when measured.
         """
         layers = network.weights(self.d_shape, self.d if d is None else d)
         if not self.any_sn:

@@ -21,7 +21,7 @@ tags: [gan-viz, lbam, inpainting, attention]
 # gan-viz LBAM inpainter, {s}x{s} faces
 
 Learnable Bidirectional Attention Maps (Xie et al., ICCV 2019) trained by this project with
-`python -m gan_viz.models.lbam.train --data ../shared/data/utkface`, for {step} steps.
+`python -m gan_viz.models.lbam.train --data DIR`, for {step} steps.
 U-Net-like encoder-decoder with encoder widths {config['channels']}; every encoder layer
 multiplies its features by a forward attention map g_A(k * M) computed from the mask and
 passes on the updated mask g_M(k * M) = ReLU(k * M)^alpha; every decoder layer multiplies

@@ -46,19 +46,19 @@ tags: [gan-viz, sagan, self-attention, spectral-normalization, gan]
 # gan-viz SAGAN, 64x64 faces
 
 Self-Attention GAN (Zhang, Goodfellow, Metaxas and Odena, ICML 2019) trained by this
-project with `python -m gan_viz.models.sagan.train --data ../shared/data/utkface`.
+project with `python -m gan_viz.models.sagan.train --data DIR`.
 Generator: residual up-sampling blocks 4 -> 64 px with self-attention at
 {config['g_attention']} px; discriminator: residual down-sampling blocks with self-attention at
 {config['d_attention']} px. Spectral normalisation (power iteration) on every conv and linear layer
 of both. The weights here are {g_what} (`G.*`) and D (`D.*`),
 after {step} training steps{f" ({images_seen:,} images seen by D, counted across every session's run)" if images_seen else ""}.
 
-Training accumulates across sessions: `model.safetensors` (`G.*`, where a resumed run starts G's moving
+Training accumulates across runs: `model.safetensors` (`G.*`, where a resumed run starts G's moving
 average, and D; float16) and
 `resume.safetensors` ({"the raw G, float16, with" if g_is_ema else "no tensors, since `G.*` is the raw G: only"} the step and images seen) are what a run with no state
 in `--run-dir` continues from (`--resume-from`, default the export folder; Adam's state restarts),
-so each session's training adds to the last, on a CPU or in a burst on a lent GPU
-(`scripts/gpu_sagan_burst.sh`).
+so each run adds to the last, on a CPU or on a GPU
+(`scripts/train_sagan_gpu.sh`).
 
 ## Training data and licence
 UTKFace aligned crops (Zhang, Song and Qi, CVPR 2017), training split (the validation tenth

@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
-# A CAM classifier burst on a lent GPU: a wide teacher first, then students distilled from it side by side.
+# CAM classifier training on a GPU: a wide teacher first, then students distilled from it side by side.
 #
 # Usage (on the GPU machine, repo root):
-#   bash scripts/gpu_classifier_burst.sh PACK_DIR OUT TEACHER_S STUDENT_S "TEACHER_ARGS" NAME:ARGS [NAME:ARGS ...]
+#   bash scripts/train_classifier_gpu.sh PACK_DIR OUT TEACHER_S STUDENT_S "TEACHER_ARGS" NAME:ARGS [NAME:ARGS ...]
 #   PACK_DIR   scripts/pack_classifier_data.py's output (faces-96.npz, app-crops-80.npz) in a git-ignored folder
 #   TEACHER_S  seconds the teacher may train; STUDENT_S likewise for the students (they run at once, sharing the card)
 #   TEACHER_ARGS  train.py arguments of the teacher, or from:DIR to distil an export brought along (TEACHER_S unused)
 #   OUT        gets NAME.tar per run (its export: config, weights, card; and its resume state and log) and teacher.tar
 # Each run's epoch count is fitted to its seconds (a cosine schedule cut short never anneals): the loader's
 # processes are timed on a few batches first, and the runs' --epochs are what fits with a margin. Back here,
-# `python -m gan_viz.models.cam_classifier.evaluate --data ../shared/data/utkface --weights DIR --app-path` judges an
-# export, and train.py --init-from DIR continues it on the CPU. What travels is capped at 64 MiB: move
-# checkpoints/lbam, checkpoints/sagan and checkpoints/cyclegan out of the checkout for the call (not needed there).
+# `python -m gan_viz.models.cam_classifier.evaluate --data DIR --weights DIR --app-path` judges an
+# export, and train.py --init-from DIR continues it on the CPU.
 set -u
 pack=$1; out=$2; teacher_s=$3; student_s=$4; teacher_args=$5; shift 5
 export PYTHONUNBUFFERED=1
