@@ -2,7 +2,6 @@
 
 `from gan_viz import faces` gives the names every caller uses; each lives in the module that owns it.
 """
-from gan_viz.faces import blend, crops, detector, finder  # noqa: F401 - the modules, for tests that replace a part
 from gan_viz.faces.blend import CHANGE_FROM, CHANGE_FULL, MASKS, add_to_photo, crop_alpha, face_alpha  # noqa: F401
 from gan_viz.faces.crops import (CROP_DY, CROP_SCALE, EYE_DX, EYE_DY, EYE_SCALE, FaceCrop, crop_face,  # noqa: F401
                                  framing, is_aligned_crop, whole_image)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from gan_viz.faces import detector
+import gan_viz.faces.detector as detector
 
 CROP_SCALE = 200 / 204
 CROP_DY = 17 / 204

@@ -10,7 +10,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from gan_viz.faces import detector
+import gan_viz.faces.detector as detector
 from gan_viz.faces.crops import FaceCrop, crop_face, is_aligned_crop, whole_image
 from gan_viz.faces.detector import MIN_FACE, FaceError
 

@@ -12,7 +12,7 @@ from gan_viz.imaging import load_image
 from gan_viz.ui import cam_tab, gender_tab, inpainting_tab
 from gan_viz.ui.widgets import user_errors
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 HOPPER = str(ASSETS / "grace_hopper.jpg")
 SAGAN_FACE = str(sorted(ASSETS.glob("sagan_face_*.png"))[0])
 FLIP = app.CONTEXT.families["cyclegan"]
@@ -112,13 +112,6 @@ def test_every_preset_is_a_sensible_hole():
     for name in inpainting_tab.PRESETS:
         hole = inpainting_tab.preset_hole(name, 256, 3, 128)
         assert hole.shape == (256, 256) and 0.02 < hole.mean() < 0.6, name
-
-
-@pytest.fixture(scope="module")
-def server():
-    _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
-    yield url
-    app.demo.close()
 
 
 def test_gender_flip_api(server):

@@ -8,7 +8,7 @@ import pytest
 from gan_viz import faces
 from gan_viz.imaging import load_image
 
-HOPPER = Path(__file__).resolve().parent.parent / "assets" / "grace_hopper.jpg"
+HOPPER = Path(__file__).resolve().parents[2] / "assets" / "grace_hopper.jpg"
 
 
 @pytest.fixture(scope="module")

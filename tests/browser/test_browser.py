@@ -8,7 +8,7 @@ import pytest
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
-HOPPER = str(Path(__file__).resolve().parent.parent / "assets" / "grace_hopper.jpg")
+HOPPER = str(Path(__file__).resolve().parents[2] / "assets" / "grace_hopper.jpg")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 

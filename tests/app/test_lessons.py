@@ -9,7 +9,7 @@ import app
 from gan_viz.imaging import load_image
 from gan_viz.ui import lessons, links
 
-HOPPER = str(Path(__file__).resolve().parent.parent / "assets" / "grace_hopper.jpg")
+HOPPER = str(Path(__file__).resolve().parents[2] / "assets" / "grace_hopper.jpg")
 
 
 @pytest.mark.parametrize("tab", sorted(lessons.LESSONS))

@@ -14,7 +14,7 @@ from gan_viz.imaging import load_image
 from gan_viz.ui import cam_tab
 from gan_viz.ui.widgets import user_errors
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 HOPPER = str(ASSETS / "grace_hopper.jpg")
 FAM = app.CONTEXT.families["cam_classifier"]
 
@@ -86,13 +86,6 @@ def test_unexpected_failure_is_summarised_not_leaked():
 def test_about_panel_names_the_weights_source():
     md = app.CONTEXT.about_markdown()
     assert "cam_classifier" in md and "bundled checkpoints/cam_classifier" in md
-
-
-@pytest.fixture(scope="module")
-def server():
-    _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
-    yield url
-    app.demo.close()
 
 
 def test_api_through_gradio_client(server, tmp_path):

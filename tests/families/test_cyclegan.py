@@ -94,7 +94,7 @@ from gan_viz import faces  # noqa: E402
 from gan_viz.imaging import load_image  # noqa: E402
 from gan_viz.models.cyclegan.visualize import MAX_FACES, GenderFlipper, patch_realness  # noqa: E402
 
-HOPPER = load_image(str(Path(__file__).resolve().parent.parent / "assets" / "grace_hopper.jpg"))
+HOPPER = load_image(str(Path(__file__).resolve().parents[2] / "assets" / "grace_hopper.jpg"))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from gan_viz.imaging import load_image
 from gan_viz.models.cyclegan import attention_probe as ap
 from gan_viz.ui import gender_tab
 
-HOPPER = str(Path(__file__).resolve().parent.parent / "assets" / "grace_hopper.jpg")
+HOPPER = str(Path(__file__).resolve().parents[2] / "assets" / "grace_hopper.jpg")
 FLIP = app.CONTEXT.families["cyclegan"]
 
 

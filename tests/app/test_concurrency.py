@@ -11,7 +11,7 @@ from gan_viz.imaging import load_image
 from gan_viz.models.lbam import masks
 from gan_viz.ui import cam_tab
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 HOPPER = load_image(str(ASSETS / "grace_hopper.jpg"))
 SAGAN_FACE = load_image(str(sorted(ASSETS.glob("sagan_face_*.png"))[0]))
 THREADS = 8

@@ -12,7 +12,7 @@ from gan_viz.models.cam_classifier import adversarial
 from gan_viz.models.cam_classifier.visualize import epsilon_curve, run_attack
 from gan_viz.ui import adversarial_tab
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 HOPPER = str(ASSETS / "grace_hopper.jpg")
 CAM = app.CONTEXT.families["cam_classifier"]
 

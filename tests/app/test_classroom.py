@@ -11,15 +11,8 @@ import app
 from gan_viz.models.sagan.visualize import z_from_seed
 from gan_viz.ui import gradio_patches, links, memory, serving
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 HOPPER = str(ASSETS / "grace_hopper.jpg")
-
-
-@pytest.fixture(scope="module")
-def client():
-    _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
-    yield Client(url, verbose=False)
-    app.demo.close()
 
 
 def test_api_parameters_are_named_for_what_they_are(client):

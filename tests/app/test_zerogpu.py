@@ -8,7 +8,7 @@ import pytest
 import app
 from gan_viz.ui import adversarial_tab, attention_tab, cam_tab, zerogpu
 
-HOPPER = str(Path(__file__).resolve().parent.parent / "assets" / "grace_hopper.jpg")
+HOPPER = str(Path(__file__).resolve().parents[2] / "assets" / "grace_hopper.jpg")
 
 
 class FakeSpaces:

@@ -6,7 +6,6 @@ import threading
 
 import numpy as np
 import pytest
-from gradio_client import Client
 from PIL import Image
 
 import app
@@ -14,13 +13,6 @@ from gan_viz.ui import gan_lab_tab
 
 FIELDS = {"steps", "modes_covered", "modes_total", "high_quality_fraction", "js_divergence", "d_loss", "g_loss",
           "g_grad_norm", "d_max_slope", "sigma", "d_fake", "diverged", "steps_per_second"}
-
-
-@pytest.fixture(scope="module")
-def client():
-    _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
-    yield Client(url, verbose=False)
-    app.demo.close()
 
 
 def no_timing(s: dict) -> dict:

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from gan_viz import training, utkface
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""House-rule tests: layers, file and function sizes, import cycles, documents that stay true."""
