@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+# UTKFace's race labels, as its annotators gave them: used only to report how well the models work for each group.
+RACES = ("White", "Black", "Asian", "Indian", "Others")
 # Age groups of the classifier's second head; upper bounds are inclusive.
 AGE_GROUPS = ("0-12", "13-19", "20-39", "40-59", "60+")
 _AGE_UPPER = (12, 19, 39, 59, 10_000)
@@ -33,6 +35,7 @@ class Record:
     path: str
     age: int
     gender: int  # 0 male, 1 female (as in the file name)
+    race: int = -1  # the data set's label (RACES), -1 where the name has none; only for reporting results by group
 
     @property
     def is_validation(self) -> bool:
@@ -56,7 +59,8 @@ def records(folder: str | os.PathLike) -> list[Record]:
             continue
         if gender not in (0, 1):
             continue
-        out.append(Record(os.path.join(folder, name), age, gender))
+        race = int(parts[2]) if parts[2].isdigit() and int(parts[2]) < len(RACES) else -1
+        out.append(Record(os.path.join(folder, name), age, gender, race))
     if not out:
         raise FileNotFoundError(f"no UTKFace images found in {folder}")
     return out
