@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from gan_viz import hub  # noqa: E402
+from gan_viz import cards, hub  # noqa: E402
 from gan_viz.imaging import load_image  # noqa: E402
 from gan_viz.models.cam_classifier import adversarial  # noqa: E402
 from gan_viz.models.cam_classifier.visualize import CAMExplainer, run_attack  # noqa: E402
@@ -77,7 +77,6 @@ SECTION = "## Robustness, measured (python benchmarks/adversarial.py)"
 
 
 def write_card(folder: Path, table: dict, cols: list[str]) -> None:
-    import re
 
     rows = "\n".join(f"| {name} | {t['clean_accuracy']:.3f} | " + " | ".join(f"{t[c]:.3f}" for c in cols) + " |"
                      for name, t in table.items())
@@ -89,8 +88,7 @@ def write_card(folder: Path, table: dict, cols: list[str]) -> None:
                + " | ".join(c.replace("_eps", " eps ").upper() for c in cols) + " |\n|---|---|" + "---|" * len(cols)
                + "\n" + rows + "\n")
     card = (folder / "README.md").read_text()
-    card = re.sub(re.escape(SECTION) + r".*?(?=\n## |\Z)", "", card, flags=re.S).rstrip()
-    (folder / "README.md").write_text(card + "\n\n" + section)
+    (folder / "README.md").write_text(cards.put_evaluation(card, section))
 
 
 def main() -> None:
@@ -134,7 +132,7 @@ def main() -> None:
             t = success_table(ex, images, labels)
             table[name] = t
             print(f"| {name} | {t['clean_accuracy']:.3f} (n={t['n']}) | " + " | ".join(f"{t[c]:.3f}" for c in cols) + " |")
-        print(f"\nShare of correctly classified validation adults fooled (after rounding to 8 bits); eps in levels of 255.")
+        print("\nShare of correctly classified validation adults fooled (after rounding to 8 bits); eps in levels of 255.")
         if args.json:
             Path(args.json).write_text(json.dumps(table, indent=2) + "\n")
         if args.write_card:

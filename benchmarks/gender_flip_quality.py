@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gan_viz import faces, image_quality, utkface  # noqa: E402
+from gan_viz import cards, faces, image_quality, utkface  # noqa: E402
 from gan_viz.hub import ResolvedWeights  # noqa: E402
 from gan_viz.models.cam_classifier.visualize import CAMExplainer  # noqa: E402
 from gan_viz.models.cyclegan.visualize import DEFAULT_MASK, DEFAULT_STRENGTH, GenderFlipper  # noqa: E402
@@ -134,17 +134,15 @@ def main() -> None:
           f"face (this run; see benchmarks/gender_flip.py for the speed table); benchmark {time.perf_counter() - t0:.0f} s")
     if args.write_card:
         folder = Path(args.weights)
-        import re
 
         mode = "pictures" if args.pictures else "crops"
         (folder / f"quality_{mode}.json").write_text(json.dumps(rows, indent=2) + "\n")
         title = f"## Flip rate, {mode} (python benchmarks/gender_flip_quality.py --data DIR" + \
             (" --pictures)" if args.pictures else ")")
         card = (folder / "README.md").read_text()
-        card = re.sub(re.escape(title) + r".*?(?=\n## |\Z)", "", card, flags=re.S).rstrip()
-        card = re.sub(r"\n{3,}", "\n\n", card)  # a section taken out of the middle leaves its blank lines behind
-        card += (f"\n\n{title}\n\nValidation faces aged 18-65 at 200 px, through the app's flip path, judged by this "
-                 "project's CAM classifier (`checkpoints/cam_classifier`) on the translated face.\n\n" + table + "\n")
+        card = cards.put_evaluation(card, f"{title}\nValidation faces aged 18-65 at 200 px, through the app's flip path, "
+                                    "judged by this project's CAM classifier (`checkpoints/cam_classifier`) on the "
+                                    "translated face.\n\n" + table)
         (folder / "README.md").write_text(card)
 
 

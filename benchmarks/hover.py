@@ -74,7 +74,7 @@ def main() -> None:
                 page.mouse.move(box["x"] + 3 + (k * 37) % int(box["width"] - 6), box["y"] + 3 + (k * 53) % int(box["height"] - 6))
             times = np.array(page.evaluate(f"{FIND}.ganViz.stats.times"))
             browser.close()
-        print(f"| measure | value |\n|---|---|")
+        print("| measure | value |\n|---|---|")
         print(f"| classroom load meanwhile | {'20 users x 10 requests' if args.with_load else 'none'} |")
         print(f"| first overlay after the new face appears in the page (one user) | {after_face / 1000:.3f} s |")
         print(f"| first overlay after the click on Generate (one user) | {first:.2f} s |")

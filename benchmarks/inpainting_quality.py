@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from gan_viz import image_quality, utkface  # noqa: E402
+from gan_viz import cards, image_quality, utkface  # noqa: E402
 from gan_viz.hub import ResolvedWeights  # noqa: E402
 from gan_viz.models.lbam import masks  # noqa: E402
 from gan_viz.models.lbam.visualize import Inpainter  # noqa: E402
@@ -81,10 +81,10 @@ def main() -> None:
         result = json.loads(q.read_text()) if q.exists() else {}
         result[f"{args.size}px"] = {"n": len(recs), "table": table, "median_network_ms": median_s * 1000}
         q.write_text(json.dumps(result, indent=2) + "\n")
-        card = (folder / "README.md").read_text().split("\n## Quality")[0].rstrip()
         sections = [f"### {k}\n\n" + markdown(v["table"], v["n"], int(k[:-2])) for k, v in sorted(result.items())]
-        card += ("\n\n## Quality (python benchmarks/inpainting_quality.py --data DIR --size S)\n\n"
-                 + "\n\n".join(sections) + "\n")
+        card = cards.put_evaluation((folder / "README.md").read_text(),
+                                    "## Quality (python benchmarks/inpainting_quality.py --data DIR --size S)\n\n"
+                                    + "\n\n".join(sections))
         (folder / "README.md").write_text(card)
 
 

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy import linalg  # noqa: E402
 
-from gan_viz import hub, utkface  # noqa: E402
+from gan_viz import cards, hub, utkface  # noqa: E402
 from gan_viz.imaging import resize  # noqa: E402
 from gan_viz.models.cam_classifier.visualize import CAMExplainer  # noqa: E402
 from gan_viz.models.sagan.visualize import SAGANExplorer, to_uint8  # noqa: E402
@@ -127,9 +127,9 @@ def main() -> None:
     if args.write_card:
         folder = ROOT / "checkpoints" / "sagan"
         (folder / "quality.json").write_text(json.dumps(result, indent=2) + "\n")
-        card = (folder / "README.md").read_text()
-        card = card.split("\n## Quality")[0].rstrip() + "\n\n## Quality (python benchmarks/sagan_quality.py)\n" + \
-            "| measure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in result.items()) + "\n"
+        card = cards.put_evaluation((folder / "README.md").read_text(),
+                                    "## Quality (python benchmarks/sagan_quality.py)\n| measure | value |\n|---|---|\n"
+                                    + "\n".join(f"| {k} | {v} |" for k, v in result.items()))
         (folder / "README.md").write_text(card)
 
 

@@ -19,7 +19,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from gan_viz import utkface
+from gan_viz import cards, utkface
 from gan_viz.imaging import resize
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -281,7 +281,8 @@ class MetricsLog:
 
 def export_weights(export_dir: str | os.PathLike, state_dict: dict[str, torch.Tensor], config: dict,
                    card: str, extra_files: dict[str, bytes] | None = None, dtype: torch.dtype | None = None) -> Path:
-    """Write config.json + model.safetensors + README.md (the model card): the layout gan_viz.hub reads.
+    """Write config.json + model.safetensors + README.md (the model card): the layout gan_viz.hub reads. A card
+    already there hands its History on to the new one (cards.carry_history).
 
     dtype (e.g. torch.float16) stores the floating tensors smaller; load_state_dict casts them back.
     """
@@ -292,7 +293,8 @@ def export_weights(export_dir: str | os.PathLike, state_dict: dict[str, torch.Te
         tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     save_file(tensors, out / "model.safetensors")
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    (out / "README.md").write_text(card)
+    old = out / "README.md"
+    (out / "README.md").write_text(cards.carry_history(old.read_text(), card) if old.exists() else card)
     for name, data in (extra_files or {}).items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_bytes(data)

@@ -14,14 +14,13 @@ import argparse
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from gan_viz import hub, utkface
+from gan_viz import cards, hub, utkface
 from gan_viz.models.cam_classifier.card import FAMILY
 from gan_viz.models.cam_classifier.network import CAMClassifier, CAMClassifierConfig
 
@@ -162,8 +161,7 @@ def main() -> None:
     print(json.dumps(report, indent=2))
     if args.write_card and args.app_path:
         card = (w.folder / "README.md").read_text()
-        card = re.sub(re.escape(APP_SECTION) + r".*?(?=\n## |\Z)", "", card, flags=re.S).rstrip()
-        (w.folder / "README.md").write_text(card + "\n\n" + app_path_section(report) + "\n")
+        (w.folder / "README.md").write_text(cards.put_evaluation(card, app_path_section(report)))
 
 
 APP_SECTION = "## Through the app's photo path (what users get)"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from gan_viz import utkface
+from gan_viz import cards, utkface
 from gan_viz.models.cyclegan import attention_probe as ap
 from gan_viz.models.cyclegan.network import CycleGAN, CycleGANConfig
 
@@ -136,8 +135,7 @@ def main() -> None:
     config["probe"] = report
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     card = (folder / "README.md").read_text()
-    card = re.sub(re.escape(SECTION) + r".*?(?=\n## |\Z)", "", card, flags=re.S).rstrip() + "\n\n" + card_section(report)
-    (folder / "README.md").write_text(card)
+    (folder / "README.md").write_text(cards.put_evaluation(card, card_section(report)))
     print(f"probe written into {folder}")
 
 

@@ -1,12 +1,33 @@
 """The model card of the LBAM face inpainter: architecture, settings, loss curve; the benchmark adds the measured quality."""
 from __future__ import annotations
 
+from gan_viz import cards
+
 from gan_viz.cards import loss_rows
 
 FAMILY = "lbam"
 
+STATIC = {  # the card's fixed sections (gan_viz/cards.py)
+    "tags": ["lbam", "image-inpainting"],
+    "metrics": ["psnr", "ssim"],
+    "intended": ("Teaching: the inpainting tab of gan-viz fills holes painted in a face and shows LBAM's learned "
+        'forward and reverse attention maps and activation functions.'),
+    "out_of_scope": ('Restoring evidence or identity (the fill is a plausible guess, not what was there); editing photos '
+        'of people who have not agreed to it.'),
+    "limitations": ('Trained at 128 px on aligned adult and child faces from UTKFace; larger holes and faces unlike the '
+        'training framing come out blurrier. A fill is an invention of the model, biased towards the faces it'
+        ' saw.'),
+    "training_command": ('`python -m gan_viz.models.lbam.train --data DIR --max-minutes 120`.'),
+    "evaluation_default": ('Not measured yet for these weights: `python benchmarks/inpainting_quality.py --data DIR --write-'
+        'card`.'),
+    "citation": ('Xie, Liu, Zhou, Liu, Zuo, Ding, "Image Inpainting with Learnable Bidirectional Attention Maps", ICCV'
+        ' 2019; Miyato et al., "Spectral Normalization for Generative Adversarial Networks", ICLR 2018; '
+        'Zhang, Song, Qi, CVPR 2017 (UTKFace).'),
+    "by_group": False,
+}
 
-def model_card(config: dict, step: int, records: list[dict], settings: dict) -> str:
+
+def _card_text(config: dict, step: int, records: list[dict], settings: dict) -> str:
     """The card; benchmarks/inpainting_quality.py --write-card appends the measured quality section."""
     rows = "\n".join(f"| {k} | {v} |" for k, v in settings.items())
     picked = loss_rows(records, "loss_hole")
@@ -55,3 +76,8 @@ PSNR rewards; the small adversarial term keeps the fill from being the blurriest
 Trained for under two hours on one CPU core: fills are plausible but soft (L1 favours the
 mean), and the fill is made at 128 px, so on larger inputs it is upsampled. Faces only, in the UTKFace framing (the app crops photos to it).
 """
+
+
+def model_card(*args, **kwargs) -> str:
+    """The card in the Hugging Face form (gan_viz/cards.py); arguments as _card_text's."""
+    return cards.restructure(_card_text(*args, **kwargs), STATIC)

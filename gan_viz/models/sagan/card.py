@@ -1,9 +1,28 @@
 """The model card of the SAGAN face generator: settings, loss and gamma curves, samples, measured quality."""
 from __future__ import annotations
 
+from gan_viz import cards
+
 from gan_viz.cards import loss_rows
 
 FAMILY = "sagan"
+
+STATIC = {  # the card's fixed sections (gan_viz/cards.py)
+    "tags": ["sagan", "unconditional-image-generation", "self-attention"],
+    "metrics": ["frechet_distance"],
+    "intended": ('Teaching: the SAGAN tab of gan-viz shows its self-attention maps under the pointer and its spectral '
+        "normalisation; its faces are the project's own example pictures."),
+    "out_of_scope": ('Making faces to pass off as real people; any use where a generated face could deceive.'),
+    "limitations": ('64 px faces with visible artefacts; it reproduces the balance and the biases of the faces it was '
+        "trained on (the quality table gives the classifier's gender balance of its samples)."),
+    "training_command": ("`python -m gan_viz.models.sagan.train --data DIR` (the README's Training section gives the exact "
+        'command behind these weights).'),
+    "evaluation_default": ('Not measured yet for these weights: `python benchmarks/sagan_quality.py --data DIR --write-card`.'),
+    "citation": ('Zhang, Goodfellow, Metaxas, Odena, "Self-Attention Generative Adversarial Networks", ICML 2019; '
+        'Miyato et al., ICLR 2018 (spectral normalisation); Brock, Donahue, Simonyan, "Large Scale GAN '
+        'Training", ICLR 2019 (standing statistics); Zhang, Song, Qi, CVPR 2017 (UTKFace).'),
+    "by_group": False,
+}
 
 
 def _curve(records: list[dict], key: str, every: int) -> list[tuple[int, float]]:
@@ -19,7 +38,7 @@ STANDING_NOTE = ", with batch-norm statistics of its own samples (BigGAN's stand
 COPIED_NOTE = " (batch-norm statistics copied from the trained G; `standing.py` re-estimates them)"
 
 
-def model_card(config: dict, step: int, records: list[dict], settings: dict, images_seen: int | None = None,
+def _card_text(config: dict, step: int, records: list[dict], settings: dict, images_seen: int | None = None,
                history: str = "", g_is_ema: bool = True, standing: bool = True) -> str:
     """The card; benchmarks/sagan_quality.py appends the measured quality section to it.
 
@@ -80,3 +99,8 @@ at earlier checkpoints): images made by the model, no training pixels.
 ## Limits
 A small model trained briefly: faces are 64x64 impressions with visible artefacts, not photos.
 """
+
+
+def model_card(*args, **kwargs) -> str:
+    """The card in the Hugging Face form (gan_viz/cards.py); arguments as _card_text's."""
+    return cards.restructure(_card_text(*args, **kwargs), STATIC)
