@@ -1,6 +1,7 @@
 """The model card of the male <-> female U-GAT-IT (Hugging Face model-card form): runs, losses, measured quality."""
 from __future__ import annotations
 
+from gan_viz import cards
 from gan_viz.cards import loss_rows
 
 FAMILY = "ugatit"
@@ -21,62 +22,50 @@ def _loss_table(records: list[dict]) -> str:
             + "\n".join(rows))
 
 
-def model_card(config: dict, meta: dict, records: list[dict], evaluation: str = "") -> str:
-    """Markdown with YAML metadata; `evaluation` is the benchmark's section (benchmarks/gender_flip_quality.py)."""
-    return f"""---
-license: other
-license_name: utkface-non-commercial
-tags: [gan-viz, u-gat-it, image-to-image, attention, class-activation-map]
-datasets: [utkface]
-metrics: [flip_rate, ssim, spearman]
----
-# gan-viz U-GAT-IT, male <-> female faces (attention in the loop)
+STATIC = {  # the card's fixed sections (gan_viz/cards.py)
+    "tags": ["u-gat-it", "image-to-image", "attention", "class-activation-mapping"],
+    "metrics": ["flip_rate", "ssim", "spearman"],
+    "intended": ("Teaching: how class-activation-map attention steers an image-to-image translator. Not offered in "
+                 "the app until it flips faces at least as well as the bundled CycleGAN (Evaluation)."),
+    "out_of_scope": ("Changing the apparent gender of real people in photos they have not agreed to; deceptive or "
+                     "harassing edits; any claim about anyone's gender identity. Not for children's faces."),
+    "limitations": cards.GENDER_LIMITS + (" Trained on adults aged 18-65 at 96 px, and far shorter than the paper's "
+                                          "runs (Training)."),
+    "training_command": ("`python -m gan_viz.models.ugatit.train --data DIR --batch-size 4 --bf16` (DIR: UTKFace's "
+                         "aligned crops); a run resumes from this folder (`resume.json` and the weights), so runs on "
+                         "different machines add up."),
+    "evaluation_default": ("Not yet measured against the CycleGAN: `python benchmarks/gender_flip_quality.py "
+                           "--data DIR --pictures --weights checkpoints/ugatit`."),
+    "citation": ("Kim, Kim, Kang, Lee, \"U-GAT-IT: Unsupervised Generative Attentional Networks with Adaptive "
+                 "Layer-Instance Normalization for Image-to-Image Translation\", ICLR 2020; Zhang, Song, Qi, CVPR 2017 "
+                 "(UTKFace)."),
+    "by_group": False,
+}
 
-U-GAT-IT (Kim, Kim, Kang and Lee, ICLR 2020), light mode, at this project's CycleGAN scale: generators
-`male_to_female` and `female_to_male` (encoder of {config['n_res']} residual blocks at width {4 * config['ngf']},
-the CAM attention module, {config['n_res']} AdaLIN residual blocks, LIN up-sampling), and for each domain a
-global and a local discriminator with spectral norm and their own CAM (width {config['ndf']}; {config['global_layers']}
-and {config['local_layers']} layers). Trained at {config['image_size']} px. Unlike the CycleGAN's probe, this
-attention is part of the translation: the auxiliary classifier's weights w_k re-weight the encoder's maps
-before the decoder sees them.
 
-## Intended uses
-Teaching: showing how class-activation-map attention steers an image-to-image translator, in the
-gan-viz app's gender-flip tab and its `/translator_attention` endpoint.
+def model_card(config: dict, meta: dict, records: list[dict]) -> str:
+    """The card in the Hugging Face form: what the nets are, the runs so far and their losses."""
+    description = f"""U-GAT-IT (Kim, Kim, Kang and Lee, ICLR 2020), light mode, at this project's CycleGAN scale: generators
+`male_to_female` and `female_to_male` (an encoder of {config['n_res']} residual blocks at width {4 * config['ngf']}, the CAM
+attention module, {config['n_res']} AdaLIN residual blocks, LIN up-sampling), and for each domain a global and a local
+discriminator with spectral norm and their own CAM (width {config['ndf']}; {config['global_layers']} and
+{config['local_layers']} layers). Trained at {config['image_size']} px. Unlike the CycleGAN's probe, this attention is part
+of the translation: the auxiliary classifier's weights w_k re-weight the encoder's maps before the decoder sees them."""
+    training = f"""{STATIC['training_command']}
 
-## Out-of-scope uses
-Never for judging, inferring or changing anyone's gender identity, for identification, or for any
-decision about a person. Not for photos of people who have not agreed to be edited.
-
-## Evaluation
-{evaluation or "Not yet measured against the CycleGAN (`python benchmarks/gender_flip_quality.py --translator ugatit --data DIR`)."}
-
-## Limitations and bias
-Gender here is the binary label of UTKFace's annotation, translated as appearance; it says nothing about
-anyone's identity. Trained on adults aged 18-65; children, older people and faces far from frontal are
-outside what it has seen.
-
-## Training
-`python -m gan_viz.models.ugatit.train --data DIR` (DIR: UTKFace's aligned crops, Zhang, Song and Qi,
-CVPR 2017; non-commercial research and education only, and so are these weights). A run resumes from
-this folder (`resume.json` and the weights), so runs on different machines add up.
-Started from: {meta.get('init', '?')}. Steps: {meta['step']}; images seen: {meta.get('images_seen', 0):,}.
-Losses as the paper: least-squares adversarial 1, cycle 10, identity 10, CAM 1000; Adam 1e-4.
-Stored as: generators float16, discriminators int8 per output channel.
+Data: {cards.UTKFACE} Adults aged 18-65, split into domains by the gender label.
+Started from: {meta.get('init', '?')}. Steps: {meta['step']:,}; images seen: {meta.get('images_seen', 0):,}.
+Losses as the paper: least-squares adversarial 1 (global and local D, and their CAM logits), cycle L1 10, identity
+L1 10, the generators' CAM loss 1000; Adam 1e-4, betas (0.5, 0.999), weight decay 1e-4; rho clipped to [0, 1].
+Stored as: generators float16, discriminators int8 per output channel (`gan_viz/quantize.py`).
 
 {_runs_table(meta.get('runs', []))}
 
 Losses (full log in `training_log.json`):
 
-{_loss_table(records)}
-
-## Citation
-```
-@inproceedings{{kim2020ugatit,
-  title={{U-GAT-IT: Unsupervised Generative Attentional Networks with Adaptive Layer-Instance Normalization
-         for Image-to-Image Translation}},
-  author={{Kim, Junho and Kim, Minjae and Kang, Hyeonwoo and Lee, Kwang Hee}},
-  booktitle={{ICLR}}, year={{2020}}
-}}
-```
-"""
+{_loss_table(records)}"""
+    sections = {"Intended uses": STATIC["intended"], "Out-of-scope uses": STATIC["out_of_scope"],
+                "Evaluation": STATIC["evaluation_default"], "Limitations and bias": STATIC["limitations"],
+                "Training": training, "Citation": STATIC["citation"], "History": "The first runs: see Training."}
+    return cards.render("gan-viz U-GAT-IT, male <-> female faces (attention in the loop)", description, sections,
+                        STATIC["tags"], STATIC["metrics"])

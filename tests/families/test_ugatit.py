@@ -1,0 +1,132 @@
+"""U-GAT-IT family: shapes, AdaLIN and the CAM attention against their formulas, a training step, resume from the export."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan_viz import hub
+from gan_viz.models.ugatit import train
+from gan_viz.models.ugatit.network import AdaLIN, Discriminator, UGATIT, UGATITConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def nets():
+    torch.manual_seed(0)
+    return UGATIT(UGATITConfig()).eval()
+
+
+def test_shapes_of_every_net(nets):
+    x = torch.rand(2, 3, 96, 96) * 2 - 1
+    fake, cam_logit, heat = nets.male_to_female(x)
+    assert fake.shape == x.shape and cam_logit.shape == (2, 2) and heat.shape == (2, 24, 24)
+    assert fake.abs().max() <= 1
+    for scale, side in (("global", 4), ("local", 10)):
+        out, logit, heat = nets.target_discriminators("male_to_female")[scale](x)
+        assert out.shape == (2, 1, side, side) and logit.shape == (2, 2) and heat.dim() == 3
+
+
+def test_adalin_is_the_formula():
+    torch.manual_seed(1)
+    norm = AdaLIN(4)
+    with torch.no_grad():
+        norm.rho.copy_(torch.tensor([0.0, 0.3, 0.9, 1.0]).view(1, 4, 1, 1))
+    x, gamma, beta = torch.randn(2, 4, 5, 5), torch.randn(2, 4), torch.randn(2, 4)
+    x_in = (x - x.mean((2, 3), keepdim=True)) / (x.var((2, 3), keepdim=True) + 1e-5).sqrt()
+    x_ln = (x - x.mean((1, 2, 3), keepdim=True)) / (x.var((1, 2, 3), keepdim=True) + 1e-5).sqrt()
+    rho = norm.rho
+    expected = (rho * x_in + (1 - rho) * x_ln) * gamma[:, :, None, None] + beta[:, :, None, None]
+    assert torch.allclose(norm(x, gamma, beta), expected, atol=1e-5)
+    assert torch.allclose(norm(x, torch.ones(2, 4), torch.zeros(2, 4))[:, 3], x_in[:, 3], atol=1e-5)  # rho 1: IN
+
+
+def test_cam_attention_is_w_k_times_the_encoder_maps_and_off_means_the_mean_weight(nets):
+    g = nets.male_to_female
+    x = torch.rand(1, 3, 96, 96) * 2 - 1
+    with torch.no_grad():
+        e = g.encoder(x)
+        a = g.attend(x)
+        w = g.gap_fc.weight[0]
+        assert torch.allclose(a["gap_map"][0], (e[0] * w[:, None, None]).sum(0), atol=1e-4)
+        assert torch.allclose(a["cam_logit"][0, 0], (e[0].mean((1, 2)) * w).sum(), atol=1e-4)
+        off = g.attend(x, attention=False)
+        assert torch.allclose(off["gap_map"][0], e[0].sum(0) * w.mean(), atol=1e-3)
+        assert not torch.allclose(g(x)[0], g(x, attention=False)[0])
+
+
+def test_the_discriminators_cam_weights_are_spectrally_normalised():
+    torch.manual_seed(2)
+    d = Discriminator(8, 5).eval()  # no power iteration between the two passes
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        e = d.model(x)
+        w = d.gap_fc.weight
+        assert torch.allclose(d(x)[1][0, 0], (e.mean((2, 3)) @ (w / torch.linalg.matrix_norm(w, 2)).T)[0, 0],
+                              atol=1e-5)
+
+
+def test_the_generators_start_from_the_bundled_cyclegan():
+    m = UGATIT(UGATITConfig())
+    train.init_from_cyclegan(m, str(ROOT / "checkpoints"))
+    cg = hub.resolve("cyclegan", hub.HubSettings(checkpoints=ROOT / "checkpoints")).state_dict()
+    assert torch.allclose(m.male_to_female.encoder[1].weight, cg["male_to_female.model.1.weight"].float())
+    assert torch.allclose(m.female_to_male.decoder[0].conv1.weight, cg["female_to_male.model.13.body.1.weight"].float())
+    assert torch.allclose(m.male_to_female.up[-2].weight, cg["male_to_female.model.23.weight"].float())
+
+
+def test_one_training_step_moves_every_net_and_keeps_rho_in_range():
+    torch.manual_seed(3)
+    args = type("A", (), {"image_size": 64, "lr": 1e-3})()
+    _, m, opt_g, opt_d = train.build(args, torch.device("cpu"))
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    with torch.no_grad():
+        m.male_to_female.decoder[0].norm1.rho.fill_(1.5)  # out of range: the step clips it back
+    losses = train.train_step(m, opt_g, opt_d, torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1)
+    assert all(np.isfinite(v) for v in losses.values()) and set(losses) >= {"loss_cam", "loss_d", "loss_cycle"}
+    after = m.state_dict()
+    for net in ("male_to_female", "female_to_male", "D_female_global", "D_male_local"):
+        assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(net)), net
+    assert all(0 <= n.rho.min() and n.rho.max() <= 1 for n in m.male_to_female.adalin_layers())
+
+
+@pytest.fixture(scope="module")
+def tiny_faces(tmp_path_factory):
+    """24 random 'faces' of adults named the UTKFace way, made here."""
+    d = tmp_path_factory.mktemp("utk")
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)).save(d / f"30_{i % 2}_0_2017{i:06d}.jpg.chip.jpg")
+    return d
+
+
+def _train(data, tmp_path, *extra):
+    env = {**os.environ, "GAN_VIZ_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "gan_viz.models.ugatit.train", "--data", str(data), "--image-size", "64",
+                        "--batch-size", "1", "--threads", "1", "--export-dir", "export", *extra],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def test_a_run_exports_and_the_next_run_resumes_from_the_export(tiny_faces, tmp_path):
+    _train(tiny_faces, tmp_path, "--total-steps", "2", "--run-dir", "run1")
+    export = tmp_path / "export"
+    meta = json.loads((export / train.RESUME_FILE).read_text())
+    assert meta["step"] == 2 and meta["images_seen"] == 4 and len(meta["runs"]) == 1
+    card = (export / "README.md").read_text()
+    assert "## Evaluation" in card and "## History" in card and "Steps: 2" in card
+    shipped = hub.ResolvedWeights("ugatit", export, "bundled", "").state_dict()
+    assert shipped["male_to_female.encoder.1.weight"].dtype == torch.float16  # generators float16, D int8
+    # A fresh run dir: the run continues from the export (weights and step), as on another machine.
+    out = _train(tiny_faces, tmp_path, "--total-steps", "3", "--run-dir", "run2")
+    assert "resumed from the export" in out.stdout
+    meta = json.loads((export / train.RESUME_FILE).read_text())
+    assert meta["step"] == 3 and len(meta["runs"]) == 2 and meta["runs"][1]["start_step"] == 2
+
