@@ -100,6 +100,7 @@ def build_demo(ctx: AppContext) -> tuple[gr.Blocks, list, gan_lab_tab.GanLabTab]
         for event in loaders:
             demo.load(**event)
     demo.queue(**serving.queue_settings())
+    serving.calm_queue(demo)
     serving.lower_heavy_priority(demo)
     return demo, [e["fn"] for e in loaders if _name(e["fn"]) == "open_view"], lab
 

@@ -2,7 +2,8 @@
 
 - processing_utils.save_pil_to_cache: written atomically, PNGs at the app's zlib level (install);
 - state_holder.SessionState: a visitor's session made lazily (LazySessionState, install);
-- Image.postprocess called on a heavy thread so Gradio's shared threads only record a path (encoded_images).
+- Image.postprocess called on a heavy thread so Gradio's shared threads only record a path (encoded_images);
+- the queue's polling interval when it has nothing to start (calm_queue).
 A Gradio upgrade must re-check each of these (tests/test_classroom.py and tests/test_concurrency.py exercise them).
 """
 from __future__ import annotations
@@ -89,3 +90,12 @@ def encode(img, format: str, png_level: int) -> bytes:
     with io.BytesIO() as out:
         img.save(out, format="png", pnginfo=processing_utils.get_pil_metadata(img), compress_level=png_level)
         return out.getvalue()
+
+
+def calm_queue(demo, poll_s: float, progress_s: float) -> None:
+    """Gradio's queue looks for an event it can start every 1 ms on Linux while it has none it can start (and for
+    progress to send every 10 ms): an app nobody uses spent 0.03 of a core on those wake-ups. Every poll_s instead
+    (an event that arrives waits at most that long for its slot), and progress every progress_s."""
+    queue = demo._queue
+    queue.sleep_when_free = poll_s
+    queue.progress_update_sleep_when_free = progress_s

@@ -50,6 +50,11 @@ PNG_LEVEL = min(9, int_env("GAN_VIZ_PNG_LEVEL", 1))
 # gives a click, a redraw and the queue's own bookkeeping the CPU first, and the heavy work everything left over.
 HEAVY_NICE = min(19, int_env("GAN_VIZ_HEAVY_NICE", 5, low=0))
 
+# How often the queue looks for an event to start when it has none it can start (seconds; Gradio's own is 1 ms, which
+# keeps an idle app busy): a new event waits at most this long for its slot. Progress messages: every QUEUE_PROGRESS_S.
+QUEUE_POLL_S = int_env("GAN_VIZ_QUEUE_POLL_MS", 10) / 1000
+QUEUE_PROGRESS_S = 0.1
+
 # Keyword arguments for an event: .click(fn, inputs, outputs, **HEAVY).
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_SLOTS}
 LIGHT = {"concurrency_id": "light", "concurrency_limit": LIGHT_SLOTS}
@@ -131,6 +136,11 @@ def lower_heavy_priority(demo) -> int:
         block_fn.fn = _on_heavy_threads(fn, list(block_fn.outputs) if pre_encode else None)
         n += 1
     return n
+
+
+def calm_queue(demo) -> None:
+    """After demo.queue(): the queue polls every QUEUE_POLL_S, not every millisecond (gradio_patches.calm_queue)."""
+    gradio_patches.calm_queue(demo, QUEUE_POLL_S, QUEUE_PROGRESS_S)
 
 
 def queue_settings() -> dict:

@@ -290,3 +290,10 @@ def test_output_pngs_are_lossless_at_the_fast_level_and_written_where_gradio_loo
     assert processing_utils.save_pil_to_cache.keywords == {"png_level": serving.PNG_LEVEL}
     path = processing_utils.save_img_array_to_cache(pixels, str(tmp_path), format="png")
     assert Path(path).read_bytes() == data
+
+
+def test_an_idle_queue_polls_every_few_milliseconds_not_every_one():
+    # Gradio's default on Linux (1 ms) kept an app nobody used busy; serving.calm_queue sets the app's interval.
+    queue = app.demo._queue
+    assert queue.sleep_when_free == serving.QUEUE_POLL_S and 0.005 <= serving.QUEUE_POLL_S <= 0.05
+    assert queue.progress_update_sleep_when_free == serving.QUEUE_PROGRESS_S
