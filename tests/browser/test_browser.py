@@ -273,7 +273,7 @@ def test_lab_runs_end_soon_after_their_browser_tab_closes(page):
 
     import app
 
-    lab = app.LAB.lab
+    lab = app.LAB.lab.scheduler
     other = page.context.browser.new_page()
     other.goto(page.url.split("?")[0] + "?tab=lab&preset=mode_collapse", wait_until="domcontentloaded")
     other.locator("#lab-view .gl-view-0").wait_for(state="visible", timeout=30_000)
