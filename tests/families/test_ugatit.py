@@ -130,3 +130,22 @@ def test_a_run_exports_and_the_next_run_resumes_from_the_export(tiny_faces, tmp_
     meta = json.loads((export / train.RESUME_FILE).read_text())
     assert meta["step"] == 3 and len(meta["runs"]) == 2 and meta["runs"][1]["start_step"] == 2
 
+
+
+def test_the_surface_names_every_map_and_measures_what_attention_does(nets):
+    from gan_viz.attention_agreement import pooled_change, rank_correlation
+    from gan_viz.models.ugatit.visualize import UGATITTranslator, agreement
+
+    tr = UGATITTranslator(nets, torch.device("cpu"))
+    face = np.random.default_rng(4).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    t = tr.translate(face, "female_to_male")
+    assert t.fake.shape == t.x.shape == (96, 96, 3) and t.fake.dtype == np.uint8
+    assert set(t.maps) == {"gap", "gmp", "fused", "d_global", "d_local"}
+    assert all(0 <= m.min() and m.max() <= 1 for m in t.maps.values()) and t.maps["fused"].shape == (24, 24)
+    assert set(t.p_source) == {"gap", "gmp"} and all(0 <= p <= 1 for p in t.p_source.values())
+    assert len(t.rho) == 2 * nets.config.n_res and all(0 <= r <= 1 for r in t.rho)
+    assert t.attention_off_change > 0
+    assert agreement(t.maps["fused"], t.change) == pytest.approx(
+        rank_correlation(t.maps["fused"], pooled_change(t.change, (24, 24))))
+    with pytest.raises(ValueError, match="direction"):
+        tr.translate(face, "sideways")

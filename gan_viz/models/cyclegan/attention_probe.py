@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gan_viz.attention_agreement import rank_correlation, top_overlap  # noqa: F401 - part of the probe's surface
 from gan_viz.models.cyclegan.network import DIRECTIONS, CycleGAN
 
 PREFIX = "probe."  # the probe's tensors travel inside the CycleGAN's model.safetensors under this prefix
@@ -122,23 +123,6 @@ def unit(m: np.ndarray) -> np.ndarray:
     """Min-max scaled to [0, 1] (a constant map -> zeros)."""
     lo, hi = float(m.min()), float(m.max())
     return ((m - lo) / (hi - lo)).astype(np.float32) if hi > lo else np.zeros_like(m, dtype=np.float32)
-
-
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rho of two maps of the same shape (Pearson correlation of their ranks)."""
-    ra = np.argsort(np.argsort(a.ravel())).astype(np.float64)
-    rb = np.argsort(np.argsort(b.ravel())).astype(np.float64)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denom = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
-    return float((ra * rb).sum() / denom) if denom > 0 else 0.0
-
-
-def top_overlap(a: np.ndarray, b: np.ndarray, share: float = 0.2) -> float:
-    """Intersection over union of the top `share` cells of each map."""
-    k = max(1, int(round(a.size * share)))
-    ta = set(np.argsort(-a.ravel())[:k].tolist())
-    tb = set(np.argsort(-b.ravel())[:k].tolist())
-    return len(ta & tb) / len(ta | tb)
 
 
 @dataclass
