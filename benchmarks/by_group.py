@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", required=True, help="UTKFace's folder of aligned crops")
     p.add_argument("--n", type=int, default=0, help="validation faces for the classifiers (0: all)")
     p.add_argument("--flip-n", type=int, default=300, help="faces per gender for the flip")
+    p.add_argument("--parts", nargs="+", default=["classifiers", "flip"], choices=["classifiers", "flip"])
     p.add_argument("--write-cards", action="store_true")
     args = p.parse_args(argv)
     ck = ROOT / "checkpoints"
@@ -118,25 +119,33 @@ def main(argv: list[str] | None = None) -> None:
     recs = [r for r in utkface.records(args.data) if r.is_validation]
     recs = recs[: args.n or None]
     t0 = time.perf_counter()
-    right = classify_all(models, recs)
     sections = {}
-    for name, folder in (("standard", "cam_classifier"), ("robust twin", "cam_classifier_robust")):
+    right = classify_all(models, recs) if "classifiers" in args.parts else {}
+    pairs = (("standard", "cam_classifier"), ("robust twin", "cam_classifier_robust")) if right else ()
+    for name, folder in pairs:
         cols = {"right on crops": right[name]["crops"], "right in pictures": right[name]["pictures"]}
         sections[folder] = ("Gender accuracy through the app's /classify path on every validation face (all ages), "
                             "as uploaded crops and placed in larger pictures (`python benchmarks/by_group.py "
                             "--data DIR`):\n\n" + table(recs, cols))
         print(f"### {name}\n\n{table(recs, cols)}\n", flush=True)
-    flip_recs = [r for r in recs if r.gender == 0][: args.flip_n] + [r for r in recs if r.gender == 1][: args.flip_n]
+    if "flip" not in args.parts:
+        return finish(args, sections, t0)
+    rng = np.random.default_rng(0)  # a random sample of each gender, all ages (file names are sorted by age)
+    flip_recs = [r for g in (0, 1) for r in rng.permutation([r for r in recs if r.gender == g])[: args.flip_n]]
     flipped = flip_all(load("cyclegan", str(ck / "cyclegan")), models["standard"], flip_recs)
     sections["cyclegan"] = (f"Flip rate in pictures through the app's /gender_flip path, judged by the standard "
-                            f"classifier, on the first {args.flip_n} validation faces of each gender (all ages; the "
+                            f"classifier, on {args.flip_n} validation faces of each gender drawn at random (all ages; the "
                             f"translator was trained on 18-65) (`python benchmarks/by_group.py --data DIR`):\n\n"
                             + table(flip_recs, {"flipped": flipped}))
     print(f"### CycleGAN flip\n\n{table(flip_recs, {'flipped': flipped})}\n")
+    finish(args, sections, t0)
+
+
+def finish(args, sections: dict[str, str], t0: float) -> None:
     print(f"({time.perf_counter() - t0:.0f} s)")
     if args.write_cards:
         for folder, body in sections.items():
-            write_section(ck / folder / "README.md", body)
+            write_section(ROOT / "checkpoints" / folder / "README.md", body)
 
 
 if __name__ == "__main__":
