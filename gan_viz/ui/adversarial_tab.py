@@ -201,10 +201,13 @@ class AdversarialTab:
     def _wire(self) -> None:
         image, whole, method, epsilon, steps, alpha, target, model, cam_method = self.inputs
         on_button, on_change, self.arrive = photo_handlers(self.attack, len(self.outputs), "attack_tab")
-        self.ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
+        # Only what a visitor does computes (.input, .release, a pick): the values the page sets as it opens
+        # (open_view, which computes them itself) cost the server nothing more.
+        self.ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT).then(
+            on_change, self.inputs, self.outputs, api_visibility="private", **HEAVY)
         self.run.click(on_button, self.inputs, self.outputs, api_visibility="private", **HEAVY)
-        gr.on([image.change, method.change, epsilon.release, steps.release, alpha.release, target.change, model.change,
-               cam_method.change, whole.change], on_change, self.inputs, self.outputs, api_visibility="private",
+        gr.on([image.input, method.input, epsilon.release, steps.release, alpha.release, target.input, model.input,
+               cam_method.input, whole.input], on_change, self.inputs, self.outputs, api_visibility="private",
               trigger_mode="always_last", **HEAVY)
         self.curve_btn.click(model_handler(self.on_curve, "curve"), [image, whole, steps], self.curve,
                              api_visibility="private", **HEAVY)
@@ -235,14 +238,13 @@ class AdversarialTab:
         return adversarial_api(self.models, image, method, epsilon, model)
 
     def open_view(self, request: gr.Request):
-        """?tab=adversarial&example=0&method=pgd&epsilon=8&model=robust sets the inputs (their change events compute);
-        without a link the tab opens on the worked example (computed once for every visitor): FGSM at 4/255."""
+        """The view a link names (?tab=adversarial&example=0&method=pgd&epsilon=8&model=robust), else the worked
+        example (FGSM at 4/255): inputs and results together, computed once for every visitor (examples.CACHE)."""
         q = links.for_tab(request, "adversarial")
         ex = links.example_path(q)
-        if ex is not None:
-            eps = links.float_param(q, "epsilon", 0, MAX_EPSILON)
-            return (ex[0], ex[1], links.choice_param(q, "method", METHODS) or gr.skip(),
-                    gr.skip() if eps is None else eps, links.choice_param(q, "model", self.models) or gr.skip(),
-                    *[gr.skip()] * len(self.outputs))
-        first, whole0 = examples.example_rows()[0]
-        return (first, whole0, gr.skip(), gr.skip(), gr.skip(), *self.arrive(first, whole0, *DEFAULTS))
+        image, whole = ex if ex is not None else examples.example_rows()[0]
+        eps = links.float_param(q, "epsilon", 0, MAX_EPSILON)
+        method = links.choice_param(q, "method", METHODS) or DEFAULTS[0]
+        model = links.choice_param(q, "model", self.models) or DEFAULTS[5]
+        choices = (method, DEFAULTS[1] if eps is None else eps, *DEFAULTS[2:5], model, *DEFAULTS[6:])
+        return (image, whole, method, choices[1], model, *self.arrive(image, whole, *choices))

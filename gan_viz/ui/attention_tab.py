@@ -136,11 +136,13 @@ class SaganTab:
         self._spectral()
         self._wire()
         self._api()
+        # The page's first face and samples come from a cache every visitor shares (a new seed from a link is one G
+        # pass): the light lane, so a visitor's arrival never waits for, nor holds, a heavy slot.
         return [dict(fn=model_handler(self.sample_grid, "image"), inputs=None, outputs=self.samples,
-                     api_visibility="private", **HEAVY),
+                     api_visibility="private", **LIGHT),
                 dict(fn=model_handler(self.open_view, "image"), inputs=None,
                      outputs=[self.state, self.face, self.over, self.info, self.link, self.seed, self.psi,
-                              self.last_click, self.hover_view], api_visibility="private", **HEAVY)]
+                              self.last_click, self.hover_view], api_visibility="private", **LIGHT)]
 
     def _layout(self) -> None:
         with gr.Row():

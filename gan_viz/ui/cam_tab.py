@@ -129,7 +129,7 @@ class CamTab:
         self._layout()
         self._wire()
         self._api()
-        return [dict(fn=self.open_view, inputs=None, outputs=[*self.inputs[:5], *self.outputs],
+        return [dict(fn=self.open_view, inputs=None, outputs=[*self.inputs[:5], *self.outputs, self.link],
                      api_visibility="private", **LIGHT)]
 
     def _layout(self) -> None:
@@ -169,27 +169,31 @@ class CamTab:
     def _wire(self) -> None:
         image, whole, method, target, layer, alpha, cmap = self.inputs
         on_button, on_change, self.arrive = photo_handlers(self.explain, len(self.outputs), "explain_tab")
-        self.ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
+        link_inputs = [image, whole, method, target, layer]
+        # Only what a visitor does computes (.input, .release, a pick): the values the page sets as it opens
+        # (open_view, which computes them itself) cost the server nothing more.
+        self.ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT).then(
+            on_change, self.inputs, self.outputs, api_visibility="private", **HEAVY).then(
+            show_link, link_inputs, self.link, api_visibility="private", **LIGHT)
         self.run.click(on_button, self.inputs, self.outputs, api_visibility="private", **HEAVY)
-        gr.on([image.change, method.change, target.change, layer.change, alpha.release, cmap.change, whole.change],
+        gr.on([image.input, method.input, target.input, layer.input, alpha.release, cmap.input, whole.input],
               on_change, self.inputs, self.outputs, api_visibility="private", trigger_mode="always_last", **HEAVY)
-        gr.on([image.change, method.change, target.change, layer.change, whole.change], show_link,
-              [image, whole, method, target, layer], self.link, api_visibility="private", **LIGHT)
+        gr.on([image.input, method.input, target.input, layer.input, whole.input], show_link, link_inputs, self.link,
+              api_visibility="private", **LIGHT)
 
     def explain(self, image, *choices):
         return explain_tab(self.fam, image, *choices)
 
     def open_view(self, request: gr.Request):
-        """?tab=cam&example=0&method=gradcam&target=female&layer=conv3: set the inputs; their change events compute."""
+        """The view a link names (?tab=cam&example=0&method=gradcam&target=female&layer=conv3), else the worked
+        example: inputs and results together, computed once for every visitor (examples.CACHE)."""
         q = links.for_tab(request, "cam")
         ex = links.example_path(q)
-        if ex is not None:
-            return (ex[0], ex[1], links.choice_param(q, "method", METHODS) or gr.skip(),
-                    links.choice_param(q, "target", self.classes) or gr.skip(),
-                    links.choice_param(q, "layer", self.layers) or gr.skip(), *[gr.skip()] * len(self.outputs))
-        # No link here: the worked example, computed once for every visitor (examples.CACHE).
-        first, whole0 = examples.example_rows()[0]
-        return (first, whole0, gr.skip(), gr.skip(), gr.skip(), *self.arrive(first, whole0, *DEFAULTS))
+        image, whole = ex if ex is not None else examples.example_rows()[0]
+        choices = (links.choice_param(q, "method", METHODS) or DEFAULTS[0],
+                   links.choice_param(q, "target", self.classes) or DEFAULTS[1],
+                   links.choice_param(q, "layer", self.layers) or DEFAULTS[2], *DEFAULTS[3:])
+        return (image, whole, *choices[:3], *self.arrive(image, whole, *choices), show_link(image, whole, *choices[:3]))
 
     def _api(self) -> None:
         """The programmatic API (gradio_client), on hidden components so its signature is exactly the documented one."""

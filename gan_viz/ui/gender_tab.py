@@ -236,7 +236,7 @@ class GenderTab:
         self._wire()
         self._api()
         image, direction, whole = self.inputs[:3]
-        return [dict(fn=self.open_view, inputs=None, outputs=[image, whole, direction, *self.outputs],
+        return [dict(fn=self.open_view, inputs=None, outputs=[image, whole, direction, *self.outputs, self.link],
                      api_visibility="private", **LIGHT)]
 
     def _layout(self) -> None:
@@ -277,25 +277,29 @@ class GenderTab:
     def _wire(self) -> None:
         image, direction, whole, which, calibrated, strength = self.inputs
         on_button, on_change, self.arrive = photo_handlers(self.flip, len(self.outputs), "flip_tab")
-        self.ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT)
+        # Only what a visitor does computes (.input, .release, a pick): the values the page sets as it opens
+        # (open_view, which computes them itself) cost the server nothing more.
+        self.ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT).then(
+            on_change, self.inputs, self.outputs, api_visibility="private", **HEAVY).then(
+            show_link, [image, direction], self.link, api_visibility="private", **LIGHT)
         self.run.click(on_button, self.inputs, self.outputs, api_visibility="private", **HEAVY)
-        gr.on([image.change, direction.change, whole.change, which.change, calibrated.change, strength.release],
+        gr.on([image.input, direction.input, whole.input, which.input, calibrated.input, strength.release],
               on_change, self.inputs, self.outputs, api_visibility="private", trigger_mode="always_last", **HEAVY)
-        gr.on([image.change, direction.change], show_link, [image, direction], self.link, api_visibility="private",
+        gr.on([image.input, direction.input], show_link, [image, direction], self.link, api_visibility="private",
               **LIGHT)
 
     def flip(self, image, *choices):
         return flip_tab(self.fam, self.cam, image, *choices)
 
     def open_view(self, request: gr.Request):
-        """?tab=gender&example=0&direction=female_to_male"""
+        """The view a link names (?tab=gender&example=0&direction=female_to_male), else the worked example: inputs
+        and results together, computed once for every visitor (examples.CACHE)."""
         q = links.for_tab(request, "gender")
         ex = links.example_path(q)
-        if ex is not None:
-            return (ex[0], ex[1], links.choice_param(q, "direction", DIRECTION_LABELS) or gr.skip(),
-                    *[gr.skip()] * len(self.outputs))
-        first, whole0 = examples.example_rows()[0]  # the worked example, computed once for every visitor
-        return (first, whole0, gr.skip(), *self.arrive(first, "auto", whole0, "all faces", True, 1.0))
+        image, whole = ex if ex is not None else examples.example_rows()[0]
+        direction = links.choice_param(q, "direction", DIRECTION_LABELS) or "auto"
+        return (image, whole, direction, *self.arrive(image, direction, whole, "all faces", True, 1.0),
+                show_link(image, direction))
 
     def _api(self) -> None:
         with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)

@@ -371,3 +371,31 @@ def test_gender_tab_calibrated_strength_can_be_unticked(page):
     rng.fill("2")
     rng.dispatch_event("pointerup")
     page.wait_for_function("() => /\t2\t0\.\d/.test(document.querySelector('#flip-info').innerText)", timeout=60_000)
+
+
+def test_a_visitors_arrival_costs_no_heavy_event(page):
+    """A visitor who only opens the page and moves the pointer takes no heavy-lane slot: every tab opens on results
+    computed once for everyone, and values the page sets as it opens trigger nothing."""
+    import json
+
+    import app
+
+    joined = []
+
+    def on_request(request):
+        if "/queue/join" in request.url:
+            joined.append(json.loads(request.post_data or "{}").get("fn_index"))
+
+    visitor = page.context.browser.new_page(viewport={"width": 1400, "height": 1100})
+    visitor.on("request", on_request)
+    visitor.goto(page.url.split("?")[0], wait_until="domcontentloaded")
+    visitor.locator("#sagan-image img").wait_for(state="visible", timeout=60_000)
+    for x, y in ((300, 300), (700, 500), (1000, 800)):
+        visitor.mouse.move(x, y)
+        visitor.wait_for_timeout(1500)
+    visitor.wait_for_timeout(3000)
+    visitor.close()
+    assert joined, "the page sent no event at all: the test did not see the page open"
+    lanes = {i: app.demo.fns[i].concurrency_id for i in joined}
+    heavy = {i: getattr(app.demo.fns[i].fn, "__name__", "?") for i, lane in lanes.items() if lane == "heavy"}
+    assert not heavy, f"heavy events on arrival: {heavy}"
