@@ -9,6 +9,10 @@ Markdown table per round (errors, requests/s, p50/p95 per endpoint, the server's
 and a summary. With --server-times the app is started with Gradio's own request tracing (GRADIO_PROFILING=1) and
 the time each request spent inside the server (queue wait, the function, postprocessing) is printed per endpoint
 next to what the clients measured: the difference is the clients' own share (they run on the same cores here).
+--other-photos: every photo request sends a photo of its own (the portrait, rescaled, cropped, mirrored and relit at
+random: a class's photos are all different), so nothing is answered from the detection cache.
+--cost K: instead of the rounds, one user sends K requests to each endpoint in turn, app otherwise idle, and the
+server's CPU time per request is printed per endpoint: what each request costs the server.
 Every request goes to 127.0.0.1 only.
 """
 from __future__ import annotations
@@ -113,6 +117,32 @@ def make_mask(tmp: Path) -> str:
     return str(path)
 
 
+PHOTOS: list[str] = []  # --other-photos: a pool of distinct photos (other_photos); empty: the portrait every time
+
+
+def other_photos(tmp: Path, n: int, seed: int = 0) -> list[str]:
+    """n distinct photos made from the portrait: rescaled 60-100%, cropped, maybe mirrored, relit (JPEG files)."""
+    rng = np.random.default_rng(seed)
+    base = Image.open(HOPPER).convert("RGB")
+    out = []
+    for i in range(n):
+        s = rng.uniform(0.6, 1.0)
+        im = base.resize((int(base.width * s), int(base.height * s)), Image.Resampling.BICUBIC)
+        dx, dy = (int(v) for v in rng.integers(0, max(1, im.width // 8), 2))
+        im = im.crop((dx, dy, im.width - int(rng.integers(0, max(1, im.width // 8))), im.height))
+        if rng.random() < 0.5:
+            im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        arr = np.clip(np.asarray(im, np.float32) * rng.uniform(0.8, 1.2) + rng.uniform(-15, 15), 0, 255)
+        path = tmp / f"photo{i:04d}.jpg"
+        Image.fromarray(arr.astype(np.uint8)).save(path, quality=90)
+        out.append(str(path))
+    return out
+
+
+def photo(rng: random.Random) -> str:
+    return PHOTOS[rng.randrange(len(PHOTOS))] if PHOTOS else str(HOPPER)
+
+
 def one_request(client, kind: str, rng: random.Random, mask: str):
     from gradio_client import handle_file
 
@@ -122,12 +152,12 @@ def one_request(client, kind: str, rng: random.Random, mask: str):
     if kind == "sagan_generate":
         return client.predict(rng.randrange(1000), api_name="/sagan_generate")
     if kind == "classify":
-        return client.predict(handle_file(str(HOPPER)), api_name="/classify")
+        return client.predict(handle_file(photo(rng)), api_name="/classify")
     if kind == "cam":
-        return client.predict(handle_file(str(HOPPER)), rng.choice(["cam", "gradcam", "gradcam++"]), "predicted", "last",
+        return client.predict(handle_file(photo(rng)), rng.choice(["cam", "gradcam", "gradcam++"]), "predicted", "last",
                               api_name="/cam")
     if kind == "gender_flip":
-        return client.predict(handle_file(str(HOPPER)), "auto", api_name="/gender_flip")
+        return client.predict(handle_file(photo(rng)), "auto", api_name="/gender_flip")
     if kind == "inpaint":
         return client.predict(handle_file(str(SAGAN_FACE)), handle_file(mask), api_name="/inpaint")
     if kind == "gan_lab":
@@ -227,6 +257,23 @@ def print_server_times(url: str) -> None:
         print(f"| {fn} | {len(ts)} | {pc('queue_wait_ms')} | {pc('fn_call_ms')} | {pc('postprocess_ms')} | {pc('total_ms')} |")
 
 
+def print_costs(url: str, pid: int | None, k: int, mask: str) -> None:
+    """One user, K requests per endpoint in turn: the server's CPU time per request (app otherwise idle)."""
+    client = make_client(url)
+    rng = random.Random(0)
+    print("| endpoint | requests | server CPU ms per request | client p50 s |\n|---|---|---|---|")
+    for kind in MIX:
+        times = []
+        cpu0 = cpu_seconds(pid)
+        for _ in range(k):
+            t0 = time.perf_counter()
+            one_request(client, kind, rng, mask)
+            times.append(time.perf_counter() - t0)
+        cpu1 = cpu_seconds(pid)
+        cost = f"{(cpu1 - cpu0) / k * 1000:.0f}" if cpu0 is not None and cpu1 is not None else "-"
+        print(f"| /{kind} | {k} | {cost} | {np.median(times):.3f} |", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--users", type=int, default=20)
@@ -245,6 +292,9 @@ def main() -> None:
                    help="spread the users over this many client processes (default 1: all as threads of this one)")
     p.add_argument("--client-ssl-verify", action="store_true",
                    help="let gradio_client load the CA bundle for every call even over plain HTTP (as before; costly)")
+    p.add_argument("--other-photos", action="store_true", help="every photo request sends a photo of its own")
+    p.add_argument("--cost", type=int, default=0, metavar="K",
+                   help="instead of the rounds: server CPU per request, K requests per endpoint by one user")
     p.add_argument("--server-times", action="store_true",
                    help="start the app with GRADIO_PROFILING=1 and print the server-side time per endpoint")
     args = p.parse_args()
@@ -274,6 +324,13 @@ def main() -> None:
         make_client(url).predict(3, api_name="/sagan_generate")  # models loaded before round 1
         tmp = Path(tempfile.mkdtemp(prefix="gan-viz-load-"))
         mask = make_mask(tmp)
+        if args.other_photos:
+            PHOTOS[:] = other_photos(tmp, max(200, args.users * args.requests * args.rounds, args.cost * 3))
+            label += ", every photo a different one"
+        if args.cost:
+            print(f"### {label}: what a request costs the server\n")
+            print_costs(url, pid, args.cost, mask)
+            return
         everything = []
         print(f"### {label}: {args.users} users x {args.requests} requests, {os.cpu_count()} CPUs\n")
         print("| round | requests | errors | req/s | p50 s | p95 s | click p50 s | click p95 s | RSS before MB | RSS after MB "

@@ -93,8 +93,10 @@ def test_a_cam_link_sets_the_tab_inputs():
     cam_open = next(e for e in events if "tab=cam" in (e.fn.__doc__ or ""))
     image, whole, method, target, layer, *outputs = _call(cam_open.fn, FakeRequest(tab="cam", example="0", method="cam",
                                                                             layer="conv5"))
-    assert len(outputs) == 9  # the outputs are left to the change events the new inputs trigger
+    *results, link = outputs  # computed here, with the link's settings: the new inputs trigger nothing more
+    assert len(results) == 9 and "example=0" in link and "method=cam" in link and "layer=conv5" in link
     assert image.endswith("grace_hopper.jpg") and whole is False and method == "cam" and layer == "conv5"
+    assert set(results[1]) == {"male", "female"} and "conv5" in results[6]  # gender probabilities, the formula
 
 
 def test_heavy_events_share_one_budget_and_clicks_have_their_own_lane():

@@ -1,9 +1,21 @@
 """CycleGAN nets: shapes, determinism, save -> load round trip, the LR schedule, one training step on tiny tensors."""
+from pathlib import Path
+
+import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from gan_viz import faces
+from gan_viz.imaging import load_image
 from gan_viz.models.cyclegan.network import CycleGAN, CycleGANConfig
-from gan_viz.models.cyclegan.train import ImagePool, init_generators, lr_factor, train_step
+from gan_viz.models.cyclegan.train import (
+    ImagePool,
+    init_generators,
+    lr_factor,
+    train_step,
+)
+from gan_viz.models.cyclegan.visualize import MAX_FACES, GenderFlipper, patch_realness
 
 TINY = CycleGANConfig(image_size=32, ngf=4, ndf=4, n_blocks=1)
 
@@ -86,13 +98,7 @@ def test_one_training_step_updates_generators_and_discriminators():
 
 # ---------------------------------------------------------------- the inference surface (tiny random nets)
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-from gan_viz import faces  # noqa: E402
-from gan_viz.imaging import load_image  # noqa: E402
-from gan_viz.models.cyclegan.visualize import MAX_FACES, GenderFlipper, patch_realness  # noqa: E402
 
 HOPPER = load_image(str(Path(__file__).resolve().parents[2] / "assets" / "grace_hopper.jpg"))
 

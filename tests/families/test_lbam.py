@@ -1,10 +1,18 @@
 """LBAM: the learnable activations against their formulas, shapes and maps, masks by bucket, one training step."""
 import numpy as np
+import pytest
 import torch
 
+from gan_viz import image_quality
 from gan_viz.models.lbam import masks
-from gan_viz.models.lbam.network import GaussianActivation, LBAMConfig, LBAMGenerator, MaskUpdate
+from gan_viz.models.lbam.network import (
+    GaussianActivation,
+    LBAMConfig,
+    LBAMGenerator,
+    MaskUpdate,
+)
 from gan_viz.models.lbam.train import PatchDiscriminator, lr_factor, train_step
+from gan_viz.models.lbam.visualize import Inpainter, mask_from_image, reconcile_mask
 
 TINY = LBAMConfig(image_size=32, channels=[4, 8, 8, 8])
 
@@ -58,10 +66,7 @@ def test_one_training_step():
 
 # ---------------------------------------------------------------- the inference surface (tiny random net)
 
-import pytest  # noqa: E402
 
-from gan_viz import image_quality  # noqa: E402
-from gan_viz.models.lbam.visualize import Inpainter, mask_from_image, reconcile_mask  # noqa: E402
 
 
 @pytest.fixture(scope="module")
