@@ -306,4 +306,15 @@ def hardware_line(device: torch.device | str = "cpu") -> str:
     device = torch.device(device)
     if device.type == "cuda":
         return f"one {torch.cuda.get_device_name(device)}"
-    return f"CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    return f"{_cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def _cpu_name() -> str:
+    """The CPU's model name as /proc/cpuinfo gives it (e.g. "AMD EPYC"), or "CPU" where it cannot be read."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "CPU"

@@ -74,7 +74,9 @@ def init_from_cyclegan(m: UGATIT, checkpoints: str) -> str:
             g.up[-2].weight.copy_(cg[f"{out}.weight"]), g.up[-2].bias.copy_(cg[f"{out}.bias"])
             g.gamma.weight.mul_(0.1), g.gamma.bias.fill_(1.0)  # start near the CycleGAN's un-scaled norms
             g.beta.weight.mul_(0.1), g.beta.bias.zero_()
-    return f"the bundled CycleGAN's generators ({checkpoints}/cyclegan)"
+    where = training.Path(checkpoints).resolve()
+    shown = "checkpoints" if where == (training.REPO_ROOT / "checkpoints").resolve() else str(checkpoints)
+    return f"the bundled CycleGAN's generators ({shown}/cyclegan)"
 
 
 def build(args, device: torch.device):
