@@ -67,7 +67,7 @@ def on_select(evt: gr.SelectData):
 
 
 class ExampleCache:
-    """Results of (example, settings), computed once across sessions; thread-safe and single-flight."""
+    """Results of (example, settings), computed once for every visitor; thread-safe and single-flight."""
 
     def __init__(self, ttl_s: float = CACHE_TTL_S):
         self.ttl_s = ttl_s
