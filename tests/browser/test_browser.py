@@ -399,3 +399,19 @@ def test_a_visitors_arrival_costs_no_heavy_event(page):
     lanes = {i: app.demo.fns[i].concurrency_id for i in joined}
     heavy = {i: getattr(app.demo.fns[i].fn, "__name__", "?") for i, lane in lanes.items() if lane == "heavy"}
     assert not heavy, f"heavy events on arrival: {heavy}"
+
+
+@pytest.mark.parametrize("tab, link, result", [("CAM", "#cam-link", "#cam-overlay img"),
+                                               ("Gender flip", "#flip-link", "#flip-result img")])
+def test_picking_an_example_computes_its_view_and_its_link(page, tab, link, result):
+    """A thumbnail sets the photo programmatically, which no .input listens to: the pick itself must compute."""
+    page.goto(page.url.split("?")[0], wait_until="domcontentloaded")
+    page.locator("#sagan-image img").wait_for(state="visible", timeout=60_000)
+    page.get_by_role("tab", name=tab, exact=True).click()
+    panel = page.locator("[role=tabpanel]:visible")
+    panel.locator(result).first.wait_for(state="visible", timeout=60_000)
+    before = panel.locator(result).first.get_attribute("src")
+    panel.locator(".gv-examples img").nth(1).click()
+    page.locator(link).get_by_text("example=1", exact=False).first.wait_for(timeout=60_000)
+    page.wait_for_function("([sel, old]) => { const e = document.querySelector(sel); return e && e.src !== old; }",
+                           arg=[result, before], timeout=60_000)
