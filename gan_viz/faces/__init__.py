@@ -4,6 +4,6 @@
 """
 from gan_viz.faces.blend import CHANGE_FROM, CHANGE_FULL, MASKS, add_to_photo, crop_alpha, face_alpha  # noqa: F401
 from gan_viz.faces.crops import (CROP_DY, CROP_SCALE, EYE_DX, EYE_DY, EYE_SCALE, FaceCrop, crop_face,  # noqa: F401
-                                 framing, is_aligned_crop, whole_image)
+                                 framing, inside, is_aligned_crop, whole_image)
 from gan_viz.faces.detector import MIN_FACE, FaceError, detect, eye_angle, eye_pair  # noqa: F401
-from gan_viz.faces.finder import face_to_classify, find_faces, forget, likeliest_face  # noqa: F401
+from gan_viz.faces.finder import find_faces, forget  # noqa: F401

@@ -70,7 +70,15 @@ def crop_face(img: np.ndarray, box: tuple[int, int, int, int], size: int, level_
     rot[:, 2] += np.array([size / 2 - cx, size / 2 - cy])
     crop = cv2.warpAffine(img, rot, (size, size), flags=cv2.INTER_AREA if side > size else cv2.INTER_CUBIC,
                           borderMode=cv2.BORDER_REPLICATE)
-    return FaceCrop(crop, box, angle, rot, whole_image=False)
+    return FaceCrop(crop, inside(box, img.shape), angle, rot, whole_image=False)
+
+
+def inside(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The part of a box (x, y, w, h) inside a picture of this shape: the cascade's boxes are found on a padded
+    picture (detector.PAD) and can reach past its border, which a box handed to a user never does."""
+    x0, y0 = max(0, box[0]), max(0, box[1])
+    x1, y1 = min(shape[1], box[0] + box[2]), min(shape[0], box[1] + box[3])
+    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
 
 
 def whole_image(img: np.ndarray, size: int) -> FaceCrop:

@@ -53,13 +53,6 @@ def detect(img: np.ndarray, min_size: int = MIN_FACE, neighbors: int = 5,
     return sorted(out, key=lambda b: -b[2] * b[3])
 
 
-def looks_like_profile(img: np.ndarray) -> bool:
-    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    c = _cascade("haarcascade_profileface.xml")
-    return len(c.detectMultiScale(gray, 1.1, 5, minSize=(MIN_FACE, MIN_FACE))) > 0 or \
-        len(c.detectMultiScale(np.ascontiguousarray(gray[:, ::-1]), 1.1, 5, minSize=(MIN_FACE, MIN_FACE))) > 0
-
-
 def eyes(img: np.ndarray, box: tuple[int, int, int, int], neighbors: int = 5) -> list:
     """Eye boxes (x, y, w, h) in the upper half of a face box, relative to the box."""
     x, y, w, h = box

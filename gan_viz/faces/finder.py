@@ -1,5 +1,5 @@
-"""Finding the faces of a photo: the strict detector, tilted retries, a lenient pass kept where an eye is found,
-boxes on part of a face given way to the face, the fallbacks of /classify, and a cache of recent photos."""
+"""Finding the faces of a photo: the cascade's candidates (strict, tilted, lenient), each confirmed by the HOG
+detector, the HOG detector's own finds, the reasons when there is no face, and a cache of recent photos."""
 from __future__ import annotations
 
 import hashlib
@@ -11,9 +11,12 @@ import cv2
 import numpy as np
 
 import gan_viz.faces.detector as detector
-from gan_viz.faces.crops import FaceCrop, crop_face, is_aligned_crop, whole_image
+import gan_viz.faces.hog as hog
+import gan_viz.faces.mmod as mmod
+from gan_viz.faces.crops import FaceCrop, crop_face, inside, is_aligned_crop, whole_image
 from gan_viz.faces.detector import MIN_FACE, FaceError
 
+MMOD_CANDIDATES = 4  # doubted candidates the CNN detector judges, at about 0.13 s each
 PART_OF_FACE = 0.35  # a first box narrower than this share of the image's shorter side may be part of a face
 
 
@@ -34,7 +37,7 @@ def _find_tilted(img: np.ndarray, size: int) -> list[FaceCrop]:
             fc.matrix = fc.matrix @ r3  # original -> rotated -> crop
             fc.angle += angle
             cx, cy = inv @ np.array([b[0] + b[2] / 2, b[1] + b[3] / 2, 1.0])
-            fc.box = (int(cx - b[2] / 2), int(cy - b[3] / 2), b[2], b[3])  # upright box around the face centre
+            fc.box = inside((int(cx - b[2] / 2), int(cy - b[3] / 2), b[2], b[3]), img.shape)  # upright, about the centre
             out.append(fc)
         return out
     return []
@@ -77,40 +80,66 @@ def forget() -> None:
 
 
 def _find_faces(img: np.ndarray, size: int, use_whole_image: bool, max_faces: int) -> list[FaceCrop]:
+    """The first of these passes that finds a face confirmed by the HOG detector: the strict cascade, the cascade on
+    the picture turned both ways, the HOG detector on its own, the cascade at its most lenient, the picture itself as a
+    face crop. Then the CNN detector's opinion on the best few candidates HOG doubted. Else a FaceError saying why.
+
+    Only the strict cascade's few candidates are confirmed at the lower VERIFY_AT; the later passes offer many more
+    candidates (every round coin turned 15 degrees), so each needs the HOG detector's own threshold."""
     if use_whole_image:
         return [whole_image(img, size)]
+    doubted: list[FaceCrop] = []
+    passes = ((lambda: _cascade_faces(img, size, max_faces), hog.VERIFY_AT),
+              (lambda: _find_tilted(img, size), hog.FIND_AT),
+              (lambda: [_crop(img, b, size) for b in hog.find(img)[:max_faces]], None),
+              (lambda: _lenient(img, size, max_faces), hog.FIND_AT),
+              (lambda: _as_crop(img, size), hog.FIND_AT))
+    for candidates, at in passes:
+        offered = candidates()
+        found = offered if at is None else [f for f in offered if hog.is_face(img, f.matrix, size, at)]
+        if found:
+            return found[:max_faces]
+        doubted += offered[:2]
+    found = [f for f in doubted[:MMOD_CANDIDATES] if mmod.is_face(img, f.matrix, size)]
+    if found:
+        return found[:1]  # the CNN judges only the best few: one face, the first it confirms
+    raise _no_face(img)
+
+
+def _lenient(img: np.ndarray, size: int, max_faces: int) -> list[FaceCrop]:
+    """The cascade at its most lenient (one neighbour, no eye check), its largest boxes of at least MIN_FACE."""
+    boxes = detector.detect(img, min_size=16, neighbors=1, scale_factor=1.05)
+    return [_crop(img, b, size) for b in boxes if b[2] >= MIN_FACE][:max_faces]
+
+
+def _crop(img: np.ndarray, box: tuple[int, int, int, int], size: int) -> FaceCrop:
+    return whole_image(img, size) if is_aligned_crop(img, box) else crop_face(img, box, size)
+
+
+def _cascade_faces(img: np.ndarray, size: int, max_faces: int) -> list[FaceCrop]:
+    """The strict cascade's faces, largest first; a first box on part of a face gives way to the face."""
     boxes = detector.detect(img)
     if boxes:
         outer = _enclosing_face(img, boxes[0])
         if outer is not None:  # the largest box was part of a face: that face, and the boxes outside it
             boxes = [outer] + [b for b in boxes[1:] if not _centre_inside(b, outer)]
-    else:
-        tilted = _find_tilted(img, size)
-        if tilted:
-            outer = _enclosing_face(img, tilted[0].box)
-            if outer is None:
-                return tilted[:max_faces]
-            boxes = [outer]
-    if not boxes:
-        small = detector.detect(img, min_size=16, neighbors=3, scale_factor=1.05)
-        # A lenient pass, kept only where an eye is found in the box's upper half: it finds many of the faces in
-        # pictures the strict pass misses, and without the eye check it fires on pictures with no face at all.
-        lenient = [b for b in small if b[2] >= MIN_FACE and detector.eyes(img, b, neighbors=3)]
-        if lenient:
-            if is_aligned_crop(img, lenient[0]):
-                return [whole_image(img, size)]
-            return [crop_face(img, b, size) for b in lenient[:max_faces]]
-        if small and small[0][2] < MIN_FACE:  # a large lenient hit is not a size problem
-            raise FaceError(f"The face found is {small[0][2]} px wide; faces need to be at least {MIN_FACE} px. "
-                            "Use a closer or larger photo, or tick 'use the whole image'.")
-        if detector.looks_like_profile(img):
-            raise FaceError("This looks like a side profile; the models need a face seen from the front. "
-                            "Or tick 'use the whole image'.")
-        raise FaceError("No face found. Use a photo with a face seen from the front, or tick 'use the whole image' "
-                        "if the picture already is a face crop.")
-    if is_aligned_crop(img, boxes[0]):
-        return [whole_image(img, size)]
-    return [crop_face(img, b, size) for b in boxes[:max_faces]]
+    return [_crop(img, b, size) for b in boxes[:max_faces]]
+
+
+def _as_crop(img: np.ndarray, size: int) -> list[FaceCrop]:
+    """The image itself when it is nearly square: perhaps a face crop the cascade missed (tight, or generated)."""
+    h, w = img.shape[:2]
+    return [whole_image(img, size)] if 0.8 <= w / h <= 1.25 else []
+
+
+def _no_face(img: np.ndarray) -> FaceError:
+    """One message for every picture without a face the models can use. It names the two reasons a real face is
+    missed (turned away, too small) without claiming either: the cascades that told them apart fire on cats and
+    gravel as readily as on faces (benchmarks/face_finding.py)."""
+    h, w = img.shape[:2]
+    return FaceError(f"No face found in this {w}x{h} picture. The models need a face seen from the front and at least "
+                     f"{MIN_FACE} px wide: try a closer or larger photo, or tick 'use the whole image' if the picture "
+                     "already is a face crop.")
 
 
 def _centre_inside(box: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
@@ -140,26 +169,3 @@ def _enclosing_face(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[in
         if bw >= 2 * w and _centre_inside(box, b) and detector.eyes(img, b, neighbors=3):
             return b
     return None
-
-
-def likeliest_face(img: np.ndarray, size: int) -> FaceCrop | None:
-    """For a caller that must answer even when find_faces finds nothing (/classify): the largest box the cascade fires
-    on at its most lenient (fewer neighbours, no eye check), in the training framing; None when there is none of
-    MIN_FACE. Of the faces in pictures that find_faces misses, it boxes most, and they are then classified right
-    more often than from the whole picture (the classifier's card gives the figures)."""
-    for neighbors in (3, 2, 1):
-        boxes = [b for b in detector.detect(img, min_size=16, neighbors=neighbors, scale_factor=1.05) if b[2] >= MIN_FACE]
-        if boxes:
-            return whole_image(img, size) if is_aligned_crop(img, boxes[0]) else crop_face(img, boxes[0], size)
-    return None
-
-
-def face_to_classify(img: np.ndarray, size: int) -> FaceCrop:
-    """What /classify classifies in a photo: the largest face found (or the image itself when it is a crop), else the
-    likeliest face at the detector's most lenient, else the whole image. Never raises: an API caller cannot tick
-    "use the whole image", so it gets an answer whenever there is an image (most inputs with no box at all are tight
-    crops the detector misses). The classifier's training crops are made by this same function (app_crops.py)."""
-    try:
-        return find_faces(img, size, max_faces=1)[0]
-    except FaceError:
-        return likeliest_face(img, size) or find_faces(img, size, use_whole_image=True)[0]

@@ -5,13 +5,12 @@ import gradio as gr
 import numpy as np
 
 from gan_viz import imaging
-from gan_viz.faces import FaceError
 from gan_viz.models.cam_classifier.adversarial import MAX_EPSILON, METHODS
 from gan_viz.models.cam_classifier.visualize import EPSILON_CURVE, CAMExplainer, epsilon_curve, run_attack
 from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT
-from gan_viz.ui.widgets import image_input, photo_handlers, model_handler
+from gan_viz.ui.widgets import image_input, model_handler, photo_handlers, says_no_face
 
 DEFAULTS = ("fgsm", 4, 10, 1.0, "untargeted", "standard", "gradcam")  # the settings the tab opens with
 VIEW = 4  # the model's crop is small (80 px): shown 4x, nearest, so single-level changes stay visible
@@ -114,7 +113,7 @@ def curve_plot(models: dict[str, Family], image, use_whole, steps):
     return fig
 
 
-def adversarial_api(models: dict[str, Family], image, method, epsilon, model):
+def adversarial_api(models: dict[str, Family], image, method, epsilon, model, use_whole_image: bool = False):
     """/adversarial: (clean crop, adversarial crop at the same size, JSON)."""
     if image is None:
         raise ValueError("send an image")
@@ -130,10 +129,7 @@ def adversarial_api(models: dict[str, Family], image, method, epsilon, model):
         raise ValueError(f"epsilon must be a number of pixel levels between 0 and {MAX_EPSILON:g}") from None
     explainer = models[model].get()
     img = image_input(image)
-    try:
-        face = explainer.find_face(img)
-    except FaceError:  # as /classify: an API caller cannot tick 'whole image', so an undetected crop is used whole
-        face = explainer.find_face(img, use_whole_image=True)
+    face = explainer.find_face(img, use_whole_image=bool(use_whole_image))
     crop = explainer.model_input(face.native if face.native is not None else face.crop)
     r = run_attack(explainer, crop, method, eps, 10, None, "untargeted")
     return r.attack.clean, r.attack.adversarial, {
@@ -226,16 +222,18 @@ class AdversarialTab:
             api_method = gr.Textbox(label="method", value="fgsm")
             api_eps = gr.Number(label="epsilon", value=4)
             api_model = gr.Textbox(label="model", value="standard")
+            api_whole = gr.Checkbox(label="use_whole_image", value=False)
             api_clean = gr.Image(format="png", label="clean_crop")
             api_adv = gr.Image(format="png", label="adversarial_crop")
             api_json = gr.JSON(label="details")
             b = gr.Button()
-        b.click(model_handler(self.adversarial, "attack"), [api_image, api_method, api_eps, api_model],
+        b.click(model_handler(says_no_face(self.adversarial, 2), "attack"),
+                [api_image, api_method, api_eps, api_model, api_whole],
                 [api_clean, api_adv, api_json], api_name="adversarial", **HEAVY)
 
     # Named parameters: gradio_client's view_api() shows these names.
-    def adversarial(self, image, method, epsilon, model):
-        return adversarial_api(self.models, image, method, epsilon, model)
+    def adversarial(self, image, method, epsilon, model, use_whole_image=False):
+        return adversarial_api(self.models, image, method, epsilon, model, use_whole_image)
 
     def open_view(self, request: gr.Request):
         """The view a link names (?tab=adversarial&example=0&method=pgd&epsilon=8&model=robust), else the worked

@@ -13,7 +13,7 @@ from gan_viz.models.cam_classifier.visualize import LAYERS, METHOD_LABELS, CAMEx
 from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT, PNG_LEVEL
-from gan_viz.ui.widgets import image_input, photo_handlers, session_file, model_handler
+from gan_viz.ui.widgets import image_input, model_handler, photo_handlers, says_no_face, session_file
 
 DEFAULTS = ("gradcam", "predicted", "last", 0.5, "viridis")  # method, class, layer, opacity, colour map as the tab opens
 DISPLAY = 256  # px of the face crop shown; the model itself sees it at its input size
@@ -38,24 +38,24 @@ def _boxed(img: np.ndarray, face) -> np.ndarray:
     return out
 
 
-def classify_json(fam: Family, image) -> dict:
+def classify_json(fam: Family, image, use_whole_image: bool = False) -> dict:
     """/classify: probabilities of both heads and the face box used (null when the whole image was used).
 
-    An API caller cannot tick "use the whole image", so when no face is found it is answered from the box the
-    detector is least sure of (CAMExplainer.classify_photo), else from the whole image, and face_box is null.
+    A picture with no face raises FaceError (the API answers it in its JSON, widgets.says_no_face): probabilities
+    calibrated on faces mean nothing on a wall. use_whole_image classifies the picture as it is, face or not.
     """
-    face, probs = fam.get().classify_photo(image_input(image))
+    face, probs = fam.get().classify_photo(image_input(image), bool(use_whole_image))
     probs["face_box"] = None if face.whole_image else [int(v) for v in face.box]
     return probs
 
 
-def cam_api(fam: Family, image, method: str, target: str, layer: str):
+def cam_api(fam: Family, image, method: str, target: str, layer: str, use_whole_image: bool = False):
     """/cam: (overlay on the face crop, JSON with the heatmap rows in [0, 1] at the model's input resolution)."""
     explainer = fam.get()
     method = (method or "gradcam").lower().replace("grad-cam", "gradcam")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    _, face, probs = _face_and_probs(explainer, image, False)
+    _, face, probs = _face_and_probs(explainer, image, bool(use_whole_image))
     e = explainer.explain(_model_crop(face), method, target or "predicted", layer or "last", probs=probs)
     return imaging.overlay(face.crop, e.heatmap, 0.5, "viridis"), {
         "method": method, "head": e.head, "class": e.class_name, "layer": e.layer,
@@ -204,17 +204,19 @@ class CamTab:
             api_method = gr.Textbox(label="method", value="gradcam")
             api_target = gr.Textbox(label="target", value="predicted")
             api_layer = gr.Textbox(label="layer", value="last")
+            api_whole = gr.Checkbox(label="use_whole_image", value=False)
             api_overlay = gr.Image(format="png", label="overlay")
             api_json = gr.JSON(label="result")
             api_classify_json = gr.JSON(label="classification")
             b1, b2 = gr.Button(), gr.Button()
-        b1.click(model_handler(self.classify, "image"), api_image, api_classify_json, api_name="classify", **HEAVY)
-        b2.click(model_handler(self.cam, "image"), [api_image, api_method, api_target, api_layer],
+        b1.click(model_handler(says_no_face(self.classify, 0), "image"), [api_image, api_whole], api_classify_json,
+                 api_name="classify", **HEAVY)
+        b2.click(model_handler(says_no_face(self.cam, 1), "image"), [api_image, api_method, api_target, api_layer, api_whole],
                  [api_overlay, api_json], api_name="cam", **HEAVY)
 
     # Named parameters: gradio_client's view_api() shows these names.
-    def classify(self, image):
-        return classify_json(self.fam, image)
+    def classify(self, image, use_whole_image=False):
+        return classify_json(self.fam, image, use_whole_image)
 
-    def cam(self, image, method, target, layer):
-        return cam_api(self.fam, image, method, target, layer)
+    def cam(self, image, method, target, layer, use_whole_image=False):
+        return cam_api(self.fam, image, method, target, layer, use_whole_image)

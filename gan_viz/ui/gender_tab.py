@@ -6,13 +6,12 @@ import gradio as gr
 import numpy as np
 
 from gan_viz import imaging
-from gan_viz.faces import FaceError
 from gan_viz.models.cyclegan.visualize import (CALIBRATED_STRENGTH, MAX_FACES, MAX_STRENGTH, TARGET, FlippedPhoto,
                                                blend_maps, patch_realness, unit)
 from gan_viz.ui import examples, lessons, links
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT, PNG_LEVEL
-from gan_viz.ui.widgets import image_input, photo_handlers, session_file, model_handler
+from gan_viz.ui.widgets import image_input, model_handler, photo_handlers, says_no_face, session_file
 
 PANEL = 192  # px of each cycle panel shown
 DIRECTION_LABELS = {"auto": "auto (the CAM classifier decides)", "male_to_female": "male -> female",
@@ -28,23 +27,11 @@ def _p_female(cam: Family | None):
     return lambda crop: cam.get().classify(crop)["gender"]["female"]
 
 
-def _looks_like_crop(img: np.ndarray) -> bool:
-    """Small and nearly square: probably a face crop the detector missed, worth translating whole."""
-    h, w = img.shape[:2]
-    return 0.8 <= w / h <= 1.25 and max(h, w) <= 400
-
-
 def flip(fam: Family, cam: Family | None, image, direction: str, use_whole: bool = False,
-         face_index: int | None = None, fallback_whole: bool = False, strength: float | None = None) -> FlippedPhoto:
+         face_index: int | None = None, strength: float | None = None) -> FlippedPhoto:
     img = image_input(image)
-    flipper = fam.get()
     s = None if strength is None else float(strength)  # None: calibrated per direction
-    try:
-        return flipper.flip_photo(img, direction or "auto", _p_female(cam), bool(use_whole), face_index, strength=s)
-    except FaceError:
-        if fallback_whole and not use_whole and _looks_like_crop(img):
-            return flipper.flip_photo(img, direction or "auto", _p_female(cam), True, face_index, strength=s)
-        raise
+    return fam.get().flip_photo(img, direction or "auto", _p_female(cam), bool(use_whole), face_index, strength=s)
 
 
 def _heat(m: np.ndarray) -> np.ndarray:
@@ -305,6 +292,7 @@ class GenderTab:
         with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
             api_image = gr.File(type="filepath", label="image", file_types=["image"])
             api_direction = gr.Textbox(label="direction", value="auto")
+            api_whole = gr.Checkbox(label="use_whole_image", value=False)
             api_result = gr.Image(format="png", label="result")
             api_face = gr.Image(format="png", label="translated face")
             api_json = gr.JSON(label="details")
@@ -312,24 +300,25 @@ class GenderTab:
             api_att_overlay = gr.Image(format="png", label="attention_overlay")
             api_att_json = gr.JSON(label="attention")
             b, b_att = gr.Button(), gr.Button()
-        b.click(model_handler(self.gender_flip, "image"), [api_image, api_direction], [api_result, api_face, api_json],
-                api_name="gender_flip", **HEAVY)
-        b_att.click(model_handler(self.translator_attention, "image"), [api_image, api_att_direction],
+        b.click(model_handler(says_no_face(self.gender_flip, 2), "image"), [api_image, api_direction, api_whole],
+                [api_result, api_face, api_json], api_name="gender_flip", **HEAVY)
+        b_att.click(model_handler(says_no_face(self.translator_attention, 1), "image"),
+                    [api_image, api_att_direction, api_whole],
                     [api_att_overlay, api_att_json], api_name="translator_attention", **HEAVY)
 
     # Named parameters: gradio_client's view_api() shows these names.
-    def translator_attention(self, image, direction):
+    def translator_attention(self, image, direction, use_whole_image=False):
         if image is None:
             raise ValueError("send an image")
         d = _direction(direction)
         if d not in TARGET:
             raise ValueError(f"direction must be one of {', '.join(TARGET)}, got {direction!r}")
-        ph = flip(self.fam, self.cam, image, d, fallback_whole=True)
+        ph = flip(self.fam, self.cam, image, d, bool(use_whole_image))
         att = self.fam.get().attention(ph.faces[0].cycle)
         return imaging.overlay(_big(ph.faces[0].cycle.x), att.encoder.fused, 0.55, "inferno"), attention_json(att)
 
-    def gender_flip(self, image, direction):
+    def gender_flip(self, image, direction, use_whole_image=False):
         if image is None:
             raise ValueError("send an image")
-        ph = flip(self.fam, self.cam, image, _direction(direction or "auto"), fallback_whole=True)
+        ph = flip(self.fam, self.cam, image, _direction(direction or "auto"), bool(use_whole_image))
         return ph.result, ph.faces[0].cycle.fake, face_json(ph)

@@ -68,6 +68,23 @@ def user_errors(fn):
     return wrapper
 
 
+def says_no_face(fn, images: int):
+    """An API endpoint whose answer, for a picture with no face, is its JSON saying so (and `images` empty images)
+    rather than an error: {"face_found": false, "message": why}. Found faces add "face_found": true to the JSON."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            out = fn(*args, **kwargs)
+        except FaceError as e:
+            return (*[None] * images, {"face_found": False, "message": str(e)}) if images else \
+                {"face_found": False, "message": str(e)}
+        if not images:
+            return {"face_found": True, **out}
+        return (*out[:-1], {"face_found": True, **out[-1]})
+
+    return wrapper
+
+
 def _user_error(fn, e: Exception) -> gr.Error:
     """The gr.Error a failure becomes (the same rules as the synchronous wrapper above)."""
     if isinstance(e, gr.Error):

@@ -12,7 +12,7 @@ import app
 from gan_viz import faces
 from gan_viz.imaging import load_image
 from gan_viz.ui import cam_tab
-from gan_viz.ui.widgets import user_errors
+from gan_viz.ui.widgets import says_no_face, user_errors
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 HOPPER = str(ASSETS / "grace_hopper.jpg")
@@ -65,8 +65,11 @@ def test_no_face_and_bad_choices_are_clear(tmp_path):
     Image.new("RGB", (300, 200), (120, 120, 120)).save(blank)
     with pytest.raises(gr.Error, match="No face found"):
         user_errors(cam_tab.explain_tab)(FAM, str(blank), False, "gradcam", "predicted", "last", 0.5, "viridis")
-    # the API has no checkbox: it classifies the whole image and says so with a null box
-    assert cam_tab.classify_json(FAM, str(blank))["face_box"] is None
+    # the API says so in its JSON, with no probability; asked for the whole image, it answers with a null box
+    no_face = says_no_face(cam_tab.classify_json, 0)(FAM, str(blank))
+    assert no_face["face_found"] is False and "No face found" in no_face["message"] and "gender" not in no_face
+    whole = says_no_face(cam_tab.classify_json, 0)(FAM, str(blank), True)
+    assert whole["face_found"] is True and whole["face_box"] is None and "female" in whole["gender"]
     with pytest.raises(gr.Error, match="unknown class"):
         user_errors(cam_tab.cam_api)(FAM, HOPPER, "gradcam", "giraffe", "last")
     with pytest.raises(gr.Error, match="unknown layer"):
@@ -132,22 +135,15 @@ def test_sagan_api_through_gradio_client(server):
         client.predict("seven", 3, 3, "default", "query", api_name="/sagan_attention")
 
 
-def test_classify_falls_back_to_the_likeliest_face_then_the_whole_image(monkeypatch):
+def test_classify_answers_only_for_a_face_unless_asked_for_the_whole_image():
     ex = app.CONTEXT.families["cam_classifier"].get()
+    blank = np.full((300, 400, 3), 128, np.uint8)
+    with pytest.raises(faces.FaceError, match="No face found"):
+        ex.classify_photo(blank)
+    face, probs = ex.classify_photo(blank, use_whole_image=True)
+    assert face.whole_image and probs == ex.classify(face.native)
     found, _ = ex.classify_photo(load_image(HOPPER))
-    real_find = faces.find_faces
-
-    def strict_pass_misses(img, size, use_whole_image=False, **kw):  # as if find_faces found nothing
-        if not use_whole_image:
-            raise faces.FaceError("No face found.")
-        return real_find(img, size, use_whole_image=True, **kw)
-
-    monkeypatch.setattr(faces.finder, "find_faces", strict_pass_misses)
-    face, probs = ex.classify_photo(load_image(HOPPER))
-    assert not face.whole_image and abs(face.box[0] - found.box[0]) < found.box[2] / 2  # the lenient box: her face
-    assert probs == ex.classify(face.crop)
-    blank, _ = ex.classify_photo(np.full((300, 400, 3), 128, np.uint8))
-    assert blank.whole_image  # nothing at all: the whole image, as before
+    assert not found.whole_image
 
 
 def test_the_portrait_example_is_classified_as_who_she_is_through_the_app_path():

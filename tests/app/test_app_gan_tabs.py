@@ -36,7 +36,7 @@ def test_flip_tab_shows_the_whole_cycle_and_the_photo_keeps_its_size():
 @pytest.mark.parametrize("name", sorted(p.name for p in ASSETS.glob("*.*g")))
 def test_the_bundled_cyclegan_flips_the_classifier_s_verdict_on_each_example(name):
     # The bundled weights, judged the way the auto direction is decided: the CAM classifier on the face.
-    ph = gender_tab.flip(FLIP, CAM, str(ASSETS / name), "auto", fallback_whole=True)
+    ph = gender_tab.flip(FLIP, CAM, str(ASSETS / name), "auto")
     before = ph.faces[0].p_female
     after = cam_tab.classify_json(CAM, ph.result)["gender"]["female"]  # what /classify says of the result
     assert (before >= 0.5) != (after >= 0.5), f"p(female) {before:.2f} -> {after:.2f}"

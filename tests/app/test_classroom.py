@@ -18,13 +18,14 @@ HOPPER = str(ASSETS / "grace_hopper.jpg")
 def test_api_parameters_are_named_for_what_they_are(client):
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     names = {ep: [p["parameter_name"] for p in spec["parameters"]] for ep, spec in api.items()}
-    assert names["/classify"] == ["image"]
-    assert names["/cam"] == ["image", "method", "target", "layer"]
-    assert names["/gender_flip"] == ["image", "direction"]
+    assert names["/classify"] == ["image", "use_whole_image"]
+    assert names["/cam"] == ["image", "method", "target", "layer", "use_whole_image"]
+    assert names["/gender_flip"] == ["image", "direction", "use_whole_image"]
+    assert names["/translator_attention"] == ["image", "direction", "use_whole_image"]
     assert names["/inpaint"] == ["image", "mask"]
     assert names["/sagan_generate"] == ["seed", "psi"]
     assert names["/sagan_attention"] == ["seed", "x", "y", "layer", "reading"]
-    assert names["/adversarial"] == ["image", "method", "epsilon", "model"]
+    assert names["/adversarial"] == ["image", "method", "epsilon", "model", "use_whole_image"]
 
 
 def test_truncation_psi_through_the_api(client):

@@ -4,9 +4,9 @@ Run: python -m gan_viz.models.cam_classifier.app_crops --data DIR --out FILE.npz
 
 augment.detector_jitter imitates the Haar detector's framing; this is the real thing. Each training
 file is placed in a larger plain picture (utkface.in_picture, as the evaluation's "faces in
-pictures" are, with other random draws) and cropped by faces.face_to_classify, the function behind
-/classify, so the classifier trains on the framings it will be fed, including the detector's
-worst boxes and the lenient fallbacks. The file holds pixels of the data set: it is written outside
+pictures" are, with other random draws) and cropped by faces.find_faces as /classify crops it, so
+the classifier trains on the framings it will be fed, the detector's worst boxes included (a face
+not found is used whole). The file holds pixels of the data set: it is written outside
 the repository and must never be committed. 19,207 training files took 31 minutes on one core beside a training run.
 """
 from __future__ import annotations
@@ -27,7 +27,10 @@ from gan_viz.models.cam_classifier.visualize import DISPLAY_SIZE  # the size cla
 def app_crop(face: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, bool]:
     """One aligned 200 px face -> (the app's crop of it placed in a picture, resized to size; whether a face was found)."""
     picture, _ = utkface.in_picture(face, np.random.default_rng(seed))
-    found = faces.face_to_classify(picture, DISPLAY_SIZE)
+    try:
+        found = faces.find_faces(picture, DISPLAY_SIZE, max_faces=1)[0]
+    except faces.FaceError:
+        found = faces.whole_image(picture, DISPLAY_SIZE)
     crop = found.native if found.native is not None else found.crop  # both square: as classify_photo hands them on
     return resize(crop, (size, size)), not found.whole_image
 

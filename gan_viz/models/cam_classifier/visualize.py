@@ -81,13 +81,14 @@ class CAMExplainer(ModelSurface):
         t = self.model.config.temperature
         return {h: dict(zip(self.heads[h], torch.softmax(l[0] / t, 0).tolist())) for h, l in logits.items()}
 
-    def classify_photo(self, img: np.ndarray) -> tuple[faces.FaceCrop, dict[str, dict[str, float]]]:
-        """The /classify path: the largest face found (or the image itself when it is a crop), else the likeliest face
-        at the detector's most lenient, else the whole image.
+    def classify_photo(self, img: np.ndarray, use_whole_image: bool = False
+                       ) -> tuple[faces.FaceCrop, dict[str, dict[str, float]]]:
+        """The /classify path: the largest face found (or the image itself when it is a face crop, or on request).
 
-        (faces.face_to_classify, which also makes the classifier's training crops.)
+        A picture with no face raises faces.FaceError: the probabilities are calibrated on faces, and on anything
+        else they would look just as sure and mean nothing.
         """
-        face = faces.face_to_classify(img, DISPLAY_SIZE)
+        face = self.find_face(img, use_whole_image)
         return face, self.classify(face.native if face.native is not None else face.crop)
 
     def top_class(self, crops: list[np.ndarray], head: str = "gender") -> list[tuple[str, float]]:

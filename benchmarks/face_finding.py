@@ -1,0 +1,107 @@
+"""Benchmark of face finding: faces found in pictures, pictures without a face refused, the time a portrait takes.
+
+Run: python benchmarks/face_finding.py [--data DIR] [--n 600] [--code DIR]
+
+- faces: validation adults placed in larger pictures (utkface.in_picture, as every "in pictures" figure here), the
+  app's SAGAN faces and the public-domain portraits it ships or its packages hold;
+- non-faces: tests/non_faces.py (136 pictures from scikit-image's and matplotlib's samples and synthetic textures);
+- time: find_faces on the 600x512 Grace Hopper portrait and on the cat (a refusal), nothing remembered, median
+  and p90 of --repeats, with OpenCV on every core and on one thread (as the app's request threads).
+--code DIR measures another checkout of this project (a git worktree of an older commit) on the same pictures.
+Prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _setup(code: str | None):
+    """tests.non_faces and timing from this checkout, gan_viz from `code` when given; returns non_faces."""
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from tests.non_faces import non_faces
+    if code:
+        sys.path.insert(0, str(Path(code).resolve()))
+    return non_faces
+
+
+def found(img: np.ndarray) -> bool:
+    from gan_viz import faces
+    try:
+        faces.find_faces(img, 128)
+        return True
+    except faces.FaceError:
+        return False
+
+
+def known_faces() -> list[tuple[str, np.ndarray]]:
+    import skimage.data
+
+    from gan_viz.imaging import load_image
+    out = [(p.name, load_image(str(p))) for p in sorted((ROOT / "assets").glob("*.*g"))]
+    return out + [("skimage astronaut (NASA, public domain)", skimage.data.astronaut())]
+
+
+def picture_faces(data: str, n: int) -> list[np.ndarray]:
+    from gan_viz import utkface
+    recs = [r for r in utkface.records(data) if r.is_validation and 18 <= r.age <= 65][:n]
+    rng = np.random.default_rng(0)
+    return [utkface.in_picture(np.ascontiguousarray(im), rng)[0] for im in utkface.load_images(recs, 200)]
+
+
+def finding_ms(img: np.ndarray, repeats: int) -> tuple[float, float]:
+    """Median and p90 ms of find_faces on one picture, nothing remembered, a refusal included."""
+    from timing import timed
+
+    from gan_viz import faces
+
+    def once(_):
+        faces.forget()
+        try:
+            faces.find_faces(img, 256)
+        except faces.FaceError:
+            pass
+    return timed(once, repeats)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", help="UTKFace folder: adds validation faces placed in pictures")
+    p.add_argument("--n", type=int, default=600, help="validation adults to place in pictures")
+    p.add_argument("--code", help="another checkout of this project to measure instead of this one")
+    p.add_argument("--repeats", type=int, default=30)
+    args = p.parse_args()
+    non_faces = _setup(args.code)
+    import cv2
+    rows = []
+    if args.data:
+        pics = picture_faces(args.data, args.n)
+        rows.append(("validation faces in pictures found", f"{np.mean([found(x) for x in pics]):.1%} of {len(pics)}"))
+    known = known_faces()
+    missed = [name for name, img in known if not found(img)]
+    rows.append(("the app's and packages' faces found", f"{len(known) - len(missed)} of {len(known)}"
+                 + (f" (missed: {', '.join(missed)})" if missed else "")))
+    taken = [name for name, img in non_faces() if found(img)]
+    rows.append(("non-faces with a face found", f"{len(taken)} of {len(non_faces())}"
+                 + (f": {', '.join(taken)}" if taken else "")))
+    from gan_viz.imaging import load_image
+    for name, img in (("Grace Hopper portrait (600x512)", load_image(str(ROOT / "assets" / "grace_hopper.jpg"))),
+                      ("the cat, no face (451x300)", dict(non_faces())["cat"])):
+        for threads in (-1, 1):  # -1: OpenCV's default, every core; 1: as the app's request threads (ui/serving.py)
+            cv2.setNumThreads(threads)
+            med, p90 = finding_ms(img, args.repeats)
+            rows.append((f"time on {name}, {'all cores' if threads < 0 else 'one OpenCV thread'}, median / p90",
+                         f"{med:.1f} / {p90:.1f} ms"))
+    print(f"Face finding ({args.code or 'this checkout'})\n\n| measure | result |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
