@@ -44,7 +44,7 @@ def known_faces() -> list[tuple[str, np.ndarray]]:
     import skimage.data
 
     from gan_viz.imaging import load_image
-    out = [(p.name, load_image(str(p))) for p in sorted((ROOT / "assets").glob("*.*g"))]
+    out = [(p.name, load_image(str(p))) for p in sorted((ROOT / "assets").glob("*.*g")) if "no_face" not in p.name]
     return out + [("skimage astronaut (NASA, public domain)", skimage.data.astronaut())]
 
 

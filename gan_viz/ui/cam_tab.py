@@ -193,7 +193,12 @@ class CamTab:
         choices = (links.choice_param(q, "method", METHODS) or DEFAULTS[0],
                    links.choice_param(q, "target", self.classes) or DEFAULTS[1],
                    links.choice_param(q, "layer", self.layers) or DEFAULTS[2], *DEFAULTS[3:])
-        return (image, whole, *choices[:3], *self.arrive(image, whole, *choices), show_link(image, whole, *choices[:3]))
+        try:
+            results = self.arrive(image, whole, *choices)
+        except gr.Error as e:  # the lesson's picture without a face: shown, with the reason, and no probability
+            gr.Warning(e.message)
+            results = [None] * len(self.outputs)
+        return (image, whole, *choices[:3], *results, show_link(image, whole, *choices[:3]))
 
     def _api(self) -> None:
         """The programmatic API (gradio_client), on hidden components so its signature is exactly the documented one."""

@@ -23,9 +23,11 @@ CACHE_TTL_S = 1800  # half the life of a download file (widgets.DOWNLOAD_TTL_S):
 
 
 def example_rows() -> list[list]:
-    """[image path, use the whole image]: photos go through face detection, the project's generated faces are crops."""
+    """[image path, use the whole image]: photos go through face detection, the project's generated faces are crops,
+    and last a picture with no face in it, which the face tabs refuse (its index is NO_FACE_EXAMPLE)."""
     return [[str(p), False] for p in sorted(ASSETS.glob("*.jpg"))] + \
-        [[str(p), True] for p in sorted(ASSETS.glob("sagan_face_*.png"))]
+        [[str(p), True] for p in sorted(ASSETS.glob("sagan_face_*.png"))] + \
+        [[str(p), False] for p in sorted(ASSETS.glob("no_face_*.png"))]
 
 
 @lru_cache(maxsize=1)
@@ -51,6 +53,8 @@ def caption(path: str, whole: bool) -> str:
         return f"generated face (our SAGAN, seed {seed}), already a crop"
     if "hopper" in name:
         return "Grace Hopper, public-domain portrait: the face is found in the photo"
+    if name.startswith("no_face_"):
+        return "no face here (a cup of coffee): see what the app says"
     return "photo: the face is found in it"
 
 

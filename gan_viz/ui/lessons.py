@@ -16,6 +16,7 @@ import gradio as gr
 # classifier and twin: FGSM at eps 4 fools the standard one, not the twin; PGD at eps 4 fools the twin (tested). On
 # Grace Hopper the twin is unsure to begin with (58% male), so every attack succeeds there and nothing is learnt.
 ADVERSARIAL_EXAMPLE = 3
+NO_FACE_EXAMPLE = 5  # the cup of coffee, the last thumbnail (examples.example_rows)
 LESSONS: dict[str, tuple[str, list[tuple[str, dict | None]]]] = {
     "sagan": ("Lesson: what does a pixel attend to?", [
         ("**Predict**: does a pixel of the eye look at its neighbours only, or also far away? Then hover over an "
@@ -39,6 +40,9 @@ LESSONS: dict[str, tuple[str, list[tuple[str, dict | None]]]] = {
          "gradient there mixes many later channels) CAM is not defined there at all.",
          {"example": 0, "method": "gradcam", "target": "gender:female", "layer": "conv2"}),
         ("Explain an age group instead of gender: where is the evidence for '60+'?", {"example": 0, "target": "age_group:60+"}),
+        ("**Predict** what the classifier says about a cup of coffee. Open it: no face is found, so no probability is "
+         "shown. Now tick *use the whole image*: it answers anyway, and just as sure of itself. Its probabilities are "
+         "calibrated on faces, the only thing it has seen; on a cup they mean nothing.", {"example": NO_FACE_EXAMPLE}),
     ]),
     "gender": ("Lesson: what does a translator change?", [
         ("**Predict** which parts of Grace Hopper's face a female -> male translation changes most, then look at "

@@ -33,7 +33,7 @@ def test_flip_tab_shows_the_whole_cycle_and_the_photo_keeps_its_size():
     assert "p(female)" in info and "cycle L1" in info
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in ASSETS.glob("*.*g")))
+@pytest.mark.parametrize("name", sorted(p.name for p in ASSETS.glob("*.*g") if not p.name.startswith("no_face_")))
 def test_the_bundled_cyclegan_flips_the_classifier_s_verdict_on_each_example(name):
     # The bundled weights, judged the way the auto direction is decided: the CAM classifier on the face.
     ph = gender_tab.flip(FLIP, CAM, str(ASSETS / name), "auto")

@@ -84,3 +84,17 @@ def test_adversarial_lesson_claims_fgsm_fools_the_standard_model_not_the_twin_an
         ex = app.CONTEXT.families[family].get()
         crop = ex.find_face(load_image(path), use_whole_image=whole).crop
         assert run_attack(ex, crop, method, settings["epsilon"]).success is fooled, (family, method, path)
+
+
+def test_cam_lesson_s_picture_has_no_face_and_the_whole_image_gets_a_sure_answer_anyway():
+    """The last CAM step: the cup of coffee is refused, and with 'use the whole image' the classifier is as sure of
+    itself as on a face (over 75%): calibration holds only on what the model was trained on."""
+    from gan_viz import faces
+
+    path, whole = links.example_path({"example": str(lessons.NO_FACE_EXAMPLE)})
+    assert "coffee" in path and not whole
+    cam = app.CONTEXT.families["cam_classifier"].get()
+    with pytest.raises(faces.FaceError, match="No face found"):
+        cam.classify_photo(load_image(path))
+    _, probs = cam.classify_photo(load_image(path), use_whole_image=True)
+    assert max(probs["gender"].values()) > 0.75
