@@ -16,7 +16,7 @@ import gan_viz.faces.mmod as mmod
 from gan_viz.faces.crops import FaceCrop, crop_face, inside, is_aligned_crop, whole_image
 from gan_viz.faces.detector import MIN_FACE, FaceError
 
-MMOD_CANDIDATES = 4  # doubted candidates the CNN detector judges, at about 0.13 s each
+MMOD_CANDIDATES = 4  # doubted candidates (HOG's nearest misses) the CNN detector judges, about 0.13 s each
 PART_OF_FACE = 0.35  # a first box narrower than this share of the image's shorter side may be part of a face
 
 
@@ -88,19 +88,23 @@ def _find_faces(img: np.ndarray, size: int, use_whole_image: bool, max_faces: in
     candidates (every round coin turned 15 degrees), so each needs the HOG detector's own threshold."""
     if use_whole_image:
         return [whole_image(img, size)]
-    doubted: list[FaceCrop] = []
+    doubted: list[tuple[float, FaceCrop]] = []
     passes = ((lambda: _cascade_faces(img, size, max_faces), hog.VERIFY_AT),
               (lambda: _find_tilted(img, size), hog.FIND_AT),
               (lambda: [_crop(img, b, size) for b in hog.find(img)[:max_faces]], None),
               (lambda: _lenient(img, size, max_faces), hog.FIND_AT),
               (lambda: _as_crop(img, size), hog.FIND_AT))
     for candidates, at in passes:
-        offered = candidates()
-        found = offered if at is None else [f for f in offered if hog.is_face(img, f.matrix, size, at)]
+        if at is None:  # the HOG detector's own finds need no second look
+            found = candidates()
+        else:
+            scored = [(hog.score(img, f.matrix, size), f) for f in candidates()]
+            found = [f for s, f in scored if s >= at]
+            doubted += scored
         if found:
             return found[:max_faces]
-        doubted += offered[:2]
-    found = [f for f in doubted[:MMOD_CANDIDATES] if mmod.is_face(img, f.matrix, size)]
+    best = sorted(doubted, key=lambda t: -t[0])[:MMOD_CANDIDATES]  # the nearest misses first
+    found = [f for _, f in best if mmod.is_face(img, f.matrix, size)]
     if found:
         return found[:1]  # the CNN judges only the best few: one face, the first it confirms
     raise _no_face(img)

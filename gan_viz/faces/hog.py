@@ -47,10 +47,15 @@ def view(img: np.ndarray, matrix: np.ndarray, size: int, out: int = VIEW) -> np.
     return cv2.warpAffine(img, m[:2], (out, out), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
 
 
-def is_face(img: np.ndarray, matrix: np.ndarray, size: int, at: float = VERIFY_AT) -> bool:
-    """Whether the detector sees a face in the candidate's view (matrix: original -> its size px crop)."""
+def score(img: np.ndarray, matrix: np.ndarray, size: int) -> float:
+    """The detector's best score in the candidate's view (matrix: original -> its size px crop); -1 for none."""
     found = scores(view(img, matrix, size))
-    return bool(found) and found[0][0] >= at
+    return found[0][0] if found else -1.0
+
+
+def is_face(img: np.ndarray, matrix: np.ndarray, size: int, at: float = VERIFY_AT) -> bool:
+    """Whether the detector sees a face in the candidate's view, scoring it at least `at`."""
+    return score(img, matrix, size) >= at
 
 
 def find(img: np.ndarray) -> list[tuple[int, int, int, int]]:
