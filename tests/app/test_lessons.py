@@ -98,3 +98,19 @@ def test_cam_lesson_s_picture_has_no_face_and_the_whole_image_gets_a_sure_answer
         cam.classify_photo(load_image(path))
     _, probs = cam.classify_photo(load_image(path), use_whole_image=True)
     assert max(probs["gender"].values()) > 0.75
+
+
+def test_the_cam_lesson_s_link_to_the_cup_opens_it_with_no_answer_instead_of_failing():
+    import gradio as gr
+
+    from gan_viz.ui.cam_tab import CamTab
+
+    class Request:
+        query_params = {"tab": "cam", "example": str(lessons.NO_FACE_EXAMPLE)}
+
+    with gr.Blocks():
+        tab = CamTab(app.CONTEXT.families["cam_classifier"])
+        tab.build()
+    out = tab.open_view(Request())
+    image, whole, results = out[0], out[1], list(out[5:-1])
+    assert "coffee" in image and whole is False and results == [None] * len(tab.outputs)
