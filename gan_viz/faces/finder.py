@@ -1,5 +1,5 @@
 """Finding the faces of a photo: the cascade's candidates (strict, tilted, lenient), each confirmed by the HOG
-detector, the HOG detector's own finds, the reasons when there is no face, and a cache of recent photos."""
+detector, the HOG detector's own finds, the CNN detector's word on the nearest misses, and a cache of recent photos."""
 from __future__ import annotations
 
 import hashlib

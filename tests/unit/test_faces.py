@@ -201,3 +201,23 @@ def test_a_box_on_part_of_a_face_gives_way_to_the_face_around_it(monkeypatch):
     monkeypatch.setattr(faces.detector, "detect", lambda im, min_size=40, neighbors=5, scale_factor=1.1:
                         calls.append(neighbors) or [big])
     assert [f.box for f in faces.finder._cascade_faces(img, 64, 8)] == [big] and calls == [5]
+
+
+def test_finding_faces_from_several_threads_at_once_gives_what_one_thread_gives(hopper):
+    """Each request thread has its own cascades and dlib detectors: none is shared between threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import skimage.data
+
+    pictures = [hopper, skimage.data.astronaut(), dict(non_faces())["cat"], np.ascontiguousarray(hopper[:, ::-1])]
+
+    def boxes(img):
+        try:
+            return [f.box for f in faces.finder._find_faces(img, 64, False, 8)]  # the cache bypassed
+        except faces.FaceError:
+            return None
+
+    alone = [boxes(p) for p in pictures]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(boxes, pictures * 3))
+    assert together == alone * 3 and alone[2] is None and all(alone[i] for i in (0, 1, 3))
