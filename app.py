@@ -35,6 +35,7 @@ def build_context(args: argparse.Namespace) -> AppContext:
     from gan_viz.models.cyclegan.visualize import GenderFlipper
     from gan_viz.models.lbam.visualize import Inpainter
     from gan_viz.models.sagan.visualize import SAGANExplorer
+    from gan_viz.models.ugatit.visualize import UGATITTranslator
 
     serving.configure_threads()
     try:
@@ -47,13 +48,24 @@ def build_context(args: argparse.Namespace) -> AppContext:
     ctx.add("cam_classifier_robust", "CAM face classifier, adversarially trained twin", CAMExplainer.from_weights)
     ctx.add("sagan", "SAGAN face generator", SAGANExplorer.from_weights)
     ctx.add("cyclegan", "CycleGAN gender flip", GenderFlipper.from_weights)
+    ctx.add("ugatit", "U-GAT-IT gender flip (attention in the loop)", UGATITTranslator.from_weights)
     ctx.add("lbam", "LBAM inpainter", Inpainter.from_weights)
     ctx.resolve_all()
+    withhold_ugatit(ctx.families["ugatit"])
     if zerogpu.active():  # ZeroGPU wants every model on "cuda" before the first request, not loaded lazily in one
         for fam in ctx.families.values():
             if fam.weights is not None:
                 fam.get()
     return ctx
+
+
+def withhold_ugatit(fam) -> None:
+    """U-GAT-IT is offered once it flips faces as well as the CycleGAN (its measured verdict, models/ugatit/gate.py);
+    GAN_VIZ_OFFER_UGATIT=1 offers it anyway (a teacher who wants attention in the loop before it is that good)."""
+    from gan_viz.models.ugatit import gate
+
+    if fam.weights is not None and os.environ.get("GAN_VIZ_OFFER_UGATIT", "") not in ("1", "true"):
+        fam.withheld = gate.not_offered(fam.weights.config)
 
 
 def build_demo(ctx: AppContext) -> tuple[gr.Blocks, list, gan_lab_tab.GanLabTab]:
@@ -76,7 +88,9 @@ def build_demo(ctx: AppContext) -> tuple[gr.Blocks, list, gan_lab_tab.GanLabTab]
                 shown.append("inpainting")
             if ctx.families["cyclegan"].weights is not None:
                 with gr.Tab("Gender flip", id="gender"):
-                    loaders += gender_tab.build(ctx.families["cyclegan"], ctx.families["cam_classifier"])
+                    ugatit = ctx.families["ugatit"]
+                    loaders += gender_tab.build(ctx.families["cyclegan"], ctx.families["cam_classifier"],
+                                                ugatit if ugatit.offered else None)
                 shown.append("gender")
             if ctx.families["cam_classifier"].weights is not None:
                 with gr.Tab("CAM", id="cam"):

@@ -11,6 +11,7 @@ the time each request spent inside the server (queue wait, the function, postpro
 next to what the clients measured: the difference is the clients' own share (they run on the same cores here).
 --other-photos: every photo request sends a photo of its own (the portrait, rescaled, cropped, mirrored and relit at
 random: a class's photos are all different), so nothing is answered from the detection cache.
+--ugatit N: adds /gender_flip requests with translator="ugatit" (N in the mix's units; U-GAT-IT beside the rest).
 --cost K: instead of the rounds, one user sends K requests to each endpoint in turn, app otherwise idle, and the
 server's CPU time per request is printed per endpoint: what each request costs the server.
 Every request goes to 127.0.0.1 only.
@@ -158,6 +159,8 @@ def one_request(client, kind: str, rng: random.Random, mask: str):
                               api_name="/cam")
     if kind == "gender_flip":
         return client.predict(handle_file(photo(rng)), "auto", api_name="/gender_flip")
+    if kind == "gender_flip_ugatit":
+        return client.predict(handle_file(photo(rng)), "auto", "ugatit", api_name="/gender_flip")
     if kind == "inpaint":
         return client.predict(handle_file(str(SAGAN_FACE)), handle_file(mask), api_name="/inpaint")
     if kind == "gan_lab":
@@ -292,6 +295,7 @@ def main() -> None:
                    help="spread the users over this many client processes (default 1: all as threads of this one)")
     p.add_argument("--client-ssl-verify", action="store_true",
                    help="let gradio_client load the CA bundle for every call even over plain HTTP (as before; costly)")
+    p.add_argument("--ugatit", type=int, default=0, help="add U-GAT-IT flips to the mix (N in the mix's units)")
     p.add_argument("--other-photos", action="store_true", help="every photo request sends a photo of its own")
     p.add_argument("--cost", type=int, default=0, metavar="K",
                    help="instead of the rounds: server CPU per request, K requests per endpoint by one user")
@@ -304,6 +308,8 @@ def main() -> None:
         args.env.append("GRADIO_PROFILING=1")
     if args.lab:
         MIX["gan_lab"] = args.lab
+    if args.ugatit:
+        MIX["gender_flip_ugatit"] = args.ugatit
 
     proc = None
     url = args.url

@@ -48,16 +48,17 @@ def measure(ugatit, cyclegan, judge, faces: np.ndarray, gender: int) -> dict:
                             "aux_right")}
     for face in faces:
         t = ugatit.translate(np.ascontiguousarray(face), d)
+        a = ugatit.attention(t)
         c = cyclegan.translate(np.ascontiguousarray(face), d)
         rows["ugatit"].append(flipped(t.fake))
-        rows["off"].append(flipped(t.fake_attention_off))
+        rows["off"].append(flipped(a.fake_attention_off))
         rows["cyclegan"].append(flipped(c.fake))
         rows["ssim"].append(ssim_grey64(t.x, t.fake))
         rows["ssim_cyclegan"].append(ssim_grey64(c.x, c.fake))
         for m in ("gap", "gmp", "fused"):
-            rows[m].append(agreement(t.maps[m], t.change))
-        rows["off_change"].append(t.attention_off_change)
-        rows["aux_right"].append(t.p_source["gap"] >= 0.5)
+            rows[m].append(agreement(a.maps[m], t.change))
+        rows["off_change"].append(a.attention_off_change)
+        rows["aux_right"].append(a.p_source["gap"] >= 0.5)
     return {"direction": d, "n": len(faces), **{k: float(np.mean(v)) for k, v in rows.items()}}
 
 

@@ -140,6 +140,25 @@ def colorbar(cmap: str, vmin: float, vmax: float, label: str, width: int = 360) 
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
 
 
+def bar_chart(values: list[float], labels: list[str], title: str, ylim: tuple[float, float] = (0.0, 1.0),
+              size: tuple[int, int] = (360, 200)) -> np.ndarray:
+    """A small bar chart as a uint8 RGB image (matplotlib on an off-screen canvas of its own, thread-safe)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(size[0] / 100, size[1] / 100), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.bar(range(len(values)), values, color="#4c72b0")
+    ax.set_xticks(range(len(values)), labels, fontsize=7)
+    ax.set_ylim(*ylim)
+    ax.tick_params(labelsize=7)
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
 def to_png_bytes(img: np.ndarray, compress_level: int = 6) -> bytes:
     """Lossless PNG; compress_level is zlib's (1: fastest, PIL's default 6: 7-10% smaller, 3-4x the CPU)."""
     buf = io.BytesIO()

@@ -17,6 +17,11 @@ class Family:
     weights: hub.ResolvedWeights | None = None
     error: str | None = None
     model: Lazy | None = None
+    withheld: str | None = None  # weights found but not offered, and why (e.g. a model below its quality bar)
+
+    @property
+    def offered(self) -> bool:
+        return self.weights is not None and self.withheld is None
 
     def get(self):
         """The loaded model (built on first use, thread-safe), or a WeightsNotFound the UI shows as it is."""
@@ -51,6 +56,8 @@ class AppContext:
         rows = []
         for fam in self.families.values():
             where = fam.weights.detail if fam.weights else f"not available: {fam.error}"
+            if fam.weights and fam.withheld:
+                where = f"not offered yet: {fam.withheld} (weights: {fam.weights.detail})"
             rows.append(f"| {fam.title} | `{fam.name}` | {where} |")
         hub_line = (f"Hub repo `{self.settings.repo}` at revision `{self.settings.revision}`"
                     + (" (offline)" if self.settings.offline else "")) if self.settings.repo else "no Hub repo configured"

@@ -1,4 +1,4 @@
-"""The gender-flip tab: CycleGAN male <-> female on the faces of the user's photo, with the whole cycle shown."""
+"""The gender-flip tab: male <-> female on the faces of the user's photo (CycleGAN or U-GAT-IT), the whole cycle shown."""
 from __future__ import annotations
 
 import cv2
@@ -6,18 +6,18 @@ import gradio as gr
 import numpy as np
 
 from gan_viz import imaging
-from gan_viz.models.cyclegan.visualize import (CALIBRATED_STRENGTH, MAX_FACES, MAX_STRENGTH, TARGET, FlippedPhoto,
-                                               blend_maps, patch_realness, unit)
-from gan_viz.ui import examples, lessons, links
+from gan_viz.models.photo_flip import MAX_FACES, MAX_STRENGTH, TARGET, FlippedPhoto, blend_maps, patch_realness
+from gan_viz.ui import examples, lessons, links, where_it_looks
+from gan_viz.ui.where_it_looks import PANEL, big as _big, heat as _heat
 from gan_viz.ui.context import Family
 from gan_viz.ui.serving import HEAVY, LIGHT, PNG_LEVEL
 from gan_viz.ui.widgets import image_input, model_handler, photo_handlers, says_no_face, session_file
 
-PANEL = 192  # px of each cycle panel shown
 DIRECTION_LABELS = {"auto": "auto (the CAM classifier decides)", "male_to_female": "male -> female",
                     "female_to_male": "female -> male"}
 OTHER = {"male_to_female": "female_to_male", "female_to_male": "male_to_female"}
-HEAT_MAX = 0.5  # heatmaps of |differences| share one scale: 0 to half the pixel range
+TRANSLATOR_LABELS = {"cyclegan": "CycleGAN (its attention read by a probe)",
+                     "ugatit": "U-GAT-IT (attention trained in the loop, steering the translation)"}
 
 
 def _p_female(cam: Family | None):
@@ -32,14 +32,6 @@ def flip(fam: Family, cam: Family | None, image, direction: str, use_whole: bool
     img = image_input(image)
     s = None if strength is None else float(strength)  # None: calibrated per direction
     return fam.get().flip_photo(img, direction or "auto", _p_female(cam), bool(use_whole), face_index, strength=s)
-
-
-def _heat(m: np.ndarray) -> np.ndarray:
-    return imaging.colorize(imaging.upsample_map(np.clip(m / HEAT_MAX, 0, 1), (PANEL, PANEL)), "magma")
-
-
-def _big(img: np.ndarray) -> np.ndarray:
-    return imaging.resize(img, (PANEL, PANEL))
 
 
 def panels(ph: FlippedPhoto, which: int = 0) -> list[tuple[np.ndarray, str]]:
@@ -73,66 +65,6 @@ def blend_panels(ph: FlippedPhoto, which: int) -> list[tuple[np.ndarray, str]]:
         out.append((imaging.overlay(face, dropped, 0.6, "cividis"),
                     "where G redrew (|G(x) - x| > 0.15) the photo's finer detail is replaced by the model's"))
     return out
-
-
-ATTENTION_NOTE = (
-    "**Where the translator looks** (U-GAT-IT, Kim et al. 2020): an auxiliary classifier on the encoder's feature "
-    "maps $E_k(x)$, fed by global average pooling (GAP) and by global max pooling (GMP), with weights $w_k$ that tell "
-    "the source gender from the target; $\\eta(x) = \\sigma(\\sum_k w_k\\,\\mathrm{GAP}(E_k(x)))$, and "
-    "$\\sum_k w_k E_k(x)$ is a heatmap of where the evidence lies. U-GAT-IT trains this module inside its translator; "
-    "**this is a probe**: the module fitted afterwards on our frozen CycleGAN (its encoder after the residual blocks, "
-    "and the target discriminator's last feature maps).")
-
-
-def attention_panels(att, cycle) -> list[tuple[np.ndarray, str]]:
-    """The probe's maps over the face (each scaled to its own [0, 1]), the discriminator's over G(x), and the change."""
-    base = _big(cycle.x)
-    out = []
-    enc, dis = att.encoder, att.discriminator
-    if att.encoder_usable:
-        out += [(imaging.overlay(base, unit(enc.gap_map), 0.55, "inferno"), "GAP branch: sum_k w_k E_k(x) (encoder)"),
-                (imaging.overlay(base, unit(enc.gmp_map), 0.55, "inferno"), "GMP branch: sum_k w'_k E_k(x) (encoder)"),
-                (imaging.overlay(base, enc.fused, 0.55, "inferno"), "fused: mean of the two (a probe has no 1x1 conv)")]
-    if att.discriminator_usable:
-        out.append((imaging.overlay(_big(cycle.fake), dis.fused, 0.55, "inferno"),
-                    "discriminator's CAM on G(x): evidence for 'real'"))
-    out.append((_heat(att.change_on_grid), "|G(x) - x| on the same grid: what changed"))
-    return out
-
-
-def attention_markdown(att) -> str:
-    enc, dis = att.encoder, att.discriminator
-    acc = att.accuracy
-    names = list(acc)
-    if not att.encoder_usable:
-        return (f"The encoder probe of `{names[0]}` is no better than chance on validation faces (accuracy "
-                f"{acc[names[0]]['gap']:.2f} / {acc[names[0]]['gmp']:.2f}), so no attention map is shown for it.")
-    tops = ", ".join(f"k={k}: w={w:+.3f}, w·GAP={c:+.3f}" for k, w, c in enc.top_channels)
-    agree = ("the translator changes where its encoder finds the domain evidence" if att.spearman >= 0.3 else
-             "the translator changes the face largely *elsewhere* than where its encoder finds the domain evidence"
-             if att.spearman <= 0.1 else "the translator's changes follow its encoder's domain evidence only loosely")
-    d_line = (f" The discriminator's probe ({names[1]}, validation accuracy {acc[names[1]]['gap']:.2f} GAP / "
-              f"{acc[names[1]]['gmp']:.2f} GMP) gives G(x) eta = {dis.eta_gap:.3f} (GAP) / {dis.eta_gmp:.3f} (GMP) "
-              "of being a real face." if att.discriminator_usable else
-              " The discriminator's probe is no better than chance here, so its map is not shown.")
-    return (ATTENTION_NOTE + f"\n\nFor this face: eta_GAP = **{enc.eta_gap:.3f}**, eta_GMP = **{enc.eta_gmp:.3f}** "
-            f"(the probe's probability that x is the source gender; its validation accuracy {acc[names[0]]['gap']:.2f} "
-            f"GAP / {acc[names[0]]['gmp']:.2f} GMP). Top channels of the GAP logit: {tops}.{d_line}\n\n"
-            f"Agreement of the fused attention with the change |G(x) - x|: Spearman's rho = **{att.spearman:+.2f}**, "
-            f"top-20% overlap (IoU) = **{att.top20_iou:.2f}** (independent maps: rho 0, IoU about 0.11): {agree}. "
-            f"Computed in {att.seconds * 1000:.0f} ms.")
-
-
-def attention_json(att) -> dict:
-    enc = att.encoder
-    return {"eta_gap": enc.eta_gap, "eta_gmp": enc.eta_gmp,
-            "top_channels": [{"channel": k, "weight": w, "contribution": c} for k, w, c in enc.top_channels],
-            "agreement_with_change": {"spearman": att.spearman, "top20_iou": att.top20_iou},
-            "probe_validation_accuracy": att.accuracy, "shown_as_attention": {"encoder": att.encoder_usable,
-                                                                               "discriminator": att.discriminator_usable},
-            "discriminator": {"eta_gap": att.discriminator.eta_gap, "eta_gmp": att.discriminator.eta_gmp},
-            "heatmap": np.round(enc.fused, 4).tolist(), "seconds": round(att.seconds, 5),
-            "note": "U-GAT-IT's CAM module fitted as a probe on the frozen CycleGAN, not U-GAT-IT's joint training"}
 
 
 def _boxed(img: np.ndarray, ph: FlippedPhoto) -> np.ndarray:
@@ -176,6 +108,19 @@ def summary(ph: FlippedPhoto, shown: int) -> str:
             + note)
 
 
+def translator_family(families: dict[str, Family | None], translator) -> Family:
+    """The family a `translator` value names ("cyclegan", "ugatit"; "U-GAT-IT" and "CycleGAN" too)."""
+    name = str(translator or "cyclegan").strip().lower().replace("-", "").replace(" ", "")
+    if name not in TRANSLATOR_LABELS:
+        hint = " (use_whole_image is the fourth parameter: pass it by name)" if name in ("true", "false") else ""
+        raise ValueError(f"translator must be one of {', '.join(TRANSLATOR_LABELS)}, got {translator!r}{hint}")
+    fam = families.get(name)
+    if fam is None or fam.weights is None:
+        raise ValueError(f"the {name} translator is not offered by this app (its weights were not found, or it is "
+                         "below its quality bar: 'About these models' says which)")
+    return fam
+
+
 def flip_tab(fam: Family, cam: Family | None, image, direction, use_whole, which, calibrated=True, strength=1.0):
     which_i = None if which in (None, "", "all faces") else int(str(which).split()[-1]) - 1
     img = image_input(image)  # decoded once; flip() only re-checks the array
@@ -183,47 +128,53 @@ def flip_tab(fam: Family, cam: Family | None, image, direction, use_whole, which
     if ph.skipped and which_i is None:
         gr.Warning(f"{len(ph.faces) + ph.skipped} faces found; the {MAX_FACES} largest were flipped.")
     png = session_file(imaging.to_png_bytes(ph.result, PNG_LEVEL), ".png")
-    flipper = fam.get()
-    if flipper.probes is not None:
-        att = flipper.attention(ph.faces[0].cycle)
-        att_panels, att_md = attention_panels(att, ph.faces[0].cycle), attention_markdown(att)
-    else:
-        att_panels, att_md = [], "This CycleGAN checkpoint carries no attention probe."
+    att_panels, att_md = where_it_looks.view(fam.name, fam.get(), ph.faces[0].cycle)
     return ph.result, _boxed(img, ph), summary(ph, 0), panels(ph, 0), png, att_panels, att_md
 
 
-def show_link(image, d):
+def show_link(image, d, translator="cyclegan"):
     i = links.example_index(image)
-    return links.UPLOAD_NOTE if i is None else links.markdown("gender", example=i, direction=d)
+    if i is None:
+        return links.UPLOAD_NOTE
+    extra = {"translator": translator} if translator == "ugatit" else {}
+    return links.markdown("gender", example=i, direction=d, **extra)
 
 
 def _direction(direction) -> str:
     return (direction or "").strip().lower().replace("->", "_to_").replace(" ", "")
 
 
-def build(fam: Family, cam: Family | None) -> list[dict]:
-    """The tab's components and events; call inside a gr.Blocks / gr.Tab. Returns the page-load events."""
-    return GenderTab(fam, cam).build()
+def build(fam: Family, cam: Family | None, ugatit: Family | None = None) -> list[dict]:
+    """The tab's components and events; call inside a gr.Blocks / gr.Tab. Returns the page-load events.
+
+    fam: the CycleGAN; cam: the classifier that decides 'auto'; ugatit: offered as a second translator when given
+    (app.py gives it only when its weights are found)."""
+    return GenderTab(fam, cam, ugatit).build()
 
 
 class GenderTab:
-    """One build of the tab: its components, and handlers that flip with `fam` judged by `cam`."""
+    """One build of the tab: its components, and handlers that flip with the translator picked, judged by `cam`."""
 
-    def __init__(self, fam: Family, cam: Family | None):
-        self.fam, self.cam = fam, cam
+    def __init__(self, fam: Family, cam: Family | None, ugatit: Family | None = None):
+        self.families = {"cyclegan": fam, "ugatit": ugatit}
+        self.offered = [k for k, f in self.families.items() if f is not None and f.weights is not None]
+        self.cam = cam
 
     def build(self) -> list[dict]:
         gr.Markdown(
             "Upload a photo (or use the webcam or an example). Each face is found, its eyes levelled, cropped the way "
-            "the training faces were, translated by a **CycleGAN** (Zhu et al. 2017), and the change is blended back "
-            "into your picture. Below, the whole cycle of one face: the translation G(x), the way back F(G(x)), what "
-            "got lost, and what the discriminator thinks.")
-        lessons.build("gender")
+            "the training faces were, translated by a **CycleGAN** (Zhu et al. 2017)"
+            + (" or by **U-GAT-IT** (Kim et al. 2020), whose CAM attention steers its translation,"
+               if "ugatit" in self.offered else "") +
+            " and the change is blended back into your picture. Below, the whole cycle of one face: the translation "
+            "G(x), the way back F(G(x)), what got lost, what the discriminator thinks, and where the translator looks.")
+        lessons.build("gender", lambda step: step.get("translator", "cyclegan") in self.offered)
         self._layout()
         self._wire()
         self._api()
         image, direction, whole = self.inputs[:3]
-        return [dict(fn=self.open_view, inputs=None, outputs=[image, whole, direction, *self.outputs, self.link],
+        outputs = [image, whole, direction, self.inputs[-1], *self.outputs, self.link]
+        return [dict(fn=self.open_view, inputs=None, outputs=outputs,
                      api_visibility="private", **LIGHT)]
 
     def _layout(self) -> None:
@@ -232,12 +183,14 @@ class GenderTab:
                 image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
                                  elem_id="flip-input", height=320)
                 direction = gr.Radio([(v, k) for k, v in DIRECTION_LABELS.items()], value="auto", label="Direction")
+                translator = gr.Radio([(TRANSLATOR_LABELS[k], k) for k in self.offered], value="cyclegan",
+                                      label="Translator", elem_id="flip-translator", visible=len(self.offered) > 1)
                 which = gr.Dropdown(["all faces"] + [f"face {i}" for i in range(1, MAX_FACES + 1)], value="all faces",
                                     label="Face (numbered on the photo, largest first)")
                 whole = gr.Checkbox(label="Use the whole image (it already is a face crop)", value=False)
                 calibrated = gr.Checkbox(value=True, label=(
-                    "Calibrated strength: male -> female {male_to_female:g}, female -> male {female_to_male:g} (the "
-                    "strongest flip that keeps the face's structure; untick to choose)").format(**CALIBRATED_STRENGTH))
+                    "Calibrated strength, per translator and direction (the strongest flip that keeps the face's "
+                    "structure; the table under the result says which); untick to choose"))
                 strength = gr.Slider(0.0, MAX_STRENGTH, value=1.0, step=0.1, elem_id="flip-strength",
                                      label="Strength s: the photo moves by s x (G(x) - x); 1 is the translation itself, "
                                            "more goes further the same way")
@@ -250,33 +203,35 @@ class GenderTab:
                 info = gr.Markdown(elem_id="flip-info")
                 gallery = gr.Gallery(label="The cycle of one face", columns=4, height=480, format="png",
                                      elem_id="flip-cycle")
-                with gr.Accordion("Where the translator looks: U-GAT-IT's CAM attention (a probe of our CycleGAN)",
-                                  open=True):
+                with gr.Accordion("Where the translator looks: CAM attention (U-GAT-IT's own; a probe of the "
+                                  "CycleGAN)", open=True):
                     att_gallery = gr.Gallery(label="Attention of face 1", columns=5, height=240, format="png",
                                              elem_id="flip-attention")
                     att_info = gr.Markdown(elem_id="flip-attention-info",
                                            latex_delimiters=[{"left": "$", "right": "$", "display": False}])
                 download = gr.File(label="Result (PNG)")
                 self.link = gr.Markdown(links.UPLOAD_NOTE, elem_id="flip-link")
-        self.inputs = [image, direction, whole, which, calibrated, strength]
+        self.inputs = [image, direction, whole, which, calibrated, strength, translator]
         self.outputs = [result, found, info, gallery, download, att_gallery, att_info]
 
     def _wire(self) -> None:
-        image, direction, whole, which, calibrated, strength = self.inputs
+        image, direction, whole, which, calibrated, strength, translator = self.inputs
         on_button, on_change, self.arrive = photo_handlers(self.flip, len(self.outputs), "flip_tab")
         # Only what a visitor does computes (.input, .release, a pick): the values the page sets as it opens
         # (open_view, which computes them itself) cost the server nothing more.
         self.ex_gallery.select(examples.on_select, None, [image, whole], api_visibility="private", **LIGHT).then(
             on_change, self.inputs, self.outputs, api_visibility="private", **HEAVY).then(
-            show_link, [image, direction], self.link, api_visibility="private", **LIGHT)
+            show_link, [image, direction, translator], self.link, api_visibility="private", **LIGHT)
         self.run.click(on_button, self.inputs, self.outputs, api_visibility="private", **HEAVY)
-        gr.on([image.input, direction.input, whole.input, which.input, calibrated.input, strength.release],
-              on_change, self.inputs, self.outputs, api_visibility="private", trigger_mode="always_last", **HEAVY)
-        gr.on([image.input, direction.input], show_link, [image, direction], self.link, api_visibility="private",
-              **LIGHT)
+        gr.on([image.input, direction.input, whole.input, which.input, calibrated.input, strength.release,
+               translator.input], on_change, self.inputs, self.outputs, api_visibility="private",
+              trigger_mode="always_last", **HEAVY)
+        gr.on([image.input, direction.input, translator.input], show_link, [image, direction, translator], self.link,
+              api_visibility="private", **LIGHT)
 
-    def flip(self, image, *choices):
-        return flip_tab(self.fam, self.cam, image, *choices)
+    def flip(self, image, direction, whole, which, calibrated, strength, translator="cyclegan"):
+        fam = translator_family(self.families, translator)
+        return flip_tab(fam, self.cam, image, direction, whole, which, calibrated, strength)
 
     def open_view(self, request: gr.Request):
         """The view a link names (?tab=gender&example=0&direction=female_to_male), else the worked example: inputs
@@ -285,13 +240,16 @@ class GenderTab:
         ex = links.example_path(q)
         image, whole = ex if ex is not None else examples.example_rows()[0]
         direction = links.choice_param(q, "direction", DIRECTION_LABELS) or "auto"
-        return (image, whole, direction, *self.arrive(image, direction, whole, "all faces", True, 1.0),
-                show_link(image, direction))
+        translator = links.choice_param(q, "translator", self.offered) or "cyclegan"
+        return (image, whole, direction, translator,
+                *self.arrive(image, direction, whole, "all faces", True, 1.0, translator),
+                show_link(image, direction, translator))
 
     def _api(self) -> None:
         with gr.Group(visible=False):  # the documented API on hidden components (gr.File: our own validation answers)
             api_image = gr.File(type="filepath", label="image", file_types=["image"])
             api_direction = gr.Textbox(label="direction", value="auto")
+            api_translator = gr.Textbox(label="translator", value="cyclegan")
             api_whole = gr.Checkbox(label="use_whole_image", value=False)
             api_result = gr.Image(format="png", label="result")
             api_face = gr.Image(format="png", label="translated face")
@@ -300,25 +258,26 @@ class GenderTab:
             api_att_overlay = gr.Image(format="png", label="attention_overlay")
             api_att_json = gr.JSON(label="attention")
             b, b_att = gr.Button(), gr.Button()
-        b.click(model_handler(says_no_face(self.gender_flip, 2), "image"), [api_image, api_direction, api_whole],
+        b.click(model_handler(says_no_face(self.gender_flip, 2), "image"), [api_image, api_direction, api_translator, api_whole],
                 [api_result, api_face, api_json], api_name="gender_flip", **HEAVY)
         b_att.click(model_handler(says_no_face(self.translator_attention, 1), "image"),
-                    [api_image, api_att_direction, api_whole],
+                    [api_image, api_att_direction, api_translator, api_whole],
                     [api_att_overlay, api_att_json], api_name="translator_attention", **HEAVY)
 
     # Named parameters: gradio_client's view_api() shows these names.
-    def translator_attention(self, image, direction, use_whole_image=False):
+    def translator_attention(self, image, direction, translator="cyclegan", use_whole_image=False):
+        fam = translator_family(self.families, translator)
         if image is None:
             raise ValueError("send an image")
         d = _direction(direction)
         if d not in TARGET:
             raise ValueError(f"direction must be one of {', '.join(TARGET)}, got {direction!r}")
-        ph = flip(self.fam, self.cam, image, d, bool(use_whole_image))
-        att = self.fam.get().attention(ph.faces[0].cycle)
-        return imaging.overlay(_big(ph.faces[0].cycle.x), att.encoder.fused, 0.55, "inferno"), attention_json(att)
+        ph = flip(fam, self.cam, image, d, bool(use_whole_image))
+        return where_it_looks.api_answer(fam.name, fam.get(), ph.faces[0].cycle)
 
-    def gender_flip(self, image, direction, use_whole_image=False):
+    def gender_flip(self, image, direction, translator="cyclegan", use_whole_image=False):
+        fam = translator_family(self.families, translator)
         if image is None:
             raise ValueError("send an image")
-        ph = flip(self.fam, self.cam, image, _direction(direction or "auto"), bool(use_whole_image))
-        return ph.result, ph.faces[0].cycle.fake, face_json(ph)
+        ph = flip(fam, self.cam, image, _direction(direction or "auto"), bool(use_whole_image))
+        return ph.result, ph.faces[0].cycle.fake, face_json(ph) | {"translator": fam.name}

@@ -5,6 +5,7 @@ from a formula the app computes); check them again when the weights change.
 """
 from __future__ import annotations
 
+from typing import Callable
 from urllib.parse import urlencode
 
 import gradio as gr
@@ -51,6 +52,10 @@ LESSONS: dict[str, tuple[str, list[tuple[str, dict | None]]]] = {
          "trip's error largest?", {"example": 0, "direction": "female_to_male"}),
         ("Open *Where the translator looks*: does the translator change the face where its encoder finds the "
          "domain evidence? The rank correlation answers it for this face.", {"example": 0, "direction": "female_to_male"}),
+        ("Now pick **U-GAT-IT**, whose attention was trained inside the translator and re-weights what its decoder "
+         "sees. **Predict** whose map follows the change more closely, the probe's or U-GAT-IT's; then compare the "
+         "Spearman of each, and look at the face with attention off: what did attention change?",
+         {"example": 0, "direction": "female_to_male", "translator": "ugatit"}),
         ("Try a generated face (already a crop) the other way round.", {"example": 2, "direction": "male_to_female"}),
     ]),
     "inpainting": ("Lesson: filling a hole with learned attention", [
@@ -93,17 +98,22 @@ def href(tab: str, settings: dict) -> str:
     return "?" + urlencode({"tab": tab, **settings})
 
 
-def markdown(tab: str) -> str:
-    title, steps = LESSONS[tab]
+def steps(tab: str, available: Callable[[dict], bool] | None = None) -> list[tuple[str, dict | None]]:
+    """The tab's steps, without those whose view this app cannot open (available(settings) is False)."""
+    return [(t, s) for t, s in LESSONS[tab][1] if s is None or available is None or available(s)]
+
+
+def markdown(tab: str, available: Callable[[dict], bool] | None = None) -> str:
     lines = []
-    for n, (text, settings) in enumerate(steps, 1):
+    for n, (text, settings) in enumerate(steps(tab, available), 1):
         link = f" [Open this view]({href(tab, settings)})" if settings is not None else ""
         lines.append(f"{n}. {text}{link}")
     return "\n".join(lines)
 
 
-def build(tab: str) -> None:
-    """The lesson as a folded accordion: one click to open, its steps as links that open that view."""
+def build(tab: str, available: Callable[[dict], bool] | None = None) -> None:
+    """The lesson as a folded accordion: one click to open, its steps as links that open that view (a step whose
+    view needs a model this app does not offer is left out: available(settings) says)."""
     title, _ = LESSONS[tab]
     with gr.Accordion(title, open=False, elem_id=f"{tab}-lesson"):
-        gr.Markdown(markdown(tab))
+        gr.Markdown(markdown(tab, available))

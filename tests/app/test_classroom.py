@@ -20,8 +20,8 @@ def test_api_parameters_are_named_for_what_they_are(client):
     names = {ep: [p["parameter_name"] for p in spec["parameters"]] for ep, spec in api.items()}
     assert names["/classify"] == ["image", "use_whole_image"]
     assert names["/cam"] == ["image", "method", "target", "layer", "use_whole_image"]
-    assert names["/gender_flip"] == ["image", "direction", "use_whole_image"]
-    assert names["/translator_attention"] == ["image", "direction", "use_whole_image"]
+    assert names["/gender_flip"] == ["image", "direction", "translator", "use_whole_image"]
+    assert names["/translator_attention"] == ["image", "direction", "translator", "use_whole_image"]
     assert names["/inpaint"] == ["image", "mask"]
     assert names["/sagan_generate"] == ["seed", "psi"]
     assert names["/sagan_attention"] == ["seed", "x", "y", "layer", "reading"]

@@ -134,3 +134,21 @@ def test_translator_attention_probe_from_8_threads():
         assert a[2] == pytest.approx(b[2], abs=1e-6)
 
     _assert_same_as_alone(run, cycles, same)
+
+
+def test_ugatit_flip_and_its_attention_from_8_threads():
+    ug = app.CONTEXT.families["ugatit"].get()
+    jobs = [(HOPPER, "male_to_female"), (_photo_with_two_faces(), "female_to_male"), (SAGAN_FACE, "female_to_male")]
+
+    def run(job):
+        ph = ug.flip_photo(job[0], job[1], use_whole_image=job[0] is SAGAN_FACE)
+        a = ug.attention(ph.faces[0].cycle)
+        return ph.result, a.maps["fused"], a.fake_attention_off, a.agreement_with_change
+
+    def same(a, b):
+        np.testing.assert_allclose(a[0].astype(int), b[0].astype(int), atol=1)
+        np.testing.assert_allclose(a[1], b[1], atol=1e-5)
+        np.testing.assert_allclose(a[2].astype(int), b[2].astype(int), atol=1)
+        assert a[3] == pytest.approx(b[3], abs=1e-5)
+
+    _assert_same_as_alone(run, jobs, same)

@@ -30,6 +30,8 @@ def test_each_lesson_has_3_to_5_steps_whose_links_open_a_valid_view(tab):
         for key in ("x", "y"):
             if key in q:
                 assert links.int_param(q, key, 0, 63) is not None
+        if "translator" in q:  # a translator the app offers (its weights are bundled)
+            assert app.CONTEXT.families[q["translator"]].weights is not None
         if "preset" in q:
             from gan_viz.models.gan2d.presets import PRESETS
 
@@ -114,3 +116,32 @@ def test_the_cam_lesson_s_link_to_the_cup_opens_it_with_no_answer_instead_of_fai
     out = tab.open_view(Request())
     image, whole, results = out[0], out[1], list(out[5:-1])
     assert "coffee" in image and whole is False and results == [None] * len(tab.outputs)
+
+
+def test_the_gender_lesson_s_u_gat_it_step_opens_its_attention_and_the_probe_s_stays_a_probe():
+    import gradio as gr
+
+    from gan_viz.ui.gender_tab import GenderTab
+
+    step = next(settings for text, settings in lessons.LESSONS["gender"][1] if settings and "translator" in settings)
+
+    class Request:
+        query_params = {"tab": "gender", **{k: str(v) for k, v in step.items()}}
+
+    fams = app.CONTEXT.families
+    with gr.Blocks():
+        tab = GenderTab(fams["cyclegan"], fams["cam_classifier"], fams["ugatit"])
+        tab.build()
+    out = tab.open_view(Request())
+    direction, translator = out[2], out[3]
+    att_gallery, att_info = out[4 + 5], out[4 + 6]
+    assert direction == "female_to_male" and translator == "ugatit"
+    assert "in the loop" in att_info and "rho" in att_info
+    captions = [c for _, c in att_gallery]
+    assert any("attention off" in c for c in captions) and any("AdaLIN" in c or "rho" in c for c in captions)
+
+    class Plain:
+        query_params = {"tab": "gender", "example": "0", "direction": "female_to_male"}
+
+    probe = tab.open_view(Plain())
+    assert probe[3] == "cyclegan" and "probe" in probe[4 + 6]

@@ -42,7 +42,7 @@ def test_cam_adversarial_and_gender_flip_of_a_cat_say_no_face(client, cat):
 def test_the_whole_image_is_used_when_asked(client, cat):
     overlay, info = client.predict(handle_file(cat), "gradcam", "predicted", "last", True, api_name="/cam")
     assert overlay is not None and info["face_found"] is True and info["face_box"] is None
-    result, face, info = client.predict(handle_file(cat), "male_to_female", True, api_name="/gender_flip")
+    result, face, info = client.predict(handle_file(cat), "male_to_female", use_whole_image=True, api_name="/gender_flip")
     assert result is not None and info["face_found"] is True and info["whole_image"] is True
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 import app
 from gan_viz.imaging import load_image
 from gan_viz.models.cyclegan import attention_probe as ap
-from gan_viz.ui import gender_tab
+from gan_viz.ui import where_it_looks
 
 HOPPER = str(Path(__file__).resolve().parents[2] / "assets" / "grace_hopper.jpg")
 FLIP = app.CONTEXT.families["cyclegan"]
@@ -63,9 +63,9 @@ def test_a_probe_no_better_than_chance_is_not_shown_as_attention(monkeypatch):
     ph = flipper.flip_photo(load_image(HOPPER), "male_to_female")
     att = flipper.attention(ph.faces[0].cycle)
     assert not att.encoder_usable and not att.discriminator_usable
-    panels = gender_tab.attention_panels(att, ph.faces[0].cycle)
+    panels = where_it_looks.probe_panels(att, ph.faces[0].cycle)
     assert [c for _, c in panels] == ["|G(x) - x| on the same grid: what changed"]
-    assert "no better than chance" in gender_tab.attention_markdown(att)
+    assert "no better than chance" in where_it_looks.probe_markdown(att)
 
 
 def test_fitting_recovers_a_planted_channel():
@@ -97,3 +97,67 @@ def test_translator_attention_api(tmp_path):
             client.predict(handle_file(str(junk)), "male_to_female", api_name="/translator_attention")
     finally:
         app.demo.close()
+
+
+@pytest.fixture(scope="module")
+def ugatit_offered():
+    """The gender tab with U-GAT-IT offered beside the CycleGAN (as when it passes its bar, or GAN_VIZ_OFFER_UGATIT=1)."""
+    import gradio as gr
+
+    from gan_viz.ui.gender_tab import GenderTab
+
+    fams = app.CONTEXT.families
+    with gr.Blocks() as demo:
+        GenderTab(fams["cyclegan"], fams["cam_classifier"], fams["ugatit"]).build()
+    demo.queue()
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    yield Client(url, verbose=False)
+    demo.close()
+
+
+def test_ugatit_attention_api_answers_what_the_model_computes(ugatit_offered):
+    ug = app.CONTEXT.families["ugatit"].get()
+    client = ugatit_offered
+    overlay, info = client.predict(handle_file(HOPPER), "female_to_male", "ugatit", api_name="/translator_attention")
+    assert Image.open(overlay).format == "PNG" and info["translator"] == "ugatit"
+    direct = ug.attention(ug.flip_photo(load_image(HOPPER), "female_to_male").faces[0].cycle)
+    assert info["agreement_with_change"] == pytest.approx(direct.agreement_with_change, abs=1e-6)
+    assert info["aux_p_source"] == pytest.approx(direct.p_source, abs=1e-6)
+    assert info["rho"] == pytest.approx(direct.rho) and len(info["rho"]) == 2 * ug.model.config.n_res
+    assert 0 < info["attention_off_change"] <= 1
+    assert info["attention_off_change"] == pytest.approx(direct.attention_off_change, abs=1e-6)
+    _, _, flip = client.predict(handle_file(HOPPER), "female_to_male", "ugatit", api_name="/gender_flip")
+    assert flip["translator"] == "ugatit" and flip["direction"] == "female_to_male"
+    assert flip["faces"][0]["strength"] == ug.CALIBRATED_STRENGTH["female_to_male"]
+    _, _, default = client.predict(handle_file(HOPPER), "female_to_male", api_name="/gender_flip")
+    assert default["translator"] == "cyclegan"  # the default answers as before
+    with pytest.raises(Exception, match="translator must be one of cyclegan, ugatit"):
+        client.predict(handle_file(HOPPER), "female_to_male", "stargan", api_name="/gender_flip")
+
+
+def test_ugatit_is_offered_only_once_measured_as_good_as_the_cyclegan(monkeypatch):
+    from gan_viz.models.ugatit import gate
+    from gan_viz.ui.context import Family
+
+    rows = lambda m, f, s=0.8, d=1.0: {"male_to_female": {"flip_rate": m, "ssim_grey64": s, "detail_kept_median": d},  # noqa: E731
+                                       "female_to_male": {"flip_rate": f, "ssim_grey64": s, "detail_kept_median": d}}
+    assert gate.verdict("pictures", rows(0.95, 0.85), rows(0.94, 0.85)) == []
+    failed = gate.verdict("pictures", rows(0.95, 0.80, d=0.8), rows(0.94, 0.85))
+    assert len(failed) == 3 and "female_to_male flips 80.0% of pictures, the CycleGAN 85.0%" in failed
+    assert gate.verdict("crops", rows(0.95, 0.85, s=0.7, d=0.1), rows(0.9, 0.8)) != []  # SSIM; detail is not a crop's
+    assert len(gate.verdict("crops", rows(0.95, 0.85, d=0.1), rows(0.9, 0.8))) == 0
+
+    ug = app.CONTEXT.families["ugatit"]
+    passed = {"failed": []}
+    for config, offered in (({}, False), ({"quality": {"crops": passed}}, False),
+                            ({"quality": {"crops": passed, "pictures": {"failed": ["m->f flips less"]}}}, False),
+                            ({"quality": {"crops": passed, "pictures": passed}}, True)):
+        weights = type("W", (), {"config": config, "detail": "bundled"})()
+        fam = Family("ugatit", ug.title, ug.build, weights)
+        monkeypatch.delenv("GAN_VIZ_OFFER_UGATIT", raising=False)
+        app.withhold_ugatit(fam)
+        assert fam.offered is offered and (fam.withheld is None) is offered
+        monkeypatch.setenv("GAN_VIZ_OFFER_UGATIT", "1")
+        fam.withheld = None
+        app.withhold_ugatit(fam)
+        assert fam.offered

@@ -134,18 +134,41 @@ def test_a_run_exports_and_the_next_run_resumes_from_the_export(tiny_faces, tmp_
 
 def test_the_surface_names_every_map_and_measures_what_attention_does(nets):
     from gan_viz.attention_agreement import pooled_change, rank_correlation
-    from gan_viz.models.ugatit.visualize import UGATITTranslator, agreement
+    from gan_viz.models.ugatit.visualize import MAPS, UGATITTranslator, agreement
 
     tr = UGATITTranslator(nets, torch.device("cpu"))
     face = np.random.default_rng(4).integers(0, 256, (200, 200, 3), dtype=np.uint8)
-    t = tr.translate(face, "female_to_male")
-    assert t.fake.shape == t.x.shape == (96, 96, 3) and t.fake.dtype == np.uint8
-    assert set(t.maps) == {"gap", "gmp", "fused", "d_global", "d_local"}
-    assert all(0 <= m.min() and m.max() <= 1 for m in t.maps.values()) and t.maps["fused"].shape == (24, 24)
-    assert set(t.p_source) == {"gap", "gmp"} and all(0 <= p <= 1 for p in t.p_source.values())
-    assert len(t.rho) == 2 * nets.config.n_res and all(0 <= r <= 1 for r in t.rho)
-    assert t.attention_off_change > 0
-    assert agreement(t.maps["fused"], t.change) == pytest.approx(
-        rank_correlation(t.maps["fused"], pooled_change(t.change, (24, 24))))
+    c = tr.translate(face, "female_to_male")
+    assert c.fake.shape == c.x.shape == c.rec.shape == c.identity.shape == (96, 96, 3) and c.fake.dtype == np.uint8
+    g, f = nets.female_to_male, nets.male_to_female
+    with torch.no_grad():
+        x = torch.from_numpy(c.x).permute(2, 0, 1).float().div(127.5).sub(1).unsqueeze(0)
+        fake = g(x)[0]
+        rec = f(fake)[0]
+    assert np.abs(c.delta - (fake - x)[0].permute(1, 2, 0).numpy()).max() < 1e-5  # the change added to a photo
+    assert c.cycle_l1 == pytest.approx(float((x - rec).abs().mean() / 2), abs=1e-6)
+    a = tr.attention(c)
+    assert set(a.maps) == set(MAPS)
+    assert all(0 <= m.min() and m.max() <= 1 for m in a.maps.values()) and a.maps["fused"].shape == (24, 24)
+    assert set(a.p_source) == {"gap", "gmp"} and all(0 <= p <= 1 for p in a.p_source.values())
+    assert len(a.rho) == 2 * nets.config.n_res and all(0 <= r <= 1 for r in a.rho)
+    with torch.no_grad():
+        off = g.decode(g.attend(x, attention=False)["h"])
+    assert a.attention_off_change == pytest.approx(float((fake - off).abs().mean() / 2), abs=1e-5) and a.attention_off_change > 0
+    assert a.agreement_with_change == pytest.approx(
+        rank_correlation(a.maps["fused"], pooled_change(c.change, (24, 24))))
+    assert a.agreement_with_change == pytest.approx(agreement(a.maps["fused"], c.change))
     with pytest.raises(ValueError, match="direction"):
         tr.translate(face, "sideways")
+
+
+def test_a_photo_goes_through_the_same_path_as_the_cyclegans(nets):
+    from gan_viz.models.ugatit.visualize import UGATITTranslator
+
+    tr = UGATITTranslator(nets, torch.device("cpu"))
+    face = np.random.default_rng(5).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    ph = tr.flip_photo(face, "male_to_female", use_whole_image=True, strength=1.0)
+    assert ph.result.shape == face.shape and len(ph.faces) == 1 and ph.faces[0].cycle.direction == "male_to_female"
+    assert np.abs(ph.result.astype(int) - face).mean() > 1  # the translation was blended in
+    same = tr.flip_photo(face, "male_to_female", use_whole_image=True, strength=0.0)
+    assert np.array_equal(same.result, face)  # strength 0 gives the photo back

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gan_viz import faces
-from gan_viz.faces import finder, hog
+from gan_viz.faces import hog
 from gan_viz.imaging import load_image
 from tests.non_faces import non_faces
 

@@ -1,0 +1,37 @@
+"""When U-GAT-IT is offered in the app: it flips faces at least as well as the CycleGAN, measured in the same run.
+
+benchmarks/gender_flip_quality.py --translator ugatit --write-card measures both translators on the same validation
+faces, through the app's photo path, judged by the same classifier, and writes the verdict into U-GAT-IT's
+config.json under "quality" (crops and pictures). A new export rewrites config.json without it, so weights that
+have not been measured are not offered. The targets are the issue's: flip rate at least the CycleGAN's in each
+direction, SSIM of the 64 px grey faces >= 0.75, and in pictures the detail kept >= 0.9.
+"""
+from __future__ import annotations
+
+MODES = ("crops", "pictures")
+MIN_SSIM_GREY64 = 0.75
+MIN_DETAIL_KEPT = 0.9  # pictures only: on a crop the whole face is redrawn at the model's size
+
+
+def verdict(mode: str, ugatit: dict[str, dict], cyclegan: dict[str, dict]) -> list[str]:
+    """What U-GAT-IT misses in one mode (empty: nothing); rows per direction as the benchmark writes them."""
+    failed = []
+    for d, r in ugatit.items():
+        if r["flip_rate"] < cyclegan[d]["flip_rate"]:
+            failed.append(f"{d} flips {r['flip_rate']:.1%} of {mode}, the CycleGAN {cyclegan[d]['flip_rate']:.1%}")
+        if r["ssim_grey64"] < MIN_SSIM_GREY64:
+            failed.append(f"{d} keeps SSIM {r['ssim_grey64']:.3f} of the face's structure in {mode} (< {MIN_SSIM_GREY64})")
+        if mode == "pictures" and r["detail_kept_median"] < MIN_DETAIL_KEPT:
+            failed.append(f"{d} keeps {r['detail_kept_median']:.2f} of the detail in pictures (< {MIN_DETAIL_KEPT})")
+    return failed
+
+
+def not_offered(config: dict) -> str | None:
+    """Why these weights are not offered (None: they are), from the verdicts in their config.json."""
+    quality = config.get("quality", {})
+    missing = [m for m in MODES if m not in quality]
+    if missing:
+        return (f"not yet measured against the CycleGAN on {' and '.join(missing)} (python "
+                "benchmarks/gender_flip_quality.py --data DIR --translator ugatit [--pictures] --write-card)")
+    failed = [f for m in MODES for f in quality[m]["failed"]]
+    return "; ".join(failed) if failed else None
