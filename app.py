@@ -124,7 +124,11 @@ def _name(fn) -> str:
 
 
 def warm_up(openers: list) -> None:
-    """Compute the tabs' worked examples once, in the background, so the first visitor finds them ready."""
+    """Build the face detectors and compute the tabs' worked examples once, in the background, so the first visitor
+    finds them ready."""
+    from gan_viz import faces
+
+    faces.warm()
     for opener in openers:
         try:
             opener(None)  # no request: no link, the worked example (cached for every later visitor)

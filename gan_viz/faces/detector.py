@@ -5,10 +5,11 @@ opencv-python 4.x ships these cascades (cv2.data.haarcascades); 5.0 does not, he
 from __future__ import annotations
 
 import math
-import threading
 
 import cv2
 import numpy as np
+
+from gan_viz.faces.pool import Pool
 
 MIN_FACE = 40  # px; smaller faces carry too little detail for 64-128 px models
 PAD = 50  # replicate padding so faces touching the border (tight crops) are still found
@@ -18,19 +19,17 @@ class FaceError(ValueError):
     """A user-facing problem with the faces in an image; the message is shown as it is."""
 
 
+def _load(name: str) -> cv2.CascadeClassifier:
+    c = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+    if c.empty():
+        raise RuntimeError(f"OpenCV cascade {name} is missing: install opencv-python 4.x (it ships them)")
+    return c
+
+
 # cv2.CascadeClassifier.detectMultiScale is not safe to call on one instance from two threads (it can fail
-# with vector::_M_range_check): each request thread gets its own instances, built once from the files OpenCV ships.
-_local = threading.local()
-
-
-def _cascade(name: str) -> cv2.CascadeClassifier:
-    per_thread = _local.__dict__.setdefault("cascades", {})
-    if name not in per_thread:
-        c = cv2.CascadeClassifier(cv2.data.haarcascades + name)
-        if c.empty():
-            raise RuntimeError(f"OpenCV cascade {name} is missing: install opencv-python 4.x (it ships them)")
-        per_thread[name] = c
-    return per_thread[name]
+# with vector::_M_range_check): each call borrows an instance no other thread is using.
+CASCADES = {name: Pool(lambda name=name: _load(name))
+            for name in ("haarcascade_frontalface_default.xml", "haarcascade_eye.xml")}
 
 
 def detect(img: np.ndarray, min_size: int = MIN_FACE, neighbors: int = 5,
@@ -43,8 +42,9 @@ def detect(img: np.ndarray, min_size: int = MIN_FACE, neighbors: int = 5,
         gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     # No histogram equalisation: the framing was calibrated without it, and it hides small faces.
     gray = cv2.copyMakeBorder(gray, PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE)
-    boxes = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
-        gray, scaleFactor=scale_factor, minNeighbors=neighbors, minSize=(max(8, int(min_size * scale * 0.75)),) * 2)
+    with CASCADES["haarcascade_frontalface_default.xml"].lend() as cascade:
+        boxes = cascade.detectMultiScale(gray, scaleFactor=scale_factor, minNeighbors=neighbors,
+                                         minSize=(max(8, int(min_size * scale * 0.75)),) * 2)
     out = []
     for x, y, w, h in boxes:
         box = (int((x - PAD) / scale), int((y - PAD) / scale), int(w / scale), int(h / scale))
@@ -61,7 +61,8 @@ def eyes(img: np.ndarray, box: tuple[int, int, int, int], neighbors: int = 5) ->
     if upper.size == 0:
         return []
     upper = cv2.cvtColor(np.ascontiguousarray(upper), cv2.COLOR_RGB2GRAY)
-    return list(_cascade("haarcascade_eye.xml").detectMultiScale(upper, 1.1, neighbors, minSize=(max(8, w // 10),) * 2))
+    with CASCADES["haarcascade_eye.xml"].lend() as cascade:
+        return list(cascade.detectMultiScale(upper, 1.1, neighbors, minSize=(max(8, w // 10),) * 2))
 
 
 def eye_pair(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray] | None:

@@ -79,6 +79,12 @@ def forget() -> None:
         _found.clear()
 
 
+def warm() -> None:
+    """Build one of each detector now (about 0.3 s in all), so that the first visitor does not wait for them."""
+    for pool in (*detector.CASCADES.values(), hog.DETECTORS, mmod.NETWORKS):
+        pool.warm()
+
+
 def _find_faces(img: np.ndarray, size: int, use_whole_image: bool, max_faces: int) -> list[FaceCrop]:
     """The first of these passes that finds a face confirmed by the HOG detector: the strict cascade, the cascade on
     the picture turned both ways, the HOG detector on its own, the cascade at its most lenient, the picture itself as a

@@ -8,11 +8,11 @@ pictures against the project's non-face set; the figures are in docs/benchmarks.
 """
 from __future__ import annotations
 
-import threading
-
 import cv2
 import dlib
 import numpy as np
+
+from gan_viz.faces.pool import Pool
 
 VIEW = 200  # px of the view a candidate is judged in: its framing square enlarged by ZOOM
 ZOOM = 1.6  # the HOG detector needs some context around the face, which the framing square cuts off
@@ -23,18 +23,13 @@ FIND_AT = 0.0  # a face the HOG detector finds on its own, where the cascade fou
 # its face into the framing the models were trained on (gan_viz/faces/crops.py).
 HAAR_WIDTH, HAAR_DY = 1.15, -0.086
 
-_local = threading.local()  # one detector per request thread: dlib does not promise a shared one is thread-safe
-
-
-def _detector():
-    if not hasattr(_local, "detector"):
-        _local.detector = dlib.get_frontal_face_detector()
-    return _local.detector
+DETECTORS = Pool(dlib.get_frontal_face_detector)  # dlib does not promise that one detector is thread-safe
 
 
 def scores(img: np.ndarray, upsample: int = 0) -> list[tuple[float, tuple[int, int, int, int]]]:
     """(score, (x, y, w, h)) of every window the detector scores above -1, best first."""
-    rects, found, _ = _detector().run(np.ascontiguousarray(img), upsample, -1.0)
+    with DETECTORS.lend() as detector:
+        rects, found, _ = detector.run(np.ascontiguousarray(img), upsample, -1.0)
     out = [(float(s), (r.left(), r.top(), r.width(), r.height())) for r, s in zip(rects, found)]
     return sorted(out, key=lambda t: -t[0])
 

@@ -10,19 +10,18 @@ pkg_resources).
 from __future__ import annotations
 
 import importlib.util
-import threading
 from pathlib import Path
 
 import dlib
 import numpy as np
 
 import gan_viz.faces.hog as hog
+from gan_viz.faces.pool import Pool
 
 MODEL = "mmod_human_face_detector.dat"
 FIND_AT = 0.0  # the detector's own threshold: on the non-face set nothing reached it, most faces score near 1
 VIEW = 160  # px of the view it judges: the face about 100 px wide, above the 80 px it was trained to find
 
-_local = threading.local()  # one network per request thread: dlib does not promise a shared one is thread-safe
 
 
 def model_path() -> Path:
@@ -32,13 +31,11 @@ def model_path() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "models" / MODEL
 
 
-def _detector():
-    if not hasattr(_local, "detector"):
-        _local.detector = dlib.cnn_face_detection_model_v1(str(model_path()))
-    return _local.detector
+NETWORKS = Pool(lambda: dlib.cnn_face_detection_model_v1(str(model_path())))  # one per thread at a time, as dlib's HOG
 
 
 def is_face(img: np.ndarray, matrix: np.ndarray, size: int) -> bool:
     """Whether the CNN detector finds a face in a candidate's view (matrix: original -> its size px crop)."""
     view = hog.view(img, matrix, size, VIEW)
-    return any(d.confidence >= FIND_AT for d in _detector()(view, 0))
+    with NETWORKS.lend() as net:
+        return any(d.confidence >= FIND_AT for d in net(view, 0))

@@ -221,3 +221,47 @@ def test_finding_faces_from_several_threads_at_once_gives_what_one_thread_gives(
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(boxes, pictures * 3))
     assert together == alone * 3 and alone[2] is None and all(alone[i] for i in (0, 1, 3))
+
+
+def test_a_pool_never_lends_one_detector_to_two_threads_and_keeps_them_for_the_next():
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gan_viz.faces.pool import Pool
+
+    pool = Pool(object)
+    in_use, lock, clashes = set(), threading.Lock(), []
+
+    def work(_):
+        with pool.lend() as obj:
+            with lock:
+                clashes.append(id(obj) in in_use)
+                in_use.add(id(obj))
+            time.sleep(0.01)
+            with lock:
+                in_use.discard(id(obj))
+
+    with ThreadPoolExecutor(6) as ex:
+        list(ex.map(work, range(60)))
+    assert not any(clashes) and 1 <= pool.built <= 6
+    with pool.lend() as a, pool.lend() as b:
+        assert a is not b
+    built = pool.built
+    for _ in range(5):
+        with pool.lend():
+            pass
+    assert pool.built == built  # kept for the next request, never rebuilt
+
+
+def test_warm_builds_every_detector_once():
+    from gan_viz.faces import detector, mmod
+
+    faces.warm()
+    pools = [*detector.CASCADES.values(), hog.DETECTORS, mmod.NETWORKS]
+    before = [p.built for p in pools]
+    assert all(n >= 1 for n in before)
+    faces.warm()
+    faces.forget()
+    faces.find_faces(load_image(str(HOPPER)), 256)
+    assert [p.built for p in pools] == before  # one thread: what warm built is reused
