@@ -205,7 +205,7 @@ class GenderTab:
                                      elem_id="flip-cycle")
                 with gr.Accordion("Where the translator looks: CAM attention (U-GAT-IT's own; a probe of the "
                                   "CycleGAN)", open=True):
-                    att_gallery = gr.Gallery(label="Attention of face 1", columns=5, height=240, format="png",
+                    att_gallery = gr.Gallery(label="Attention of face 1", columns=5, height="auto", format="png",
                                              elem_id="flip-attention")
                     att_info = gr.Markdown(elem_id="flip-attention-info",
                                            latex_delimiters=[{"left": "$", "right": "$", "display": False}])
