@@ -174,7 +174,8 @@ def write_card(args, rows: dict, table: str, cyclegan_rows: dict | None = None) 
                                 "judged by this project's CAM classifier (`checkpoints/cam_classifier`) on the "
                                 "translated face.\n\n" + table)
     (folder / "README.md").write_text(card)
-    if cyclegan_rows is not None and args.strength is None and args.detail is None:  # the app's own settings
+    # The verdict the app reads comes only from runs at the app's own settings, flip rate against the CycleGAN's.
+    if cyclegan_rows is not None and not args.agreement and args.strength is None and args.detail is None:
         write_verdict(folder, "pictures" if args.pictures else "crops", rows, cyclegan_rows, args.n)
 
 
