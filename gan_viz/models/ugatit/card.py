@@ -34,8 +34,9 @@ STATIC = {  # the card's fixed sections (gan_viz/cards.py)
     "training_command": ("`python -m gan_viz.models.ugatit.train --data DIR --batch-size 4 --bf16` (DIR: UTKFace's "
                          "aligned crops); a run resumes from this folder (`resume.json` and the weights), so runs on "
                          "different machines add up."),
-    "evaluation_default": ("Not yet measured against the CycleGAN for these weights: `python "
-                           "benchmarks/ugatit_quality.py --data DIR --write-card`."),
+    "evaluation_default": ("Not yet measured against the CycleGAN for these weights, so the app does not offer them: "
+                           "`python benchmarks/gender_flip_quality.py --data DIR --translator ugatit --write-card`, then "
+                           "the same with `--pictures` (the verdict the app reads) and with `--agreement`."),
     "citation": ("Kim, Kim, Kang, Lee, \"U-GAT-IT: Unsupervised Generative Attentional Networks with Adaptive "
                  "Layer-Instance Normalization for Image-to-Image Translation\", ICLR 2020; Zhang, Song, Qi, CVPR 2017 "
                  "(UTKFace)."),
