@@ -1,8 +1,8 @@
-"""Detectors that must not be shared between threads, lent to one thread at a time and kept for the next.
+"""Detectors that must not be shared between threads, handed to one thread at a time and kept for the next.
 
 OpenCV's cascades and dlib's detectors do not promise that one instance may run in two threads at once. One per
 request thread was safe but paid for itself again in every new thread of the server's pool (dlib's HOG detector
-takes about 0.25 s to build). A Pool builds an instance only when all of its instances are lent out, so it holds
+takes about 0.25 s to build). A Pool builds an instance only when all of its instances are in use, so it holds
 as many as requests ever ran at once, and `warm` builds the first one before any visitor asks.
 """
 from __future__ import annotations
