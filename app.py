@@ -59,7 +59,7 @@ def build_context(args: argparse.Namespace) -> AppContext:
     withhold_ugatit(ctx.families["ugatit"])
     if zerogpu.active():  # ZeroGPU wants every model on "cuda" before the first request, not loaded lazily in one
         for fam in ctx.families.values():
-            if fam.weights is not None:
+            if fam.offered:  # a withheld model (U-GAT-IT below its bar) is never used, so never loaded
                 fam.get()
     return ctx
 

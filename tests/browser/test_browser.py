@@ -415,3 +415,40 @@ def test_picking_an_example_computes_its_view_and_its_link(page, tab, link, resu
     page.locator(link).get_by_text("example=1", exact=False).first.wait_for(timeout=60_000)
     page.wait_for_function("([sel, old]) => { const e = document.querySelector(sel); return e && e.src !== old; }",
                            arg=[result, before], timeout=60_000)
+
+
+def test_gender_tab_translator_choice_shows_u_gat_it_s_own_attention(page):
+    """With U-GAT-IT offered (its bar passed, or GAN_VIZ_OFFER_UGATIT=1), picking it on the page shows its own
+    attention panels and says it was trained in the loop."""
+    import gradio as gr
+
+    import app
+    from gan_viz.ui.gender_tab import GenderTab
+
+    fams = app.CONTEXT.families
+    with gr.Blocks() as demo:
+        for event in GenderTab(fams["cyclegan"], fams["cam_classifier"], fams["ugatit"]).build():
+            demo.load(**event)
+    demo.queue()
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    try:
+        pg = page.context.browser.new_page(viewport={"width": 1400, "height": 1100})
+        pg.goto(url, wait_until="domcontentloaded")
+        info = pg.locator("#flip-attention-info")
+        info.get_by_text("probe", exact=False).first.wait_for(timeout=90_000)  # it opens on the CycleGAN
+        pg.locator("#flip-translator").get_by_text("U-GAT-IT", exact=False).click()
+        info.get_by_text("in the loop", exact=False).first.wait_for(timeout=90_000)
+        assert "AdaLIN" in info.inner_text()
+        pg.wait_for_function("() => document.querySelectorAll('#flip-attention img').length === 10", timeout=30_000)
+        pg.close()
+    finally:
+        demo.close()
+
+
+def test_the_default_app_hides_a_withheld_translator(page):
+    import app
+
+    if app.CONTEXT.families["ugatit"].offered:
+        pytest.skip("U-GAT-IT is offered here")
+    page.get_by_role("tab", name="Gender flip").click()
+    assert not page.locator("#flip-translator").is_visible()
