@@ -16,8 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gan_viz import cards, utkface  # noqa: E402
@@ -25,20 +25,13 @@ from gan_viz.hub import ResolvedWeights  # noqa: E402
 from gan_viz.models.cam_classifier.visualize import CAMExplainer  # noqa: E402
 from gan_viz.models.cyclegan.visualize import GenderFlipper  # noqa: E402
 from gan_viz.models.ugatit.visualize import UGATITTranslator, agreement  # noqa: E402
+from gender_flip_quality import ssim_grey64  # noqa: E402  (the same measure as the flip-rate benchmark)
 
 DIRECTION = {0: "male_to_female", 1: "female_to_male"}
 
 
 def load(cls, family: str, folder: Path):
     return cls.from_weights(ResolvedWeights(family, folder, "local", str(folder)))
-
-
-def ssim_grey64(a: np.ndarray, b: np.ndarray) -> float:
-    from skimage.metrics import structural_similarity
-
-    g = lambda im: cv2.resize(cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2GRAY), (64, 64),  # noqa: E731
-                              interpolation=cv2.INTER_AREA)
-    return float(structural_similarity(g(a), g(b), data_range=255))
 
 
 def measure(ugatit, cyclegan, judge, faces: np.ndarray, gender: int) -> dict:
