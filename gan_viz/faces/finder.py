@@ -128,11 +128,11 @@ def _crop(img: np.ndarray, box: tuple[int, int, int, int], size: int) -> FaceCro
 
 def _cascade_faces(img: np.ndarray, size: int, max_faces: int) -> list[FaceCrop]:
     """The strict cascade's faces, largest first; a first box on part of a face gives way to the face."""
-    boxes = detector.detect(img)
+    boxes = detector.detect(img, coarse=True)
     if boxes:
         outer = _enclosing_face(img, boxes[0])
         if outer is not None:  # the largest box was part of a face: that face, and the boxes outside it
-            boxes = [outer] + [b for b in boxes[1:] if not _centre_inside(b, outer)]
+            boxes = [outer] + [b for b in boxes[1:] if not detector.centre_inside(b, outer)]
     return [_crop(img, b, size) for b in boxes[:max_faces]]
 
 
@@ -150,11 +150,6 @@ def _no_face(img: np.ndarray) -> FaceError:
     return FaceError(f"No face found in this {w}x{h} picture. The models need a face seen from the front and at least "
                      f"{MIN_FACE} px wide: try a closer or larger photo, or tick 'use the whole image' if the picture "
                      "already is a face crop.")
-
-
-def _centre_inside(box: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
-    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
-    return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]
 
 
 def _enclosing_face(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
@@ -176,6 +171,6 @@ def _enclosing_face(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[in
     window = img[y0:int(cy + r), x0:int(cx + r)]
     for bx, by, bw, bh in detector.detect(window, min_size=2 * w, neighbors=3, scale_factor=1.05):  # largest first
         b = (bx + x0, by + y0, bw, bh)
-        if bw >= 2 * w and _centre_inside(box, b) and detector.eyes(img, b, neighbors=3):
+        if bw >= 2 * w and detector.centre_inside(box, b) and detector.eyes(img, b, neighbors=3):
             return b
     return None

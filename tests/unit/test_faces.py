@@ -122,7 +122,7 @@ def _strict_pass_misses(monkeypatch, lenient_boxes=None):
     lenient pass is real or given."""
     real = faces.detect
 
-    def detect(img, min_size=faces.MIN_FACE, neighbors=5, scale_factor=1.1):
+    def detect(img, min_size=faces.MIN_FACE, neighbors=5, scale_factor=1.1, coarse=False):
         if neighbors >= 5:
             return []
         return lenient_boxes if lenient_boxes is not None else real(img, min_size, neighbors, scale_factor)
@@ -180,7 +180,7 @@ def test_a_box_on_part_of_a_face_gives_way_to_the_face_around_it(monkeypatch):
     window_origin = np.array([730 - 300, 680 - 300])  # the lenient pass searches 5 part-widths around its centre
     calls = []
 
-    def fake_detect(im, min_size=faces.MIN_FACE, neighbors=5, scale_factor=1.1):
+    def fake_detect(im, min_size=faces.MIN_FACE, neighbors=5, scale_factor=1.1, coarse=False):
         calls.append(neighbors)
         if neighbors == 5:
             return [part, elsewhere]  # strict: the part of the face, and a face elsewhere
@@ -198,9 +198,30 @@ def test_a_box_on_part_of_a_face_gives_way_to_the_face_around_it(monkeypatch):
     # A first box of a third of the picture or more is taken as it is, with no lenient pass.
     calls.clear()
     big = (100, 100, 350, 350)
-    monkeypatch.setattr(faces.detector, "detect", lambda im, min_size=40, neighbors=5, scale_factor=1.1:
+    monkeypatch.setattr(faces.detector, "detect", lambda im, min_size=40, neighbors=5, scale_factor=1.1, coarse=False:
                         calls.append(neighbors) or [big])
     assert [f.box for f in faces.finder._cascade_faces(img, 64, 8)] == [big] and calls == [5]
+
+
+def _faces_at_sizes(hopper) -> np.ndarray:
+    """The portrait's face and the app's four SAGAN faces at 50 to 240 px on one grey picture."""
+    pic = np.full((700, 1000, 3), 128, np.uint8)
+    sagan = sorted(HOPPER.parent.glob("sagan_face_seed*.png"))
+    spots = [(40, 40, 240), (320, 60, 150), (560, 80, 100), (760, 100, 70), (880, 400, 50)]
+    for (x, y, side), img in zip(spots, [hopper[100:360, 140:400]] + [load_image(p) for p in sagan]):
+        pic[y:y + side, x:x + side] = cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA)
+    return pic
+
+
+def test_the_coarse_search_finds_the_boxes_of_the_full_search(hopper):
+    """detect(coarse=True) looks with half the window sizes, then searches at the sizes near each candidate's: each
+    face the full search boxes gets a box of nearly the same place and size."""
+    pic = _faces_at_sizes(hopper)
+    full, coarse = faces.detect(pic), faces.detect(pic, coarse=True)
+    assert len(full) >= 4 and len(coarse) == len(full)
+    for x, y, w, h in full:
+        nearest = min(coarse, key=lambda b: abs(b[0] + b[2] / 2 - x - w / 2) + abs(b[1] + b[3] / 2 - y - h / 2))
+        assert abs(nearest[0] + nearest[2] / 2 - x - w / 2) <= 0.08 * w and abs(nearest[2] / w - 1) <= 0.1
 
 
 def test_finding_faces_from_several_threads_at_once_gives_what_one_thread_gives(hopper):
