@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 import gradio as gr
+import numpy as np
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 CACHE_TTL_S = 1800  # half the life of a download file (widgets.DOWNLOAD_TTL_S): a cached result never names a gone file
@@ -95,11 +96,23 @@ class ExampleCache:
                 hit = self._fresh(key)
                 if hit:
                     return hit[1]
-            value = compute()  # an exception reaches this caller and nothing is stored
+            value = frozen(compute())  # an exception reaches this caller and nothing is stored
             with self._lock:
                 self._entries[key] = (time.monotonic(), value)
                 self.computed[key] = self.computed.get(key, 0) + 1
             return value
+
+
+def frozen(value):
+    """value with the arrays it holds (in tuples, lists and dicts, as a tab's outputs, galleries and editors hold them) made read-only:
+    every visitor is handed these same arrays, so none may change them, and Gradio encodes a read-only array's image
+    only once for all of them (gradio_patches._save_array_once)."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, (tuple, list, dict)):
+        for v in (value.values() if isinstance(value, dict) else value):
+            frozen(v)
+    return value
 
 
 CACHE = ExampleCache()

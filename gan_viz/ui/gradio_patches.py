@@ -1,6 +1,7 @@
 """Every place gan-viz reaches into Gradio's internals, each checked against Gradio 6.31.0 (requirements.txt).
 
 - processing_utils.save_pil_to_cache: written atomically, PNGs at the app's zlib level (install);
+- processing_utils.save_img_array_to_cache: a read-only array (a view shared by every visitor) saved once (install);
 - state_holder.SessionState: a visitor's session made lazily (LazySessionState, install);
 - Image.postprocess called on a heavy thread so Gradio's shared threads only record a path (encoded_images);
 - the queue's polling interval when it has nothing to start (calm_queue).
@@ -11,7 +12,9 @@ from __future__ import annotations
 import functools
 import io
 import os
+import threading
 import uuid
+import weakref
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +24,35 @@ from gradio import processing_utils, state_holder
 def install(png_level: int) -> None:
     """Call once at start-up (serving.configure_threads)."""
     processing_utils.save_pil_to_cache = functools.partial(_save_pil_to_cache_atomically, png_level=png_level)
+    processing_utils.save_img_array_to_cache = functools.partial(_save_array_once,
+                                                                 save=processing_utils.save_img_array_to_cache)
     state_holder.SessionState = LazySessionState
+
+
+_saved: dict[tuple[int, str, str], tuple[weakref.ref, str]] = {}  # (id(array), cache dir, format) -> (array, file)
+_saved_lock = threading.RLock()  # re-entrant: a garbage collection inside the lock may run _forget
+
+
+def _save_array_once(arr, cache_dir: str, format: str = "webp", *, save):
+    """Gradio's save_img_array_to_cache, but an array made read-only (examples.CACHE freezes the views it shares) is
+    encoded only the first time: every visitor's page load answers with the same worked examples, and encoding their
+    images again for each visitor was most of what an arrival cost the server (docs/benchmarks.md)."""
+    if getattr(arr, "flags", None) is None or arr.flags.writeable:
+        return save(arr, cache_dir, format=format)
+    key = (id(arr), str(cache_dir), format)
+    with _saved_lock:
+        hit = _saved.get(key)
+    if hit is not None and hit[0]() is arr and os.path.exists(hit[1]):
+        return hit[1]
+    path = save(arr, cache_dir, format=format)
+    with _saved_lock:  # forgotten with the array (the id may then be reused by another)
+        _saved[key] = (weakref.ref(arr, lambda _, key=key: _forget(key)), path)
+    return path
+
+
+def _forget(key) -> None:
+    with _saved_lock:
+        _saved.pop(key, None)
 
 
 class LazySessionState(state_holder.SessionState):

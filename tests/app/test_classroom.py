@@ -190,6 +190,40 @@ def test_a_heavy_event_s_images_are_encoded_on_its_heavy_thread_and_arrive_uncha
     assert not encoded_on[-1].startswith("gan-viz-heavy")  # a light event's image: Gradio's own threads
 
 
+def test_a_view_shared_by_every_visitor_is_encoded_once_and_a_fresh_result_every_time(monkeypatch):
+    import gradio as gr
+
+    from gan_viz.ui import examples
+
+    encoded = []
+    real_encode = gradio_patches.encode
+    monkeypatch.setattr(gradio_patches, "encode", lambda img, format, png_level: encoded.append(img.size)
+                        or real_encode(img, format, png_level))
+    rng = np.random.default_rng(2)
+    shared = (rng.random((30, 50, 3)) * 255).astype(np.uint8)
+    cache = examples.ExampleCache()
+    view = lambda: cache.get(("view",), lambda: (shared.copy(), [(shared.copy(), "in a gallery")]))  # noqa: E731
+    assert not view()[0].flags.writeable and not view()[1][0][0].flags.writeable  # what is shared cannot change
+    with gr.Blocks() as demo:
+        btn = gr.Button()
+        btn.click(view, None, [gr.Image(format="png"), gr.Gallery(format="png")], api_name="view", **serving.LIGHT)
+        btn.click(lambda: shared.copy(), None, gr.Image(format="png"), api_name="fresh", **serving.LIGHT)
+    demo.queue(**serving.queue_settings())
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    try:
+        c = Client(url, verbose=False)
+        views = [c.predict(api_name="/view") for _ in range(3)]  # three visitors
+        after_views = len(encoded)
+        fresh = [c.predict(api_name="/fresh") for _ in range(2)]
+    finally:
+        demo.close()
+    assert after_views == 2 and len(encoded) == 4  # the view's image and gallery item once; each fresh result anew
+    for image, gallery in views:
+        assert np.array_equal(np.asarray(Image.open(image).convert("RGB")), shared)
+        assert np.array_equal(np.asarray(Image.open(gallery[0]["image"]).convert("RGB")), shared)
+    assert all(np.array_equal(np.asarray(Image.open(f).convert("RGB")), shared) for f in fresh)
+
+
 def test_freed_heap_pages_are_handed_back_by_one_trimming_thread():
     import threading
 

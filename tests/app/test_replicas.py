@@ -77,6 +77,21 @@ def test_a_visitors_requests_stay_on_one_replica_and_newcomers_spread(proxy):
     assert seen == replicas  # newcomers are shared out, each then kept where it started
 
 
+def test_the_page_s_scripts_come_from_the_proxy_s_cache_after_the_first_visitor(proxy):
+    import re
+
+    url, _, _, _ = proxy
+    page = httpx.get(url + "/", timeout=10).text
+    script = re.findall(r'src="\.?/?(assets/[^"]+\.js)"', page)[0]
+    statuses = []
+    for _ in range(3):  # three visitors, who may land on either replica
+        r = httpx.get(f"{url}/{script}", headers={"Accept-Encoding": "br"}, timeout=10)
+        assert r.status_code == 200 and r.content
+        statuses.append(r.headers.get("x-gan-viz-cache"))
+    assert statuses[0] in ("MISS", "HIT") and statuses[1:] == ["HIT", "HIT"]
+    assert "gv_replica" not in r.headers.get("set-cookie", "")  # a script pins no one to a replica
+
+
 def test_gradio_client_calls_through_the_proxy_work(proxy):
     from gradio_client import Client, handle_file
 
