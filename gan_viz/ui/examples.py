@@ -104,9 +104,9 @@ class ExampleCache:
 
 
 def frozen(value):
-    """value with the arrays it holds (in tuples, lists and dicts, as a tab's outputs, galleries and editors hold them) made read-only:
-    every visitor is handed these same arrays, so none may change them, and Gradio encodes a read-only array's image
-    only once for all of them (gradio_patches._save_array_once)."""
+    """value with the arrays it holds made read-only (in tuples, lists and dicts, as outputs, galleries and editors
+    hold them): every visitor is handed these same arrays, so none may change them, and Gradio encodes a read-only
+    array's image only once for all of them (gradio_patches._save_array_once)."""
     if isinstance(value, np.ndarray):
         value.flags.writeable = False
     elif isinstance(value, (tuple, list, dict)):
