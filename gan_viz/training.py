@@ -7,10 +7,12 @@ Run under ``torchrun --nproc_per_node N`` for data parallelism (gloo on CPU, ncc
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import time
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +132,17 @@ def init_distributed() -> Dist:
         dist.init_process_group("gloo")
         device = torch.device("cpu")
     return Dist(rank=dist.get_rank(), world_size=world, device=device)
+
+
+def run_distributed(train: Callable[[Dist], None]) -> None:
+    """train(d) inside torchrun's process group (or alone), then the group torn down with nothing left holding it."""
+    d = init_distributed()
+    train(d)
+    # DDP's reducer holds the group and its gloo threads: freed now, while the interpreter is whole. Left to the
+    # interpreter's exit, a gloo thread that reaches for the GIL aborts the rank ("terminate called without an
+    # active exception"), once in a few dozen runs on a busy machine.
+    gc.collect()
+    shutdown_distributed()
 
 
 def shutdown_distributed() -> None:

@@ -93,7 +93,7 @@ def test_a_classroom_of_sessions_trains_at_once_and_frees_everything():
     asyncio.run(asyncio.wait_for(all_streams(), timeout=60))
     assert all(len(f) >= 3 for f in streams)
     steps = [p.a.step for p in pairs] + [p.b.step for p in pairs]
-    assert min(steps) > 0 and min(steps) >= 0.5 * np.mean(steps)  # shared fairly
+    assert min(steps) > 0  # every session trained (how evenly is a rule tested in tests/families/test_gan_lab.py)
     for pid in ids:  # the browser tabs close: gr.State's delete_callback
         sessions.stop(pid)
     assert all(p.a.finished and p.b.finished for p in pairs)

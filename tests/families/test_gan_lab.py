@@ -172,6 +172,25 @@ def test_runs_from_many_threads_match_the_same_runs_alone():
     assert got == ref
 
 
+def test_one_slice_gives_every_running_run_the_same_steps_whatever_its_group():
+    """The scheduler's fairness, as a rule rather than a timing: in a slice every running run, batched in any group
+    (widths differ, so these are three stacks), takes the same number of ticks (how many runs finish on a busy
+    machine is the benchmark's business: benchmarks/gan_lab.py, 'N at once')."""
+    lab = Lab(slice_seconds=0.05)
+    try:
+        specs_ = [RunSpec(width=w, loss=l, seed=s, steps=20_000) for w in (32, 64, 128)
+                  for l, s in (("hinge", 0), ("minimax", 1), ("least_squares", 2))[: 1 + w // 64]]
+        runs = [Run(sp.validated(), data.preset(sp.distribution), k) for k, sp in enumerate(specs_)]
+        assert len(lab._groups(runs)) == 3 and len(runs) == 6
+        for expected_slices in (1, 2, 3):
+            lab._slice(runs)
+            steps = {r.step for r in runs}
+            assert len(steps) == 1 and steps.pop() > 0, [r.step for r in runs]
+        assert lab.stats["slices"] == expected_slices
+    finally:
+        lab.close()
+
+
 def test_a_diverging_run_stops_with_its_step_and_others_go_on(lab):
     bad = lab.start(RunSpec(loss="least_squares", optimizer="rmsprop", lr_g=0.1, lr_d=0.1, width=128, depth=4,
                             steps=500))

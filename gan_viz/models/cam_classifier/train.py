@@ -364,7 +364,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    d = training.init_distributed()
+    training.run_distributed(lambda d: train(args, d))
+
+
+def train(args, d: training.Dist) -> None:
+    """The epochs, saved after each; everything that holds the process group is gone when this returns."""
     torch.manual_seed(args.seed)
     training.fast_cuda_float32(d.device)
     data = load_data(args)
@@ -386,7 +390,6 @@ def main(argv: list[str] | None = None) -> None:
     trainer.save()
     if loader is not None:
         loader.terminate()
-    training.shutdown_distributed()
 
 
 if __name__ == "__main__":

@@ -260,7 +260,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    d_info = training.init_distributed()
+    training.run_distributed(lambda d_info: train(args, d_info))
+
+
+def train(args, d_info: training.Dist) -> None:
+    """Steps until --max-steps or the time budget, exporting at each checkpoint; the DDP wrappers die with it."""
     dev = d_info.device
     training.fast_cuda_float32(dev)  # float32 range (spectral norm keeps its scale), TF32 speed
     torch.manual_seed(args.seed + d_info.rank)
@@ -290,7 +294,6 @@ def main(argv: list[str] | None = None) -> None:
                                 extra=lambda: {"gamma": gammas(nets.g, nets.d)}):
             break
     checkpoint(final=True)
-    training.shutdown_distributed()
 
 
 if __name__ == "__main__":
