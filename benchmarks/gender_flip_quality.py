@@ -5,14 +5,15 @@ Run: python benchmarks/gender_flip_quality.py --data DIR [--translator cyclegan|
 Validation faces aged 18-65 (the salted-hash split of gan_viz/utkface.py), at UTKFace's own
 200 px, each sent through the same GenderFlipper.flip_photo the app's /gender_flip uses
 (detection, alignment, translation, blending back; the whole image when no face is found),
-towards the other gender than its label. The result is then classified by the project's
-CAM classifier the way the app's /classify does. Also reported: the classifier's accuracy on
-the untouched faces (its own ceiling), the cycle and identity L1, and SSIM between the
+towards the other gender than its label. The result's face, at the framing of the validation
+crop, is then classified by the project's CAM classifier. Also reported: the classifier's
+accuracy on the untouched faces through the app's /classify path (its own ceiling), the cycle and identity L1, and SSIM between the
 photo and its translation (how much of the face's structure is kept).
 
 --pictures: each face is placed at its own size at a random spot of a picture 2-3x larger with a plain
 background (utkface.in_picture), the whole picture goes through the flip (what /gender_flip returns), and
-the face's region of the result is judged; the app has to find the face itself. Both modes also report the
+the face's region of the result is judged (where the face is known, p_female_framed); the app has to find the face
+itself. Both modes also report the
 detail kept (median over faces of var(Laplacian) over the middle of the face, result / input) and the SSIM
 of input and output face as 64 px grey images.
 
@@ -55,6 +56,13 @@ def p_female(cam: CAMExplainer, img: np.ndarray) -> float:
     except faces.FaceError:
         fc = cam.find_face(img, use_whole_image=True)
     return cam.classify(fc.native if fc.native is not None else fc.crop)["gender"]["female"]
+
+
+def p_female_framed(cam: CAMExplainer, face: np.ndarray) -> float:
+    """The judge of a flip: the classifier on a face already in its training framing (a validation crop, or that
+    crop's region of the result). Judging where the face is known keeps the face finder out of the verdict, so a
+    change to the finder moves the flip rate only through the flip itself."""
+    return cam.classify(face)["gender"]["female"]
 
 
 def flip(flipper, img: np.ndarray, direction: str, detail: str | None = None, mask: str = DEFAULT_MASK,
@@ -121,7 +129,7 @@ def measure(args, flipper, cam: CAMExplainer, images: list[np.ndarray], g: int) 
         else:
             ph = flip(flipper, img, DIRECTION[g], args.detail, args.mask, args.strength)
             out = ph.result
-        vals["flipped"].append((p_female(cam, out) >= 0.5) != bool(g))
+        vals["flipped"].append((p_female_framed(cam, out) >= 0.5) != bool(g))
         c = ph.faces[0].cycle
         vals["cyc"].append(c.cycle_l1), vals["idt"].append(c.identity_l1), vals["secs"].append(ph.seconds)
         vals["ssim"].append(image_quality.ssim(out, img))
@@ -172,7 +180,7 @@ def write_card(args, rows: dict, table: str, cyclegan_rows: dict | None = None) 
     card = (folder / "README.md").read_text()
     card = cards.put_evaluation(card, f"{title}\nValidation faces aged 18-65 at 200 px, through the app's flip path, "
                                 "judged by this project's CAM classifier (`checkpoints/cam_classifier`) on the "
-                                "translated face.\n\n" + table)
+                                "translated face at the validation crop's framing.\n\n" + table)
     (folder / "README.md").write_text(card)
     # The verdict the app reads comes only from runs at the app's own settings, flip rate against the CycleGAN's.
     if cyclegan_rows is not None and not args.agreement and args.strength is None and args.detail is None:
