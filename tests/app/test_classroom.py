@@ -224,6 +224,48 @@ def test_a_view_shared_by_every_visitor_is_encoded_once_and_a_fresh_result_every
     assert all(np.array_equal(np.asarray(Image.open(f).convert("RGB")), shared) for f in fresh)
 
 
+def test_a_shared_view_saved_from_many_threads_at_once_is_right_for_each_and_then_saved_no_more(tmp_path):
+    """Visitors arrive together: the first saves of one read-only array race; each must get a file of that image,
+    and once they are done a later visitor's save is answered from the memo."""
+    import threading
+
+    from gradio import processing_utils
+
+    calls = []
+    barrier = threading.Barrier(8)
+
+    def save(arr, cache_dir, format="webp"):
+        calls.append(1)
+        return processing_utils.save_img_array_to_cache(arr, cache_dir, format=format)
+
+    def saved_once(arr):
+        return gradio_patches._save_array_once(arr, str(tmp_path), format="png", save=save)
+
+    shared = (np.random.default_rng(3).random((20, 30, 3)) * 255).astype(np.uint8)
+    shared.flags.writeable = False
+    paths, errors = [], []
+
+    def visitor():
+        try:
+            barrier.wait()
+            paths.append(saved_once(shared))
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=visitor) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(paths) == 8
+    assert all(np.array_equal(np.asarray(Image.open(p).convert("RGB")), shared) for p in set(paths))
+    before = len(calls)
+    assert saved_once(shared) in paths and len(calls) == before  # later visitors: no encoding
+    writable = shared.copy()
+    saved_once(writable)
+    assert len(calls) == before + 1  # an array that may change is always saved anew
+
+
 def test_freed_heap_pages_are_handed_back_by_one_trimming_thread():
     import threading
 
