@@ -152,7 +152,7 @@ if __name__ == "__main__":
     import threading
 
     # A few seconds after start-up, so it does not delay the server's first answer.
-    warm = threading.Timer(10.0, warm_up, args=(OPENERS,))
+    warm = threading.Timer(serving.WARM_UP_DELAY_S, warm_up, args=(OPENERS,))
     warm.daemon = True
     warm.start()
     demo.launch(share=ARGS.share)  # the queue is set up in build_demo (gan_viz/ui/serving.py)

@@ -122,6 +122,9 @@ class SaganTab:
             ranked = ex.ranked_seeds(judge=judge.get().top_class if self.use_judge else None)
         self.default_layer = max(self.layers, key=lambda n: int(n.split("attn")[1])) if self.layers else None
         self.default_seed, self.sample_seeds = ranked[0], ranked[:SAMPLES]
+        # The landing face goes into the page itself, drawn as soon as Gradio renders the page instead of after the
+        # page-load events answer (0.5-0.9 s later on 2 cores): the same cached view open_view hands every visitor.
+        self.landing = self._cached_view(self.default_seed, 1.0)[1] if fam.weights is not None else None
 
     def build(self) -> list[dict]:
         gr.Markdown("Generate a face, then **click any pixel** of it: the map shows the self-attention beta of that "
@@ -168,8 +171,8 @@ class SaganTab:
                             "Below: the same by a click on the server, as the API answers it.")
                 self.hover_view = hover.component("sagan-hover")
                 with gr.Row():
-                    self.face = gr.Image(label="Generated face: click a pixel", format="png", interactive=False,
-                                         elem_id="sagan-image", height=300)
+                    self.face = gr.Image(self.landing, label="Generated face: click a pixel", format="png",
+                                         interactive=False, elem_id="sagan-image", height=300)
                     self.over = gr.Image(label="beta for the clicked pixel", format="png", interactive=False,
                                          elem_id="sagan-overlay", height=300)
                 self.info = gr.Markdown("Click the face.", elem_id="sagan-info")
@@ -341,8 +344,7 @@ class SaganTab:
         s = links.int_param(q, "seed", 0, 2 ** 63 - 1)
         p = links.float_param(q, "psi", 0.0, 1.0)
         key = (self.default_seed if s is None else s, 1.0 if p is None else p)
-        # Every visitor opens on the same face: G, the enlarged view and the packed beta are made once.
-        g, view, packed = examples.CACHE.get(("sagan_face", *key), lambda: self._face_view(self.explorer().generate(*key)))
+        g, view, packed = self._cached_view(*key)
         x, y = links.int_param(q, "x", 0, 63), links.int_param(q, "y", 0, 63)
         if x is None or y is None:
             return (g, view, None, f"Seed {g.seed}, psi {g.psi:.2f}: click a pixel of the face.", self._link(g), g.seed,
@@ -350,6 +352,10 @@ class SaganTab:
         layer = self.default_layer
         o, r = attention_view(g.image, g.maps[layer], layer, x, y, "query", g.gammas[layer], 0.6, 5)
         return g, view, o, _reading_md(r, x, y), self._link(g, (x, y)), g.seed, g.psi, (x, y), packed
+
+    def _cached_view(self, seed: int, psi: float):
+        """Every visitor opens on the same face: G, the enlarged view and the packed beta are made once."""
+        return examples.CACHE.get(("sagan_face", seed, psi), lambda: self._face_view(self.explorer().generate(seed, psi)))
 
     def _face_view(self, g: Generated):
         return g, imaging.upscale_nearest(g.image, VIEW), self._hover(g)

@@ -42,6 +42,7 @@ HEAVY_THREADS = int_env("GAN_VIZ_THREADS", 1)
 HEAVY_SLOTS = int_env("GAN_VIZ_HEAVY_SLOTS", max(1, CORES // HEAVY_THREADS))
 LIGHT_SLOTS = int_env("GAN_VIZ_LIGHT_SLOTS", 16)
 QUEUE_MAX = int_env("GAN_VIZ_QUEUE_MAX", 128)
+WARM_UP_DELAY_S = 10.0  # app.py computes the worked examples this long after start-up, not before its first answer
 # zlib level of every PNG the app sends. PIL's default (6) spends several times the CPU of level 1 for files a
 # little smaller: on 2 cores serving a class, CPU is what is short, not bytes on the wire. Lossless at every level.
 PNG_LEVEL = min(9, int_env("GAN_VIZ_PNG_LEVEL", 1))

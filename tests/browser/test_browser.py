@@ -401,6 +401,20 @@ def test_a_visitors_arrival_costs_no_heavy_event(page):
     assert not heavy, f"heavy events on arrival: {heavy}"
 
 
+def test_the_landing_face_is_drawn_before_any_event_answers(page):
+    """The landing face is part of the page itself: with every event held back (none may join the queue), the SAGAN
+    tab's face is still drawn, so a visitor sees it as soon as Gradio renders the page."""
+    held = []
+    visitor = page.context.browser.new_page(viewport={"width": 1400, "height": 1100})
+    visitor.route("**/queue/join**", lambda route: (held.append(route.request.url), route.abort()))
+    visitor.goto(page.url.split("?")[0], wait_until="domcontentloaded")
+    visitor.wait_for_function("() => { const i = document.querySelector('#sagan-image img');"
+                              " return i && i.complete && i.naturalWidth > 0; }", timeout=60_000)
+    visitor.wait_for_timeout(500)
+    visitor.close()
+    assert held, "the page sent no event: the test did not hold anything back"
+
+
 @pytest.mark.parametrize("tab, link, result", [("CAM", "#cam-link", "#cam-overlay img"),
                                                ("Gender flip", "#flip-link", "#flip-result img")])
 def test_picking_an_example_computes_its_view_and_its_link(page, tab, link, result):
