@@ -19,6 +19,7 @@ Every request goes to 127.0.0.1 only.
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import random
 import socket
@@ -119,6 +120,10 @@ def make_mask(tmp: Path) -> str:
     return str(path)
 
 
+# Behind scripts/serve_replicas.sh the proxy pins a visitor to the replica its cookie names; gradio_client takes the
+# cookie from the app's /config answer and sends it with every call, so a user's replica is the one the cookie names.
+REPLICA_COOKIE = "gv_replica"
+REPLICAS: collections.Counter = collections.Counter()  # the replica each user was pinned to, over the rounds
 PHOTOS: list[str] = []  # --other-photos: a pool of distinct photos (other_photos); empty: the portrait every time
 
 
@@ -203,7 +208,9 @@ def run_round(url: str, users: int, requests: int, seed: int, mask: str) -> tupl
     t0 = time.perf_counter()
     for t in threads:
         t.join()
-    return results, time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    REPLICAS.update(c.cookies.get(REPLICA_COOKIE, "no cookie") for c in clients)
+    return results, wall
 
 
 def _user_group(url, users, first, requests, seed, mask, barrier, out) -> None:
@@ -404,6 +411,9 @@ def main() -> None:
             n_err = sum(1 for k, _, e in everything if k == kind and e)
             if len(t):
                 print(f"| /{kind} | {len(t)} | {n_err} | {np.median(t):.3f} | {np.percentile(t, 95):.3f} |")
+        if REPLICAS and set(REPLICAS) != {"no cookie"}:
+            print("\nusers per replica (the proxy's cookie): "
+                  + ", ".join(f"{r} {n}" for r, n in sorted(REPLICAS.items())))
         if args.server_times:
             print_server_times(url)
     finally:
