@@ -16,7 +16,8 @@ of them slows down (oversubscription). Instead:
 - a heavy event's output images are encoded on its own nice thread, not on Gradio's shared ones;
 - a newcomer's session costs the event loop next to nothing (gradio_patches.LazySessionState), so a class arriving at once
   does not hold up the clicks already under way;
-- freed heap pages go back to the OS every few seconds, so the process does not keep its peak (memory.py).
+- freed heap pages go back to the OS every few seconds, so the process does not keep its peak (memory.py);
+- on a CUDA GPU, the passes of concurrent requests through one network run as one batch (gan_viz/batching.py).
 
 The numbers behind these defaults are in docs/benchmarks.md (benchmarks/load.py); each can be overridden
 with an environment variable to measure another choice.

@@ -1,4 +1,5 @@
-"""Shared state under concurrent requests: the face path and every model, 8 threads at once, equal to one thread."""
+"""Shared state under concurrent requests: the face path and every model, 8 threads at once, equal to one thread,
+with and without batching."""
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,6 +16,14 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 HOPPER = load_image(str(ASSETS / "grace_hopper.jpg"))
 SAGAN_FACE = load_image(str(sorted(ASSETS.glob("sagan_face_*.png"))[0]))
 THREADS = 8
+
+
+@pytest.fixture(autouse=True, params=["unbatched", "batched"])
+def batching_mode(request, monkeypatch):
+    """Every test twice: each request's own passes, and the passes of concurrent requests run as one batch
+    (gan_viz/batching.py, on by default on CUDA): a caller must get the same answer either way."""
+    monkeypatch.setenv("GAN_VIZ_BATCH", "1" if request.param == "batched" else "0")
+    return request.param
 
 
 def _photo_with_two_faces() -> np.ndarray:

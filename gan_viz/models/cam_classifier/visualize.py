@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gan_viz import faces, hub
+from gan_viz import batching, faces, hub
 from gan_viz.imaging import resize, upsample_map
 from gan_viz.models.cam_classifier import adversarial, cams
 from gan_viz.models.cam_classifier.card import FAMILY
@@ -77,7 +77,7 @@ class CAMExplainer(ModelSurface):
     def classify(self, crop: np.ndarray) -> dict[str, dict[str, float]]:
         """{head: {class: probability}} for a crop in the training framing; calibrated by the fitted temperature."""
         with torch.inference_mode():
-            logits = self.model(self._tensor(crop))
+            logits = batching.run(self.model, self._tensor(crop))  # batched with other requests' when batching is on
         t = self.model.config.temperature
         return {h: dict(zip(self.heads[h], torch.softmax(l[0] / t, 0).tolist())) for h, l in logits.items()}
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from gan_viz import hub
+from gan_viz import batching, hub
 from gan_viz.device import get_device
 from gan_viz.models.cyclegan import attention_probe as ap
 from gan_viz.models.cyclegan.attention_probe import unit  # noqa: F401 (maps are shown scaled to [0, 1])
@@ -112,9 +112,9 @@ class GenderFlipper(ModelSurface, PhotoFlipper):
         x = to_tensor(self.model_input(crop), self.device)  # (1, 3, S, S)
         g, f = self.model.generator(direction), self.model.inverse(direction)
         t0 = time.perf_counter()
-        with torch.inference_mode():
-            fake = g(x)
-            rec = f(fake)
-            idt = f(x)
-            patch = self.model.target_discriminator(direction)(fake)  # (1, 1, h, w)
+        with torch.inference_mode():  # each pass batched with other requests' when batching is on (gan_viz/batching.py)
+            fake = batching.run(g, x)
+            rec = batching.run(f, fake)
+            idt = batching.run(f, x)
+            patch = batching.run(self.model.target_discriminator(direction), fake)  # (1, 1, h, w)
         return make_cycle(direction, x, fake, rec, idt, patch, time.perf_counter() - t0)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from gan_viz import hub
+from gan_viz import batching, hub
 from gan_viz.models.lbam.card import FAMILY
 from gan_viz.models.lbam.network import LBAMConfig, LBAMGenerator
 from gan_viz.models.surface import ModelSurface
@@ -104,8 +104,8 @@ class Inpainter(ModelSurface):
         if mirror:
             x, known = torch.cat([x, x.flip(3)]), torch.cat([known, known.flip(3)])  # (2, C, S, S)
         t0 = time.perf_counter()
-        with torch.inference_mode():
-            out, maps = self.model(x, known, return_maps=True)
+        with torch.inference_mode():  # batched with other requests' when batching is on (gan_viz/batching.py)
+            out, maps = batching.run(self.model, x, known, return_maps=True)
             if mirror:
                 out = (out[:1] + out[1:].flip(3)) / 2
         seconds = time.perf_counter() - t0

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gan_viz import hub
+from gan_viz import batching, hub
 from gan_viz.device import get_device
 from gan_viz.models.sagan.card import FAMILY
 from gan_viz.models.sagan.network import Discriminator, Generator, SAGANConfig
@@ -166,14 +166,14 @@ class SAGANExplorer:
         return self.generate_many([seed], [psi])[0]
 
     def generate_many(self, seeds: list[int], psis: list[float] | None = None) -> list[Generated]:
-        """Several faces in one batched forward pass (the API batches concurrent requests this way).
+        """Several faces in one batched forward pass, itself batched with other requests' when batching is on.
 
         Every sample's result is the same as alone: G_ema has no batch-dependent layer at inference.
         """
         psis = psis or [1.0] * len(seeds)
         z = torch.cat([z_from_seed(s, self.cfg.z_dim, p) for s, p in zip(seeds, psis)])
         with torch.inference_mode():
-            img, maps = self.g(z.to(self.device), return_maps=True)
+            img, maps = batching.run(self.g, z.to(self.device), return_maps=True)
         gammas = {k: self.gamma(k) for k in maps}
         return [Generated(int(s), to_uint8(img[i]), {k: v[i].float().cpu().numpy() for k, v in maps.items()}, gammas,
                           float(p)) for i, (s, p) in enumerate(zip(seeds, psis))]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gan_viz import hub
+from gan_viz import batching, hub
 from gan_viz.attention_agreement import pooled_change, rank_correlation
 from gan_viz.device import get_device
 from gan_viz.models.photo_flip import (
@@ -91,9 +91,10 @@ class UGATITTranslator(ModelSurface, PhotoFlipper):
         other = DIRECTIONS[1 - DIRECTIONS.index(direction)]
         x = to_tensor(self.model_input(crop), self.device)
         t0 = time.perf_counter()
-        fake = self.model.generator(direction)(x)[0]
-        rec, idt = self.model.generator(other)(fake)[0], self.model.generator(other)(x)[0]
-        patch = self.model.target_discriminators(direction)["global"](fake)[0]
+        g, f = self.model.generator(direction), self.model.generator(other)
+        fake = batching.run(g, x)[0]  # each pass batched with other requests' when batching is on
+        rec, idt = batching.run(f, fake)[0], batching.run(f, x)[0]
+        patch = batching.run(self.model.target_discriminators(direction)["global"], fake)[0]
         return make_cycle(direction, x, fake, rec, idt, patch, time.perf_counter() - t0)
 
     @torch.inference_mode()
