@@ -4,7 +4,8 @@
 - processing_utils.save_img_array_to_cache: a read-only array (a view shared by every visitor) saved once (install);
 - state_holder.SessionState: a visitor's session made lazily (LazySessionState, install);
 - Image.postprocess called on a heavy thread so Gradio's shared threads only record a path (encoded_images);
-- the queue's polling interval when it has nothing to start (calm_queue).
+- the queue's polling interval when it has nothing to start (calm_queue);
+- brotli_middleware.BrotliMiddleware: the page and its config compressed too (install).
 A Gradio upgrade must re-check each of these (tests/test_classroom.py and tests/test_concurrency.py exercise them).
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import weakref
 from pathlib import Path
 from types import SimpleNamespace
 
-from gradio import processing_utils, state_holder
+from gradio import brotli_middleware, processing_utils, state_holder
 
 
 def install(png_level: int) -> None:
@@ -27,6 +28,25 @@ def install(png_level: int) -> None:
     processing_utils.save_img_array_to_cache = functools.partial(_save_array_once,
                                                                  save=processing_utils.save_img_array_to_cache)
     state_holder.SessionState = LazySessionState
+    middleware = brotli_middleware.BrotliMiddleware
+    if not getattr(middleware._is_compressible_file_type, "gan_viz", False):
+        middleware._is_compressible_file_type = _also_the_page(middleware._is_compressible_file_type)
+
+
+# The last part of the paths that answer with the page or its config, which Gradio's middleware leaves uncompressed.
+PAGE_PATHS = ("", "config", "info")
+
+
+def _also_the_page(is_compressible):
+    """Gradio compresses only paths that end in a text file's extension (.js, .css, ...), so the page itself, which
+    carries the whole config (576 KB for this app, 54 KB compressed), /config (gradio_client reads it on connecting)
+    and /gradio_api/info went out uncompressed to every visitor. Those three are compressed too, for clients that
+    ask; event streams and files are left as Gradio leaves them."""
+    def compressible(self, scope) -> bool:
+        return is_compressible(self, scope) or scope.get("path", "").rstrip("/").rsplit("/", 1)[-1] in PAGE_PATHS
+
+    compressible.gan_viz = True
+    return compressible
 
 
 _saved: dict[tuple[int, str, str], tuple[weakref.ref, str]] = {}  # (id(array), cache dir, format) -> (array, file)

@@ -376,3 +376,28 @@ def test_an_idle_queue_polls_every_few_milliseconds_not_every_one():
     queue = app.demo._queue
     assert queue.sleep_when_free == serving.QUEUE_POLL_S and 0.005 <= serving.QUEUE_POLL_S <= 0.05
     assert queue.progress_update_sleep_when_free == serving.QUEUE_PROGRESS_S
+
+
+def test_the_page_and_its_config_go_compressed_to_browsers_that_ask(server):
+    import httpx
+
+    for path in ("", "config"):  # the page carries the whole config inline: hundreds of KB of JSON
+        plain = httpx.get(server + path, headers={"Accept-Encoding": "identity"})
+        for encoding in ("br", "gzip"):
+            packed = httpx.get(server + path, headers={"Accept-Encoding": encoding})
+            assert plain.status_code == packed.status_code == 200
+            assert plain.headers.get("content-encoding") is None and packed.headers["content-encoding"] == encoding
+            assert len(packed.content) == len(plain.content) > 100_000  # httpx decoded it: the same page
+            assert packed.num_bytes_downloaded < len(plain.content) / 5
+
+
+def test_only_the_page_its_config_and_api_info_are_added_to_what_gradio_compresses():
+    from gradio.brotli_middleware import BrotliMiddleware
+
+    middleware = BrotliMiddleware(app=None)
+    assert getattr(BrotliMiddleware._is_compressible_file_type, "gan_viz", False)  # installed once, by app.py
+    for path in ("/", "/config", "/gradio_api/info", "/assets/index.js"):
+        assert middleware._is_compressible_file_type({"path": path}), path
+    for path in ("/gradio_api/queue/data", "/gradio_api/file=/tmp/gradio/ab/image.png", "/gradio_api/upload",
+                 "/gradio_api/heartbeat/abc123"):  # event streams, files and uploads stay as Gradio sends them
+        assert not middleware._is_compressible_file_type({"path": path}), path
