@@ -1,6 +1,7 @@
 """Gradio's own server CPU per event on this machine: the least a click can cost, beside what the app's click costs.
 
 Run: python benchmarks/framework_floor.py [--requests 200] [--rounds 3]
+     python benchmarks/framework_floor.py --landing [--visits 5]
 Starts three servers, one after another, each round:
 - "bare event": a Gradio app with one event that takes a number and returns a number;
 - "click-shaped event": the same event returning what a SAGAN click returns (a new 256x256 PNG and a JSON map of
@@ -10,6 +11,8 @@ The two small apps get the app's own serving settings (serving.configure_threads
 lane, inputs not preprocessed), so the gap between them and the app is what the app itself adds. One gradio_client
 user sends --requests requests to each server after 10 that warm it, and the server's CPU time per request is printed,
 measured as `benchmarks/load.py --cost` measures it (the process's user + system time, from /proc).
+--landing: a Gradio page holding only the landing face (one tab, one image, the app's element id) visited in headless
+Chromium as `benchmarks/landing.py` visits the app: how soon any Gradio page draws that face on this machine.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import landing  # noqa: E402 - benchmarks/landing.py: a visit in Chromium
 import load  # noqa: E402 - benchmarks/load.py: starting the app, its clients, the server's CPU time
 
 ROOT = load.ROOT
@@ -46,8 +50,12 @@ def serve(mode: str, port: int) -> None:
         return view, {"layer": "attn", "map": np.round(beta / beta.sum(), 6).tolist(), "feature_xy": [1, 2]}
 
     with gr.Blocks() as demo:
+        if mode == "page":
+            with gr.Tabs(), gr.Tab("SAGAN attention"):
+                gr.Image(np.kron(face, np.ones((4, 4, 1), np.uint8)), format="png", interactive=False,
+                         elem_id=landing.FACE.split()[0][1:])
         number, image, reading, button = gr.Number(), gr.Image(format="png"), gr.JSON(), gr.Button()
-        if mode == "bare":
+        if mode in ("bare", "page"):
             button.click(lambda x: float(x) + 1, number, number, api_name="f", **serving.LIGHT_RAW)
         else:
             button.click(click_shaped, number, [image, reading], api_name="f", **serving.LIGHT_RAW)
@@ -97,15 +105,33 @@ def cost_ms(mode: str, k: int) -> float:
         proc.wait(30)
 
 
+def print_landing(n: int) -> None:
+    proc, url = start_floor_app("page")
+    try:
+        time.sleep(2.0)
+        rows = landing.visits(url, n, 5.0, [proc.pid])
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    print("A Gradio page holding only the landing face, in headless Chromium\n")
+    print("| visit | face drawn s | MB / requests by then | server CPU s |\n|---|---|---|---|")
+    for i, r in enumerate(rows, 1):
+        print(f"| {i} | {r['face_s']:.2f} | {r['mb_at_face']:.2f} / {r['requests_at_face']} | {r['server_cpu_s']:.2f} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--serve", choices=("bare", "click-shaped"), help=argparse.SUPPRESS)
+    p.add_argument("--landing", action="store_true", help="visit a page holding only the landing face, in Chromium")
+    p.add_argument("--visits", type=int, default=5)
+    p.add_argument("--serve", choices=("bare", "click-shaped", "page"), help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
         return serve(args.serve, args.port)
+    if args.landing:
+        return print_landing(args.visits)
     import gradio
 
     print(f"Gradio {gradio.__version__}: server CPU ms per request, one user, {args.requests} requests per server\n")
