@@ -11,8 +11,10 @@ The two small apps get the app's own serving settings (serving.configure_threads
 lane, inputs not preprocessed), so the gap between them and the app is what the app itself adds. One gradio_client
 user sends --requests requests to each server after 10 that warm it, and the server's CPU time per request is printed,
 measured as `benchmarks/load.py --cost` measures it (the process's user + system time, from /proc).
---landing: a Gradio page holding only the landing face (one tab, one image, the app's element id) visited in headless
-Chromium as `benchmarks/landing.py` visits the app: how soon any Gradio page draws that face on this machine.
+--landing: a Gradio page holding only the landing face (one tab, one image, the app's element id), and the same page
+with a second tab holding one component of each kind the app uses, visited in headless Chromium as
+`benchmarks/landing.py` visits the app: how soon a Gradio page draws that face on this machine, and what loading the
+scripts of the app's kinds of component adds to it.
 """
 from __future__ import annotations
 
@@ -50,10 +52,8 @@ def serve(mode: str, port: int) -> None:
         return view, {"layer": "attn", "map": np.round(beta / beta.sum(), 6).tolist(), "feature_xy": [1, 2]}
 
     with gr.Blocks() as demo:
-        if mode == "page":
-            with gr.Tabs(), gr.Tab("SAGAN attention"):
-                gr.Image(np.kron(face, np.ones((4, 4, 1), np.uint8)), format="png", interactive=False,
-                         elem_id=landing.FACE.split()[0][1:])
+        if mode.startswith("page"):
+            landing_page(gr, np.kron(face, np.ones((4, 4, 1), np.uint8)), mode == "page-kinds")
         number, image, reading, button = gr.Number(), gr.Image(format="png"), gr.JSON(), gr.Button()
         if mode in ("bare", "page"):
             button.click(lambda x: float(x) + 1, number, number, api_name="f", **serving.LIGHT_RAW)
@@ -62,6 +62,21 @@ def serve(mode: str, port: int) -> None:
     demo.queue(**serving.queue_settings())
     serving.calm_queue(demo)
     demo.launch(server_name="127.0.0.1", server_port=port)
+
+
+def landing_page(gr, view: np.ndarray, every_kind: bool) -> None:
+    """The landing face alone in a tab; with every_kind, a second tab (not rendered until opened, as in the app)
+    holding one component of each kind the app's tabs use, whose scripts Gradio loads with the page."""
+    with gr.Tabs():
+        with gr.Tab("SAGAN attention"):
+            gr.Image(view, format="png", interactive=False, elem_id=landing.FACE.split()[0][1:])
+        if every_kind:
+            with gr.Tab("Every kind"):
+                gr.Markdown("$\\beta_{j,i}$"), gr.Gallery(), gr.ImageEditor(), gr.Dataframe(), gr.Plot(), gr.JSON()
+                gr.HTML("html"), gr.File(), gr.Slider(), gr.Dropdown(["a"]), gr.Radio(["a"]), gr.Checkbox()
+                gr.Number(), gr.Textbox(), gr.Button()
+                with gr.Accordion("folded", open=False):
+                    gr.Markdown("text")
 
 
 def start_floor_app(mode: str) -> tuple[subprocess.Popen, str]:
@@ -106,17 +121,19 @@ def cost_ms(mode: str, k: int) -> float:
 
 
 def print_landing(n: int) -> None:
-    proc, url = start_floor_app("page")
-    try:
-        time.sleep(2.0)
-        rows = landing.visits(url, n, 5.0, [proc.pid])
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    print("A Gradio page holding only the landing face, in headless Chromium\n")
-    print("| visit | face drawn s | MB / requests by then | server CPU s |\n|---|---|---|---|")
-    for i, r in enumerate(rows, 1):
-        print(f"| {i} | {r['face_s']:.2f} | {r['mb_at_face']:.2f} / {r['requests_at_face']} | {r['server_cpu_s']:.2f} |")
+    print("Gradio pages holding the landing face, in headless Chromium\n")
+    print("| page | visit | face drawn s | MB / requests by then | server CPU s |\n|---|---|---|---|---|")
+    for mode, name in (("page", "the face alone"), ("page-kinds", "the face, and the app's kinds of component")):
+        proc, url = start_floor_app(mode)
+        try:
+            time.sleep(2.0)
+            rows = landing.visits(url, n, 5.0, [proc.pid])
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        for i, r in enumerate(rows, 1):
+            print(f"| {name} | {i} | {r['face_s']:.2f} | {r['mb_at_face']:.2f} / {r['requests_at_face']} | "
+                  f"{r['server_cpu_s']:.2f} |", flush=True)
 
 
 def main() -> None:
@@ -125,7 +142,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--landing", action="store_true", help="visit a page holding only the landing face, in Chromium")
     p.add_argument("--visits", type=int, default=5)
-    p.add_argument("--serve", choices=("bare", "click-shaped", "page"), help=argparse.SUPPRESS)
+    p.add_argument("--serve", choices=("bare", "click-shaped", "page", "page-kinds"), help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
