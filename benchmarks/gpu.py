@@ -4,7 +4,7 @@ Run: python benchmarks/gpu.py [--calls 50] [--warmup 5] [--out gpu_benchmark.md]
 For each device present (default: cpu, and cuda when PyTorch sees a GPU) the models are loaded
 there and each tab's model work is timed: median and p95 over --calls after --warmup, with
 torch.cuda.synchronize() around every call on CUDA. CPU runs with the thread count the app serves
-with (gan_viz/ui/serving.py). Face detection and blending stay on the CPU on every device (OpenCV),
+with (GAN_VIZ_THREADS, gan_viz/ui/serving.py). Needs only the models' packages, not Gradio. Face detection and blending stay on the CPU on every device (OpenCV),
 so the photo paths are timed whole, as a user waits for them. Prints a Markdown table and writes it
 to --out.
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -28,7 +29,7 @@ from gan_viz.models.cyclegan.visualize import GenderFlipper  # noqa: E402
 from gan_viz.models.lbam import masks  # noqa: E402
 from gan_viz.models.lbam.visualize import Inpainter  # noqa: E402
 from gan_viz.models.sagan.visualize import SAGANExplorer, read_attention  # noqa: E402
-from gan_viz.ui import serving  # noqa: E402
+from gan_viz.ui.env import HEAVY_THREADS  # noqa: E402
 
 HOPPER = load_image(str(ROOT / "assets" / "grace_hopper.jpg"))
 BATCH = 32
@@ -87,7 +88,8 @@ def main() -> None:
     p.add_argument("--devices", nargs="*", default=None)
     p.add_argument("--out", default="gpu_benchmark.md")
     args = p.parse_args()
-    serving.configure_threads()
+    torch.set_num_threads(HEAVY_THREADS)  # as the app serves (serving.configure_threads, which needs Gradio)
+    cv2.setNumThreads(1)
     names = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     results: dict[str, dict[str, tuple[float, float, int]]] = {}
     labels = {}
