@@ -25,10 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # What a PyTorch image for machine learning usually holds already (and what would not fit a small kit: torch).
-HAVE = ("torch", "numpy", "pillow", "scipy", "scikit-image", "matplotlib", "opencv-python", "pandas", "safetensors", "pytest", "httpx", "httpcore", "h11", "anyio", "idna", "certifi", "jinja2", "markupsafe",
-        "pyyaml", "packaging", "typing-extensions", "filelock", "fsspec", "tqdm", "requests", "urllib3", "networkx",
-        "sympy", "mpmath", "imageio", "tifffile", "lazy-loader", "contourpy", "cycler", "fonttools", "kiwisolver",
-        "pyparsing", "python-dateutil", "six", "pytz", "tzdata", "click", "rich", "markdown-it-py", "mdurl",
+HAVE = ("torch", "numpy", "pillow", "scipy", "scikit-image", "matplotlib", "opencv-python", "pandas", "safetensors",
+        "pytest", "httpx", "httpcore", "h11", "anyio", "idna", "certifi", "jinja2", "markupsafe", "pyyaml",
+        "packaging", "typing-extensions", "filelock", "fsspec", "tqdm", "requests", "urllib3", "networkx", "sympy",
+        "mpmath", "imageio", "tifffile", "lazy-loader", "contourpy", "cycler", "fonttools", "kiwisolver", "pyparsing",
+        "python-dateutil", "six", "pytz", "tzdata", "click", "rich", "markdown-it-py", "mdurl", "charset-normalizer",
         "pygments", "shellingham", "typer", "hf-xet", "aiofiles", "iniconfig", "pluggy", "psutil", "triton")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
              "manylinux1_x86_64")
