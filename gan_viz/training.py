@@ -75,13 +75,23 @@ def load_face_split(data, limit: int, train_size: int, val_size: int):
 
 def load_gender_domains(data, image_size: int, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The translators' data: adults (18-65) of the training split at image_size + 1/8 (random-cropped back, the
-    CycleGAN paper's jitter): (N, L, L, 3) uint8, and the male and female row indices."""
-    recs = [r for r in utkface.records(data) if not r.is_validation and 18 <= r.age <= 65]
-    if limit:
-        recs = recs[:limit]
+    CycleGAN paper's jitter): (N, L, L, 3) uint8, and the male and female row indices. `data` is UTKFace's folder or
+    a face pack made at that size (scripts/pack_faces.py --size L: what a GPU machine trains from)."""
     load = image_size + image_size // 8
-    images = torch.from_numpy(np.array(utkface.load_images(recs, load)))
-    gender = torch.tensor([r.gender for r in recs])
+    if str(data).endswith(".npz"):
+        recs, pixels = utkface.load_pack(data)
+        if pixels.shape[1] != load:
+            raise SystemExit(f"{data} holds {pixels.shape[1]} px faces; at --image-size {image_size} the translators "
+                             f"load {load} px: make the pack with scripts/pack_faces.py --size {load}")
+    else:
+        recs, pixels = utkface.records(data), None
+    keep = [i for i, r in enumerate(recs) if not r.is_validation and 18 <= r.age <= 65][:limit or None]
+    if pixels is None:
+        pixels = utkface.load_images([recs[i] for i in keep], load)
+    else:
+        pixels = pixels[keep]
+    images = torch.from_numpy(np.array(pixels))
+    gender = torch.tensor([recs[i].gender for i in keep])
     idx_m, idx_f = torch.nonzero(gender == 0).flatten(), torch.nonzero(gender == 1).flatten()
     if len(idx_m) == 0 or len(idx_f) == 0:
         raise SystemExit("need faces of both genders in the training data")

@@ -374,3 +374,34 @@ def test_a_teacher_with_trades_is_refused_with_the_reason(tiny_data, tmp_path):
                         "--teacher", "t", "--adversarial-eps", "3", "--trades-beta", "6"], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "TRADES" in r.stderr
+
+
+def test_the_translators_read_a_face_pack_as_the_folder(tmp_path, monkeypatch):
+    # How the CycleGAN and U-GAT-IT train on a GPU machine: a pack at image_size + 1/8 (64 -> 72 px).
+    monkeypatch.setenv("GAN_VIZ_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "utk"
+    data.mkdir()
+    for i in range(30):  # adults and children of both genders, each 'face' a flat colour of its own
+        colour = np.array([(i * 37) % 256, (i * 91) % 256, (i * 53) % 256], np.uint8)
+        Image.fromarray(np.tile(colour, (200, 200, 1))).save(data / f"{[30, 8][i % 5 == 0]}_{i % 2}_0_2017{i:06d}.jpg")
+    folder_images, folder_m, folder_f = training.load_gender_domains(data, 64)
+    pack_images, pack_m, pack_f = training.load_gender_domains(_pack(data, tmp_path / "f72.npz", size=72), 64)
+    adults = [r for r in utkface.records(data) if not r.is_validation and 18 <= r.age <= 65]
+    assert len(folder_images) == len(pack_images) == len(adults) and pack_images.shape[1:] == (72, 72, 3)
+    assert torch.equal(folder_m, pack_m) and torch.equal(folder_f, pack_f)  # the same faces in the same rows
+    assert (folder_images.float() - pack_images.float()).abs().mean() < 3  # the same face, through the pack's JPEG
+    with pytest.raises(SystemExit, match="--size 72"):  # a pack of another size is refused with the fix
+        training.load_gender_domains(_pack(data, tmp_path / "f64.npz", size=64), 64)
+
+
+def test_a_pack_of_the_training_adults_in_parts_holds_each_once(tiny_data, tmp_path):
+    parts = []
+    for k in (1, 2):
+        r = _run([str(ROOT / "scripts" / "pack_faces.py"), "--data", str(tiny_data), "--size", "36", "--train-only",
+                  "--adults", "--part", f"{k}/2", "--out", f"p{k}.npz"], tmp_path)
+        assert r.returncode == 0, r.stderr
+        parts.append(utkface.load_pack(tmp_path / f"p{k}.npz")[0])
+    names = [r.path for part in parts for r in part]
+    adults = [os.path.basename(r.path) for r in utkface.records(tiny_data) if not r.is_validation and 18 <= r.age <= 65]
+    assert sorted(names) == sorted(adults) and len(set(names)) == len(names)
+    assert all(18 <= r.age <= 65 and not r.is_validation for part in parts for r in part)
