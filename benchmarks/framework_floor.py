@@ -84,17 +84,7 @@ def start_floor_app(mode: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, __file__, "--serve", mode, "--port", str(port)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**load.os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(200):
-        try:
-            with load.socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc, url
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(f"the {mode} app exited with {proc.returncode}")
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"the {mode} app did not open its port within a minute")
+    return proc, load.wait_for_port(proc, port, f"the {mode} app")
 
 
 def cost_ms(mode: str, k: int) -> float:

@@ -83,18 +83,22 @@ def start_app(app_dir: Path, extra_env: dict) -> tuple[subprocess.Popen, str]:
            "GRADIO_ANALYTICS_ENABLED": "False", **extra_env}
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=app_dir, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
+    return proc, wait_for_port(proc, port, "app.py")
+
+
+def wait_for_port(proc: subprocess.Popen, port: int, what: str, limit_s: float = 120.0) -> str:
+    """The server's URL once proc listens on 127.0.0.1:port; stops with the reason if it exits or takes too long."""
+    deadline = time.time() + limit_s
     while time.time() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc, url
+                return f"http://127.0.0.1:{port}/"
         except OSError:
             if proc.poll() is not None:
-                raise SystemExit(f"app.py exited with {proc.returncode}")
+                raise SystemExit(f"{what} exited with {proc.returncode}")
             time.sleep(0.3)
     proc.kill()
-    raise SystemExit("app.py did not open its port within 120 s")
+    raise SystemExit(f"{what} did not open its port within {limit_s:.0f} s")
 
 
 def make_client(url: str):

@@ -13,20 +13,6 @@
 set -u
 pack=$1; minutes=$2; out=$3; shift 3
 export PYTHONUNBUFFERED=1
-pids=()
-for spec in "$@"; do
-  name=${spec%%:*}; args=${spec#*:}
-  # shellcheck disable=SC2086  # ARGS is a list of arguments
-  python3 -m gan_viz.models.sagan.train --data "$pack" --run-dir "runs/$name" --export-dir "exports/$name" \
-    --max-minutes "$minutes" --checkpoint-minutes 2 $args > "runs-$name.log" 2>&1 &
-  pids+=($!)
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
-for spec in "$@"; do
-  name=${spec%%:*}
-  mkdir -p "$out/$name"
-  cp "exports/$name/model.safetensors" "$out/$name/"
-  cp "runs-$name.log" "exports/$name/train.log"
-  tar -cf "$out/$name/rest.tar" --exclude=./model.safetensors --exclude='./samples/*' -C "exports/$name" .
-  tail -n 3 "runs-$name.log"
-done
+. "$(dirname "$0")/gpu_runs.sh"
+start_runs gan_viz.models.sagan.train "$pack" "$minutes" "$@"
+collect_runs "$out" "$@"

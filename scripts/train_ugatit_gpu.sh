@@ -15,21 +15,10 @@ set -u
 pack=$1; minutes=$2; out=$3; shift 3
 [ $# -gt 0 ] || set -- "main:--batch-size 4 --bf16"
 export PYTHONUNBUFFERED=1
-pids=()
-for spec in "$@"; do
-  name=${spec%%:*}; args=${spec#*:}
-  rm -rf "exports/$name" && mkdir -p exports && cp -r checkpoints/ugatit "exports/$name"
-  # shellcheck disable=SC2086  # ARGS is a list of arguments
-  python3 -m gan_viz.models.ugatit.train --data "$pack" --run-dir "runs/ugatit-$name" --export-dir "exports/$name" \
-    --max-minutes "$minutes" --checkpoint-minutes 2 $args > "runs-ugatit-$name.log" 2>&1 &
-  pids+=($!)
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
-for spec in "$@"; do
+. "$(dirname "$0")/gpu_runs.sh"
+for spec in "$@"; do  # each run starts from the bundled state
   name=${spec%%:*}
-  mkdir -p "$out/$name"
-  cp "exports/$name/model.safetensors" "$out/$name/"
-  cp "runs-ugatit-$name.log" "exports/$name/train.log"
-  tar -cf "$out/$name/rest.tar" --exclude=./model.safetensors -C "exports/$name" .
-  tail -n 3 "runs-ugatit-$name.log"
+  rm -rf "exports/$name" && mkdir -p exports && cp -r checkpoints/ugatit "exports/$name"
 done
+start_runs gan_viz.models.ugatit.train "$pack" "$minutes" "$@"
+collect_runs "$out" "$@"
