@@ -63,14 +63,18 @@ def load_face_split(data, limit: int, train_size: int, val_size: int):
     keep = list(range(len(recs)))[: limit or None]
     train_i = [i for i in keep if not recs[i].is_validation]
     val_i = [i for i in keep if recs[i].is_validation] or keep[:8]
-    train_recs, val_recs = [recs[i] for i in train_i], [recs[i] for i in val_i]
+    return ((([recs[i] for i in train_i]), pixels_at(recs, pixels, train_i, train_size)),
+            ([recs[i] for i in val_i], pixels_at(recs, pixels, val_i, val_size)))
+
+
+def pixels_at(recs: list, pixels: np.ndarray | None, rows: list[int], size: int) -> np.ndarray:
+    """uint8 (len(rows), size, size, 3) of those rows of read_faces' answer: a pack's pixels (resized when it holds
+    another size), or a folder's files decoded at that size."""
     if pixels is None:
-        return (train_recs, utkface.load_images(train_recs, train_size)), (val_recs, utkface.load_images(val_recs, val_size))
-
-    def sized(rows: list[int], size: int) -> np.ndarray:
-        return pixels[rows] if pixels.shape[1] == size else np.stack([resize(pixels[i], (size, size)) for i in rows])
-
-    return (train_recs, sized(train_i, train_size)), (val_recs, sized(val_i, val_size))
+        return utkface.load_images([recs[i] for i in rows], size)
+    if pixels.shape[1] == size:
+        return pixels[rows]
+    return np.stack([resize(pixels[i], (size, size)) for i in rows])
 
 
 def load_gender_domains(data, image_size: int, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -78,19 +82,12 @@ def load_gender_domains(data, image_size: int, limit: int = 0) -> tuple[torch.Te
     CycleGAN paper's jitter): (N, L, L, 3) uint8, and the male and female row indices. `data` is UTKFace's folder or
     a face pack made at that size (scripts/pack_faces.py --size L: what a GPU machine trains from)."""
     load = image_size + image_size // 8
-    if str(data).endswith(".npz"):
-        recs, pixels = utkface.load_pack(data)
-        if pixels.shape[1] != load:
-            raise SystemExit(f"{data} holds {pixels.shape[1]} px faces; at --image-size {image_size} the translators "
-                             f"load {load} px: make the pack with scripts/pack_faces.py --size {load}")
-    else:
-        recs, pixels = utkface.records(data), None
+    recs, pixels = read_faces(data)
+    if pixels is not None and pixels.shape[1] != load:
+        raise SystemExit(f"{data} holds {pixels.shape[1]} px faces; at --image-size {image_size} the translators "
+                         f"load {load} px: make the pack with scripts/pack_faces.py --size {load}")
     keep = [i for i, r in enumerate(recs) if not r.is_validation and 18 <= r.age <= 65][:limit or None]
-    if pixels is None:
-        pixels = utkface.load_images([recs[i] for i in keep], load)
-    else:
-        pixels = pixels[keep]
-    images = torch.from_numpy(np.array(pixels))
+    images = torch.from_numpy(np.array(pixels_at(recs, pixels, keep, load)))
     gender = torch.tensor([recs[i].gender for i in keep])
     idx_m, idx_f = torch.nonzero(gender == 0).flatten(), torch.nonzero(gender == 1).flatten()
     if len(idx_m) == 0 or len(idx_f) == 0:

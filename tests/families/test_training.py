@@ -405,3 +405,17 @@ def test_a_pack_of_the_training_adults_in_parts_holds_each_once(tiny_data, tmp_p
     adults = [os.path.basename(r.path) for r in utkface.records(tiny_data) if not r.is_validation and 18 <= r.age <= 65]
     assert sorted(names) == sorted(adults) and len(set(names)) == len(names)
     assert all(18 <= r.age <= 65 and not r.is_validation for part in parts for r in part)
+
+
+def test_lbam_trains_from_a_pack_of_another_size_scaled_to_its_own(tiny_data, tmp_path):
+    # LBAM at 256 px trains on UTKFace's 200 px faces scaled up; here a 24 px pack feeds a 32 px run.
+    pack = _pack(tiny_data, tmp_path / "f24.npz", size=24)
+    recs, pixels = training.read_faces(pack)
+    rows = [i for i, r in enumerate(recs) if not r.is_validation]
+    scaled = training.pixels_at(recs, pixels, rows, 32)
+    assert scaled.shape == (len(rows), 32, 32, 3) and scaled.dtype == np.uint8
+    assert np.abs(scaled.astype(float).mean((1, 2)) - pixels[rows].astype(float).mean((1, 2))).max() < 3  # same faces
+    r = _run(["-m", "gan_viz.models.lbam.train", "--data", str(pack), "--max-steps", "2", "--batch-size", "2",
+              "--image-size", "32", "--channels", "4,8,8,8", "--run-dir", "run", "--export-dir", "export",
+              "--threads", "1"], tmp_path)
+    assert "enc.0.weight" in load_file(tmp_path / "export" / "model.safetensors"), r.stdout
