@@ -5,7 +5,8 @@ Run: python scripts/pack_faces.py --data DIR --size 64 --out FILE.npz [--train-o
 A pack loads in seconds where the folder's 21,000 JPEGs take minutes to decode, and is a few tens of MB. It holds
 the data set's pixels: write it to a git-ignored folder only (e.g. .pack/), never commit it. Training scripts take
 it as --data FILE.npz (SAGAN: a 64 px pack; the CycleGAN and U-GAT-IT: a pack at their image size + 1/8, 108 px for
-96, of the training adults, --train-only --adults; the classifier: scripts/pack_classifier_data.py). --part K/N keeps
+96, of the training adults, --train-only --adults; LBAM: any size, scaled to its --image-size; the classifier:
+scripts/pack_classifier_data.py). --part K/N keeps
 every N-th face from the K-th, so that N smaller packs together hold them all (14,391 training adults at 108 px and
 quality 70 are about 19 MB; half of them, 9.3 MB).
 """
