@@ -419,3 +419,55 @@ def test_lbam_trains_from_a_pack_of_another_size_scaled_to_its_own(tiny_data, tm
               "--image-size", "32", "--channels", "4,8,8,8", "--run-dir", "run", "--export-dir", "export",
               "--threads", "1"], tmp_path)
     assert "enc.0.weight" in load_file(tmp_path / "export" / "model.safetensors"), r.stdout
+
+
+def test_lbam_widths_reach_a_2x2_bottleneck_and_256_px_fits_15_mb_in_int8():
+    from gan_viz.models.lbam import start
+    from gan_viz.models.lbam.network import LBAMConfig, LBAMGenerator
+
+    assert start.default_channels(128) == [32, 64, 128, 256, 256, 256]  # the bundled model's widths
+    ch = start.default_channels(256)
+    assert ch[:6] == start.default_channels(128) and 256 // 2 ** len(ch) == 2
+    g = LBAMGenerator(LBAMConfig(image_size=256, channels=ch))
+    assert sum(p.numel() for p in g.parameters()) < 15e6  # int8: one byte per weight
+    out, maps = g(torch.zeros(1, 3, 256, 256), torch.ones(1, 1, 256, 256), return_maps=True)
+    assert out.shape == (1, 3, 256, 256) and maps["forward"][-1].shape[-1] == 2
+
+
+def test_lbam_grown_one_level_deeper_keeps_every_tensor_whose_shape_allows():
+    from gan_viz.models.lbam import start
+    from gan_viz.models.lbam.network import LBAMConfig, LBAMGenerator
+
+    torch.manual_seed(0)
+    small = LBAMGenerator(LBAMConfig(image_size=16, channels=[4, 8, 8]))
+    big = LBAMGenerator(LBAMConfig(image_size=32, channels=[4, 8, 8, 8]))
+    fresh = {k: v.clone() for k, v in big.state_dict().items()}
+    copied, total = start.grow_from(big, small.state_dict(), 3)
+    s, b = small.state_dict(), big.state_dict()
+    assert 0 < copied < total
+    for k in ("enc.0.weight", "enc.2.weight", "enc_att.1.conv.weight", "enc_att.2.g_A.mu", "rev_att.1.conv.weight",
+              "out.weight"):
+        assert torch.equal(b[k], s[k]), k
+    # decoder layer k restores level n-2-k: the small model's last (back to level 0) is the big one's last
+    assert torch.equal(b["dec.2.weight"], s["dec.1.weight"]) and torch.equal(b["dec_bn.2.weight"], s["dec_bn.1.weight"])
+    assert torch.equal(b["enc.3.weight"], fresh["enc.3.weight"])  # the new deepest level starts fresh
+    assert torch.equal(b["dec.0.weight"], fresh["dec.0.weight"])
+    assert torch.equal(b["dec.1.weight"], fresh["dec.1.weight"])  # level 1 now takes a skip too: twice the inputs
+
+
+def test_lbam_runs_add_up_through_the_export_and_a_larger_size_grows_from_it(tiny_data, tmp_path):
+    base = ["-m", "gan_viz.models.lbam.train", "--data", str(tiny_data), "--batch-size", "2", "--export-dir", "export",
+            "--threads", "1"]
+    _run([*base, "--max-steps", "2", "--image-size", "32", "--channels", "4,8,32,32", "--run-dir", "r1"], tmp_path)
+    r = _run([*base, "--max-steps", "2", "--image-size", "64", "--channels", "4,8,32,32,32", "--run-dir", "r2"], tmp_path)
+    assert "started from the 32 px LBAM at step 2" in r.stdout, r.stdout
+    assert json.loads((tmp_path / "export" / "config.json").read_text())["image_size"] == 64
+    (tmp_path / "export" / "quality.json").write_text("{}")  # as the benchmark leaves it: it measured older weights
+    r = _run([*base, "--max-steps", "5", "--image-size", "64", "--channels", "4,8,32,32,32", "--run-dir", "r3"], tmp_path)
+    assert "resumed from the export export at step 2" in r.stdout, r.stdout
+    meta = json.loads((tmp_path / "export" / "resume.json").read_text())
+    assert meta["step"] == 5 and meta["images_seen"] == 10 and [x["image_size"] for x in meta["runs"]] == [64, 64]
+    assert meta["init"].startswith("the 32 px LBAM at step 2")
+    assert (tmp_path / "export" / "discriminator.safetensors").exists()
+    assert not (tmp_path / "export" / "quality.json").exists()
+    assert load_file(tmp_path / "export" / "model.safetensors")["enc.3.weight"].dtype == torch.int8

@@ -14,7 +14,7 @@ STATIC = {  # the card's fixed sections (gan_viz/cards.py)
         'forward and reverse attention maps and activation functions.'),
     "out_of_scope": ('Restoring evidence or identity (the fill is a plausible guess, not what was there); editing photos '
         'of people who have not agreed to it.'),
-    "limitations": ('Trained at 128 px on aligned adult and child faces from UTKFace; larger holes and faces unlike the '
+    "limitations": ('Trained on aligned adult and child faces from UTKFace; larger holes and faces unlike the '
         'training framing come out blurrier. A fill is an invention of the model, biased towards the faces it'
         ' saw.'),
     "training_command": ('`python -m gan_viz.models.lbam.train --data DIR --max-minutes 120`.'),
@@ -73,8 +73,8 @@ PSNR rewards; the small adversarial term keeps the fill from being the blurriest
 {curve}
 
 ## Limits
-Trained for under two hours on one CPU core: fills are plausible but soft (L1 favours the
-mean), and the fill is made at 128 px, so on larger inputs it is upsampled. Faces only, in the UTKFace framing (the app crops photos to it).
+Fills are plausible but soft (L1 favours the mean; the runs so far are in the settings above), and the
+fill is made at {s} px, so on larger inputs it is upsampled. Faces only, in the UTKFace framing (the app crops photos to it).
 """
 
 

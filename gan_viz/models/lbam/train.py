@@ -4,12 +4,13 @@ Losses: pixel L1 with the hole weighted 6x the known pixels, plus a hinge advers
 (weight --lambda-adv) from a spectrally normalised patch discriminator. Perceptual and
 style losses are left out for now: they need a pretrained feature network, and on 2 CPU
 cores every forward pass it adds is paid in training steps. Masks: free-form brush strokes
-covering 5% to 60% of the image. Resumable, stops at --max-minutes, exports to
-checkpoints/lbam with the model card.
+covering 5% to 60% of the image. Stops at --max-minutes and exports to checkpoints/lbam with the model
+card; resumes from its run folder, else from the export, and a larger --image-size starts from a smaller export
+(gan_viz/models/lbam/start.py), so CPU and GPU runs add up. On CUDA when there is one.
 """
 from __future__ import annotations
 
-import json
+import time
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_viz import training, utkface
-from gan_viz.models.lbam import masks
+from gan_viz.models.lbam import masks, start
 from gan_viz.models.lbam.card import model_card
 from gan_viz.models.lbam.network import LBAMConfig, LBAMGenerator
 from gan_viz.spectral import sn_conv
@@ -75,56 +76,78 @@ def train_step(g, d, opt_g, opt_d, real: torch.Tensor, mask: torch.Tensor, lambd
             "loss_d": loss_d.item()}
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None):
     p = training.common_args(__doc__.splitlines()[0], "lbam")
-    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--image-size", type=int, default=128, help="128, or 256 (the editor's size: one level deeper)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--lambda-adv", type=float, default=0.01)
     p.add_argument("--max-steps", type=int, default=1_000_000)
     p.add_argument("--decay-steps", type=int, default=0,
                    help="learning rate falls linearly to 0 over the last N steps before --max-steps (0: constant)")
-    p.add_argument("--channels", default="32,64,128,256,256,256")
+    p.add_argument("--channels", default="", help="encoder widths, comma-separated (default: start.default_channels)")
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
-    args = p.parse_args()
+    return p.parse_args(argv)
+
+
+def _settings(args, cfg: LBAMConfig, device: torch.device, meta: dict) -> dict:
+    """The card's settings table, the runs so far included."""
+    runs = "; ".join(f"{r['date']}: steps {r['start_step']:,}-{r.get('end_step', r['start_step']):,} in "
+                     f"{r['minutes']} min at {r['image_size']} px, batch {r['batch_size']}, {r['hardware']}"
+                     for r in meta["runs"])
+    return {"image size": args.image_size, "batch size": args.batch_size, "channels": cfg.channels,
+            "loss": f"L1 (hole x{HOLE_WEIGHT:g}, known x1) + {args.lambda_adv} hinge adversarial (SN patch D)",
+            "optimizer": f"Adam {args.lr} (D {args.lr * 2}), betas (0.5, 0.9)"
+            + (f", linear decay to 0 over the last {args.decay_steps} of {args.max_steps} steps" if args.decay_steps else ""),
+            "masks": "free-form strokes, 5-60%",
+            "precision": "float32, channels_last (bf16 autocast measured far slower on this CPU); TF32 on CUDA",
+            "started from": meta["init"], "runs": runs or "none yet", "images seen": f"{meta['images_seen']:,}",
+            "stored as": "int8 with a float16 scale per output channel (gan_viz/quantize.py), the rest float16"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     d_info = training.init_distributed()
     if d_info.world_size > 1:
         raise SystemExit("LBAM training runs in a single process for now; start it without torchrun")
+    device = d_info.device
+    training.fast_cuda_float32(device)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
     recs, pixels = training.read_faces(args.data)  # UTKFace's folder, or a face pack (resized to --image-size)
     rows = [i for i, r in enumerate(recs) if not r.is_validation][: args.limit or None]
     images = torch.from_numpy(np.array(training.pixels_at(recs, pixels, rows, args.image_size)))  # (N, S, S, 3) uint8
-    cfg = LBAMConfig(image_size=args.image_size, channels=[int(c) for c in args.channels.split(",")])
+    channels = [int(c) for c in args.channels.split(",")] if args.channels else start.default_channels(args.image_size)
+    cfg = LBAMConfig(image_size=args.image_size, channels=channels)
     # channels_last measured ~8% faster for these nets on this CPU (benchmarks/train_speed.py)
-    g = LBAMGenerator(cfg).to(memory_format=torch.channels_last)
-    d = PatchDiscriminator().to(memory_format=torch.channels_last)
+    g = LBAMGenerator(cfg).to(device, memory_format=torch.channels_last)
+    d = PatchDiscriminator().to(device, memory_format=torch.channels_last)
     opt_g = torch.optim.Adam(g.parameters(), lr=args.lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(d.parameters(), lr=args.lr * 2, betas=(0.5, 0.9))
-    run_dir = training.Path(args.run_dir)
-    meta = training.load_training_state(run_dir, {"G": g, "D": d}, {"G": opt_g, "D": opt_d}) or {"step": 0}
-    log = training.MetricsLog(run_dir / "metrics.json")
+    meta = start.restore(args, g, d, opt_g, opt_d)
+    run = {"start_step": meta["step"], "hardware": training.hardware_line(device), "date": time.strftime("%Y-%m-%d"),
+           "batch_size": args.batch_size, "image_size": args.image_size, "minutes": 0.0}
+    meta["runs"].append(run)
+    log = training.MetricsLog(training.Path(args.run_dir) / "metrics.json")
     budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
-    settings = {"image size": args.image_size, "batch size": args.batch_size, "channels": cfg.channels,
-                "loss": f"L1 (hole x{HOLE_WEIGHT:g}, known x1) + {args.lambda_adv} hinge adversarial (SN patch D)",
-                "optimizer": f"Adam {args.lr} (D {args.lr * 2}), betas (0.5, 0.9)"
-                + (f", linear decay to 0 over the last {args.decay_steps} of {args.max_steps} steps" if args.decay_steps else ""),
-                "masks": "free-form strokes, 5-60%",
-                "precision": "float32, channels_last (bf16 autocast measured far slower on this CPU)",
-                "hardware": f"{torch.get_num_threads()} CPU thread(s)",
-                "stored as": "float16 safetensors (cast back to float32 on load)"}
 
     def checkpoint():
-        training.save_training_state(run_dir, {"G": g, "D": d}, {"G": opt_g, "D": opt_d}, meta)
-        card = model_card(cfg.to_dict(), meta["step"], log.records, settings)
-        training.export_weights(args.export_dir, g.state_dict(), cfg.to_dict(), card,
-                                {"training_log.json": json.dumps(log.records).encode()},
-                                dtype=torch.float16)  # half the download; measured quality is of these float16 weights
+        run.update(end_step=meta["step"], minutes=round(budget.elapsed_minutes, 1))
+        training.save_training_state(args.run_dir, {"G": g, "D": d}, {"G": opt_g, "D": opt_d}, meta)
+        card = model_card(cfg.to_dict(), meta["step"], log.records, _settings(args, cfg, device, meta))
+        start.export(args.export_dir, g, d, meta, card, log.records)
         print(f"checkpoint at step {meta['step']}", flush=True)
 
+    train_loop(args, g, d, opt_g, opt_d, images, rng, meta, log, budget, d_info, checkpoint)
+    checkpoint()
+
+
+def train_loop(args, g, d, opt_g, opt_d, images, rng, meta, log, budget, d_info, checkpoint) -> None:
+    """Steps until --max-steps or the time budget: a batch of faces (random mirror), free-form masks, one step each."""
+    device = d_info.device
     g.train(), d.train()
     while meta["step"] < args.max_steps:
         for group in opt_g.param_groups + opt_d.param_groups:  # D's groups start at 2x, so scale each by its own
@@ -133,11 +156,12 @@ def main() -> None:
         idx = torch.from_numpy(rng.integers(0, len(images), args.batch_size))
         real = utkface.to_input(images[idx])
         real = torch.where(torch.from_numpy(rng.random(args.batch_size) < 0.5)[:, None, None, None], real.flip(3), real)
-        real = real.contiguous(memory_format=torch.channels_last)
-        losses = train_step(g, d, opt_g, opt_d, real, random_masks(args.batch_size, args.image_size, rng), args.lambda_adv)
+        real = real.to(device).contiguous(memory_format=torch.channels_last)
+        mask = random_masks(args.batch_size, args.image_size, rng).to(device)
+        losses = train_step(g, d, opt_g, opt_d, real, mask, args.lambda_adv)
+        meta["images_seen"] = meta.get("images_seen", 0) + args.batch_size
         if training.end_of_step(meta, losses, log, budget, d_info, checkpoint):
             break
-    checkpoint()
 
 
 if __name__ == "__main__":
