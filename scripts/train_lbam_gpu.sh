@@ -12,7 +12,8 @@
 # Each run starts from a copy of checkpoints/lbam: the 128 px model grows one level deeper (every tensor whose shape
 # allows is copied, gan_viz/models/lbam/start.py), a 256 px one resumes from its weights and resume.json, so GPU runs
 # add to each other and to CPU runs. A run whose NAME holds "scratch" starts from random weights instead: the
-# issue's comparison, e.g. lbam256:ARGS lbam256-scratch:ARGS side by side.
+# issue's comparison, e.g. lbam256:ARGS lbam256-scratch:ARGS side by side; the paper's perceptual and style losses
+# are a third run's: "lbam256-feat:--image-size 256 --batch-size 16 --perceptual 0.05 --style 120".
 # Back here, copy a run's two files into checkpoints/lbam (tar -xf rest.tar -C checkpoints/lbam) and measure it
 # (python benchmarks/inpainting_quality.py --data DIR --size 200 / --size 256 --write-card).
 set -u

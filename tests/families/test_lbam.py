@@ -180,3 +180,32 @@ def test_mirror_averaging_is_the_mean_of_both_fills():
     other = inpainter.inpaint(img[:, ::-1].copy(), hole[:, ::-1].copy(), mirror=False).raw[:, ::-1].astype(float)
     assert np.abs(both - (one + other) / 2).max() <= 1.0  # uint8 rounding of each side
     assert not np.array_equal(one, other)  # the two fills do differ, so averaging matters
+
+
+def test_gram_is_the_feature_correlation_formula():
+    from gan_viz.models.lbam.feature_loss import gram
+
+    f = torch.randn(2, 3, 4, 5)
+    expected = torch.stack([torch.stack([torch.stack([(f[b, i] * f[b, j]).sum() for j in range(3)]) for i in range(3)])
+                            for b in range(2)]) / (3 * 4 * 5)
+    assert torch.allclose(gram(f), expected, atol=1e-6)
+
+
+def test_feature_loss_is_zero_on_the_truth_and_trains_the_generator_not_the_features():
+    from gan_viz.models.cam_classifier.network import CAMClassifier, CAMClassifierConfig
+    from gan_viz.models.lbam.feature_loss import FeatureLoss
+
+    torch.manual_seed(0)
+    net = CAMClassifier(CAMClassifierConfig(image_size=32, width=4))
+    fl = FeatureLoss(net, size=32)
+    real = torch.rand(2, 3, 32, 32) * 2 - 1
+    p, s = fl(real, real, real)
+    assert p.item() == 0 and s.item() == 0
+    g, d = LBAMGenerator(TINY), PatchDiscriminator(width=4)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    opt_g, opt_d = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
+    mask = torch.ones(2, 1, 32, 32)
+    mask[:, :, 8:20, 8:20] = 0
+    losses = train_step(g, d, opt_g, opt_d, real, mask, 0.01, fl.train(), 0.05, 120.0)
+    assert losses["loss_perceptual"] > 0 and losses["loss_style"] > 0
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # frozen, batch norms included

@@ -471,3 +471,13 @@ def test_lbam_runs_add_up_through_the_export_and_a_larger_size_grows_from_it(tin
     assert (tmp_path / "export" / "discriminator.safetensors").exists()
     assert not (tmp_path / "export" / "quality.json").exists()
     assert load_file(tmp_path / "export" / "model.safetensors")["enc.3.weight"].dtype == torch.int8
+
+
+def test_lbam_trains_with_the_papers_perceptual_and_style_losses_when_asked(tiny_data, tmp_path):
+    _run(["-m", "gan_viz.models.lbam.train", "--data", str(tiny_data), "--max-steps", "20", "--batch-size", "2",
+          "--image-size", "32", "--channels", "4,8,8,8", "--perceptual", "0.05", "--style", "120", "--threads", "1",
+          "--run-dir", "run", "--export-dir", "export"], tmp_path)  # the log takes every 20th step
+    log = json.loads((tmp_path / "export" / "training_log.json").read_text())
+    assert log and all(r["loss_perceptual"] > 0 and "loss_style" in r for r in log)
+    assert "0.05 perceptual + 120.0 style (features: checkpoints/cam_classifier/teacher)" in (
+        tmp_path / "export" / "README.md").read_text()

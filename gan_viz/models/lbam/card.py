@@ -62,9 +62,9 @@ chosen by a salted SHA-1 of the file name in `gan_viz/utkface.py` is held out), 
 |---|---|
 {rows}
 
-Perceptual and style losses are left out: the only face network this project has is its own
-64 px CAM classifier, whose features are coarse, and every extra forward and backward pass costs
-training steps on the 2 CPU cores this was trained on. The hole-weighted L1 is what the measured
+Perceptual and style losses (the paper's) are in the loss row above when a run used them
+(`--perceptual`, `--style`; features from the first stages of this project's face classifier's
+teacher, gan_viz/models/lbam/feature_loss.py). The hole-weighted L1 is what the measured
 PSNR rewards; the small adversarial term keeps the fill from being the blurriest mean.
 
 ## Losses (full log in training_log.json)

@@ -1,9 +1,10 @@
 """Training entry point of the LBAM face inpainter: python -m gan_viz.models.lbam.train --data DIR.
 
 Losses: pixel L1 with the hole weighted 6x the known pixels, plus a hinge adversarial loss
-(weight --lambda-adv) from a spectrally normalised patch discriminator. Perceptual and
-style losses are left out for now: they need a pretrained feature network, and on 2 CPU
-cores every forward pass it adds is paid in training steps. Masks: free-form brush strokes
+(weight --lambda-adv) from a spectrally normalised patch discriminator. The paper's perceptual and
+style losses (feature_loss.py, with the classifier's teacher as the feature network) are off unless
+--perceptual / --style: each forward pass they add costs steps, so they are kept only where measured
+to help. Masks: free-form brush strokes
 covering 5% to 60% of the image. Stops at --max-minutes and exports to checkpoints/lbam with the model
 card; resumes from its run folder, else from the export, and a larger --image-size starts from a smaller export
 (gan_viz/models/lbam/start.py), so CPU and GPU runs add up. On CUDA when there is one.
@@ -20,6 +21,7 @@ from torch import nn
 from gan_viz import training, utkface
 from gan_viz.models.lbam import masks, start
 from gan_viz.models.lbam.card import model_card
+from gan_viz.models.lbam.feature_loss import FeatureLoss
 from gan_viz.models.lbam.network import LBAMConfig, LBAMGenerator
 from gan_viz.spectral import sn_conv
 
@@ -57,8 +59,10 @@ def lr_factor(step: int, max_steps: int, decay_steps: int) -> float:
     return min(1.0, max(0.0, (max_steps - step) / decay_steps))
 
 
-def train_step(g, d, opt_g, opt_d, real: torch.Tensor, mask: torch.Tensor, lambda_adv: float) -> dict:
-    """real (B, 3, S, S) in [-1, 1]; mask (B, 1, S, S) with 1 = known."""
+def train_step(g, d, opt_g, opt_d, real: torch.Tensor, mask: torch.Tensor, lambda_adv: float,
+               features: FeatureLoss | None = None, lambda_perc: float = 0.0, lambda_style: float = 0.0) -> dict:
+    """real (B, 3, S, S) in [-1, 1]; mask (B, 1, S, S) with 1 = known. features: the paper's perceptual and style
+    terms (feature_loss.py), weighted lambda_perc and lambda_style, when given."""
     out = g(real * mask, mask)
     comp = out * (1 - mask) + real * mask  # known pixels kept: what the user sees
     loss_d = F.relu(1 - d(real)).mean() + F.relu(1 + d(comp.detach())).mean()
@@ -69,11 +73,17 @@ def train_step(g, d, opt_g, opt_d, real: torch.Tensor, mask: torch.Tensor, lambd
     loss_hole = (err * (1 - mask)).mean() * HOLE_WEIGHT
     loss_valid = (err * mask).mean()
     loss_adv = -d(comp).mean()
+    loss_g = loss_hole + loss_valid + lambda_adv * loss_adv
+    extra = {}
+    if features is not None:
+        perceptual, style = features(out, comp, real)
+        loss_g = loss_g + lambda_perc * perceptual + lambda_style * style
+        extra = {"loss_perceptual": perceptual.item(), "loss_style": style.item()}
     opt_g.zero_grad(set_to_none=True)
-    (loss_hole + loss_valid + lambda_adv * loss_adv).backward()
+    loss_g.backward()
     opt_g.step()
     return {"loss_hole": loss_hole.item(), "loss_valid": loss_valid.item(), "loss_adv": loss_adv.item(),
-            "loss_d": loss_d.item()}
+            "loss_d": loss_d.item(), **extra}
 
 
 def parse_args(argv: list[str] | None = None):
@@ -86,8 +96,18 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--decay-steps", type=int, default=0,
                    help="learning rate falls linearly to 0 over the last N steps before --max-steps (0: constant)")
     p.add_argument("--channels", default="", help="encoder widths, comma-separated (default: start.default_channels)")
+    p.add_argument("--perceptual", type=float, default=0.0, help="weight of the paper's perceptual loss (it used 0.05)")
+    p.add_argument("--style", type=float, default=0.0, help="weight of the paper's style loss (it used 120)")
+    p.add_argument("--feature-net", default=str(training.REPO_ROOT / "checkpoints" / "cam_classifier" / "teacher"),
+                   help="the classifier export whose first stages give those losses their features")
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
     return p.parse_args(argv)
+
+
+def _shown(path: str) -> str:
+    """A path as the card shows it: relative to the repository when inside it."""
+    p = training.Path(path).resolve()
+    return str(p.relative_to(training.REPO_ROOT)) if p.is_relative_to(training.REPO_ROOT) else p.name
 
 
 def _settings(args, cfg: LBAMConfig, device: torch.device, meta: dict) -> dict:
@@ -96,7 +116,9 @@ def _settings(args, cfg: LBAMConfig, device: torch.device, meta: dict) -> dict:
                      f"{r['minutes']} min at {r['image_size']} px, batch {r['batch_size']}, {r['hardware']}"
                      for r in meta["runs"])
     return {"image size": args.image_size, "batch size": args.batch_size, "channels": cfg.channels,
-            "loss": f"L1 (hole x{HOLE_WEIGHT:g}, known x1) + {args.lambda_adv} hinge adversarial (SN patch D)",
+            "loss": f"L1 (hole x{HOLE_WEIGHT:g}, known x1) + {args.lambda_adv} hinge adversarial (SN patch D)"
+            + (f" + {args.perceptual} perceptual + {args.style} style (features: {_shown(args.feature_net)})"
+               if args.perceptual or args.style else ""),
             "optimizer": f"Adam {args.lr} (D {args.lr * 2}), betas (0.5, 0.9)"
             + (f", linear decay to 0 over the last {args.decay_steps} of {args.max_steps} steps" if args.decay_steps else ""),
             "masks": "free-form strokes, 5-60%",
@@ -148,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
 def train_loop(args, g, d, opt_g, opt_d, images, rng, meta, log, budget, d_info, checkpoint) -> None:
     """Steps until --max-steps or the time budget: a batch of faces (random mirror), free-form masks, one step each."""
     device = d_info.device
+    features = FeatureLoss.from_folder(args.feature_net).to(device) if args.perceptual or args.style else None
     g.train(), d.train()
     while meta["step"] < args.max_steps:
         for group in opt_g.param_groups + opt_d.param_groups:  # D's groups start at 2x, so scale each by its own
@@ -158,7 +181,7 @@ def train_loop(args, g, d, opt_g, opt_d, images, rng, meta, log, budget, d_info,
         real = torch.where(torch.from_numpy(rng.random(args.batch_size) < 0.5)[:, None, None, None], real.flip(3), real)
         real = real.to(device).contiguous(memory_format=torch.channels_last)
         mask = random_masks(args.batch_size, args.image_size, rng).to(device)
-        losses = train_step(g, d, opt_g, opt_d, real, mask, args.lambda_adv)
+        losses = train_step(g, d, opt_g, opt_d, real, mask, args.lambda_adv, features, args.perceptual, args.style)
         meta["images_seen"] = meta.get("images_seen", 0) + args.batch_size
         if training.end_of_step(meta, losses, log, budget, d_info, checkpoint):
             break
