@@ -110,7 +110,7 @@ def _shown(path: str) -> str:
     return str(p.relative_to(training.REPO_ROOT)) if p.is_relative_to(training.REPO_ROOT) else p.name
 
 
-def _settings(args, cfg: LBAMConfig, device: torch.device, meta: dict) -> dict:
+def _settings(args, cfg: LBAMConfig, meta: dict) -> dict:
     """The card's settings table, the runs so far included."""
     runs = "; ".join(f"{r['date']}: steps {r['start_step']:,}-{r.get('end_step', r['start_step']):,} in "
                      f"{r['minutes']} min at {r['image_size']} px, batch {r['batch_size']}, {r['hardware']}"
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     def checkpoint():
         run.update(end_step=meta["step"], minutes=round(budget.elapsed_minutes, 1))
         training.save_training_state(args.run_dir, {"G": g, "D": d}, {"G": opt_g, "D": opt_d}, meta)
-        card = model_card(cfg.to_dict(), meta["step"], log.records, _settings(args, cfg, device, meta))
+        card = model_card(cfg.to_dict(), meta["step"], log.records, _settings(args, cfg, meta))
         start.export(args.export_dir, g, d, meta, card, log.records)
         print(f"checkpoint at step {meta['step']}", flush=True)
 
