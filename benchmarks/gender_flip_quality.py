@@ -153,9 +153,12 @@ def measure(args, flipper, cam: CAMExplainer, images: list[np.ndarray], g: int) 
 
 
 def markdown(args, rows: dict) -> str:
+    calibrated = TRANSLATORS[args.translator].CALIBRATED_STRENGTH
+    strength = (f"calibrated per direction ({', '.join(f'{d} {k:g}' for d, k in calibrated.items())})"
+                if args.strength is None else f"{args.strength:g}")
     md = [f"Translator: {args.translator}. Mode: {'faces in larger pictures' if args.pictures else 'aligned crops'}; "
           f"blend: detail from the {args.detail or 'translator default'}, change added under the {args.mask}, strength "
-          f"{'calibrated per direction' if args.strength is None else f'{args.strength:g}'}.", "",
+          f"{strength}.", "",
           "| direction | faces | flip rate (classifier says target) | classifier right before | cycle L1 | "
           "identity L1 | SSIM(result, input) | detail kept (median) | SSIM grey 64 px |", "|---|---|---|---|---|---|---|---|---|"]
     for d, r in rows.items():
@@ -196,6 +199,8 @@ def write_verdict(folder: Path, mode: str, rows: dict, cyclegan_rows: dict, n: i
         "flip_rate": {d: round(r["flip_rate"], 4) for d, r in rows.items()},
         "cyclegan_flip_rate": {d: round(r["flip_rate"], 4) for d, r in cyclegan_rows.items()}}
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    card = (folder / "README.md").read_text()
+    (folder / "README.md").write_text(cards.put_lead(card, "Evaluation", gate.status(config)))
     print(f"verdict ({mode}): " + ("offered in the app" if not failed else "; ".join(failed)))
 
 

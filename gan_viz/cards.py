@@ -75,6 +75,14 @@ def put_section(text: str, name: str, body: str, parent: str | None = None) -> s
     return text.rstrip() + "\n\n" + block
 
 
+def put_lead(text: str, name: str, lead: str) -> str:
+    """Replace the paragraph(s) that open "## name", before its first "###" subsection, with lead."""
+    m = re.search(rf"^## {re.escape(name)}\n(.*?)(?=^### |^## |\Z)", text, flags=re.S | re.M)
+    if m is None:
+        return put_section(text, name, lead)
+    return text[:m.start(1)] + lead.strip() + "\n\n" + text[m.end(1):]
+
+
 # How the sections a family's card text (or an older card) carries map onto SECTIONS, by the start of their heading.
 EVALUATION_HEADINGS = ("Metrics", "Through the app's photo path", "Flip rate, ", "Quality", "Where the translator looks",
                        "Adversarial examples", "Robustness")

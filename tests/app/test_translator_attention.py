@@ -146,6 +146,10 @@ def test_ugatit_is_offered_only_once_measured_as_good_as_the_cyclegan(monkeypatc
     assert len(failed) == 3 and "female_to_male flips 80.0% of pictures, the CycleGAN 85.0%" in failed
     assert gate.verdict("crops", rows(0.95, 0.85, s=0.7, d=0.1), rows(0.9, 0.8)) != []  # SSIM; detail is not a crop's
     assert len(gate.verdict("crops", rows(0.95, 0.85, d=0.1), rows(0.9, 0.8))) == 0
+    assert gate.status({}).startswith("Not offered in the app: not yet measured")
+    assert gate.status({"quality": {"crops": {"failed": []}, "pictures": {"failed": ["m->f flips less"]}}}) == (
+        "Measured against the CycleGAN on the same faces (below); not offered in the app: m->f flips less.")
+    assert "so the app offers it" in gate.status({"quality": {"crops": {"failed": []}, "pictures": {"failed": []}}})
 
     ug = app.CONTEXT.families["ugatit"]
     passed = {"failed": []}

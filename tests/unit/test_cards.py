@@ -41,3 +41,13 @@ def test_a_re_export_keeps_the_history_and_not_the_old_measurements():
     old = cards.put_evaluation(old, "## Flip rate\n90%")
     new = cards.carry_history(old, cards.restructure("# M\n\nd\n", STATIC))
     assert "2026-11-26: the first run" in new and "90%" not in new
+
+
+def test_the_evaluation_lead_is_replaced_and_its_subsections_kept():
+    card = cards.put_evaluation(cards.restructure("# M\n\nd\n", STATIC), "## Flip rate (bench)\na table")
+    assert "not measured" in cards.section(card, "Evaluation")
+    new = cards.put_lead(card, "Evaluation", "Measured: not offered, because of X.")
+    ev = cards.section(new, "Evaluation")
+    assert ev.startswith("Measured: not offered, because of X.") and "not measured" not in ev and "a table" in ev
+    assert cards.put_lead(new, "Evaluation", "Measured: not offered, because of X.") == new
+    assert _headings(new) == _headings(card)

@@ -35,3 +35,14 @@ def not_offered(config: dict) -> str | None:
                 "benchmarks/gender_flip_quality.py --data DIR --translator ugatit [--pictures] --write-card)")
     failed = [f for m in MODES for f in quality[m]["failed"]]
     return "; ".join(failed) if failed else None
+
+
+def status(config: dict) -> str:
+    """The card's first words under Evaluation: measured or not, offered or not, and why."""
+    reason = not_offered(config)
+    if reason is None:
+        return ("Measured against the CycleGAN on the same faces (below): it flips as many and keeps the face, in "
+                "crops and in pictures, so the app offers it.")
+    if any(m not in config.get("quality", {}) for m in MODES):
+        return f"Not offered in the app: {reason}."
+    return f"Measured against the CycleGAN on the same faces (below); not offered in the app: {reason}."
