@@ -18,8 +18,9 @@ import gan_viz.faces.detector as detector
 CROP_SCALE = 200 / 204
 CROP_DY = 17 / 204
 # The same framing from the eyes (framing()), calibrated on 1,158 UTKFace training crops placed in pictures
-# (numbers only): the square's side is EYE_SCALE x the distance between the Haar eye boxes' centres, its centre
-# EYE_DX along and EYE_DY across the eye line (in eye distances) from their midpoint.
+# (numbers only; scripts/calibrate_framing.py measures it again): the square's side is EYE_SCALE x the distance
+# between the Haar eye boxes' centres, its centre EYE_DX along and EYE_DY across the eye line (in eye distances) from
+# their midpoint.
 EYE_SCALE = 2.53
 EYE_DX, EYE_DY = 0.05, 0.54
 EYES_AGREE = 0.2  # |log(side from the eyes / side from the box)| beyond which one of them is wrong
