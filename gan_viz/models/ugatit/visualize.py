@@ -33,11 +33,12 @@ from gan_viz.models.ugatit.network import DIRECTIONS, UGATIT, UGATITConfig
 MAPS = ("gap", "gmp", "fused", "d_global", "d_local")
 # How far along G(x) - x a photo is moved, per direction: the strongest flip that keeps the face's structure (SSIM of
 # 64 px grey faces >= 0.75 on crops), chosen as for the CycleGAN. On the first 100 validation crops per direction at
-# step 16,597: male -> female 1.1 kept 0.752 and flipped 99%, female -> male 1.3 kept 0.751 and flipped 88% (the
-# CycleGAN 85% there); 1.2 both ways was the choice of step 4,728. The card measures step 19,588 at these; its first
-# 100 crops point to 1.2 / 1.0 for those weights (checkpoints/ugatit/README.md, History), to be measured in full. Its blend keeps the photo's detail ("photo"): with
-# the CycleGAN's ("model") U-GAT-IT, which redraws more of the face, kept 0.73 / 0.58 of it in pictures at s 1.2.
-CALIBRATED_STRENGTH = {"male_to_female": 1.1, "female_to_male": 1.3}
+# step 19,588: male -> female 1.2 kept 0.750 and flipped 97%, female -> male 1.0 kept 0.772 and flipped 85% (the
+# CycleGAN 99% / 85% there). At the bundled step 20,853 the card measures 0.725 and 99.5%, 0.787 and 79.5% over 200
+# crops: the weights moved, and the strength is chosen again with the next weights. Its blend keeps the photo's detail
+# ("photo"): with the CycleGAN's ("model") U-GAT-IT, which redraws more of the face, kept 0.73 / 0.58 of it in
+# pictures at s 1.2.
+CALIBRATED_STRENGTH = {"male_to_female": 1.2, "female_to_male": 1.0}
 
 
 def unit(m: torch.Tensor) -> np.ndarray:
