@@ -4,10 +4,10 @@ Run: python scripts/calibrate_framing.py --data DIR [--n 1200] [--eyes haar|land
 UTKFace training crops (never validation) are placed in pictures (utkface.in_picture), where the framing square is
 known: the crop itself. The strict cascade's box and the eyes are found as the app finds them (--eyes haar: the eye
 cascade's pair, detector.eye_pair, what the app uses), or by dlib's 5-point shape predictor (--eyes landmarks: the
-midpoints of each eye's corners; a candidate measured and not kept, docs/benchmarks.md), and the script prints the median side in eye distances (EYE_SCALE), the
-centre's offset from the eyes' midpoint along and across the eye line (EYE_DX, EYE_DY), how far each estimate strays
-(robust spreads: of the side's log, 1.4826 x the median absolute deviation; of the centre, the root of the median
-squared distance, in sides) and the weight of the eyes in the combined estimate that
+midpoints of each eye's corners; a candidate measured and not kept, docs/benchmarks.md). It prints the median side in
+eye distances (EYE_SCALE), the centre's offset from the eyes' midpoint along and across the eye line (EYE_DX, EYE_DY),
+how far each estimate strays (robust spreads: of the side's log, 1.4826 x the median absolute deviation; of the
+centre, the root of the median squared distance, in sides) and the weight of the eyes in the combined estimate that
 makes its spread least (inverse variance; the two estimates' errors are nearly independent).
 """
 from __future__ import annotations
@@ -22,6 +22,8 @@ import numpy as np  # noqa: E402
 
 from gan_viz import utkface  # noqa: E402
 from gan_viz.faces import crops, detector, hog, mmod  # noqa: E402
+
+_PREDICTOR = None  # the shape predictor, built at the first --eyes landmarks face
 
 
 def landmark_eyes(img: np.ndarray, box: tuple[int, int, int, int]):
@@ -40,11 +42,8 @@ def landmark_eyes(img: np.ndarray, box: tuple[int, int, int, int]):
     return tuple(sorted((corners[0:2].mean(0), corners[2:4].mean(0)), key=lambda e: e[0]))
 
 
-_PREDICTOR = None
-
-
 def observations(data: str, n: int, eyes: str) -> list[dict]:
-    """Box, eyes and true framing square (centre, side) of each training face placed in a picture where both are found."""
+    """Box, eyes and true framing square (centre, side) of each training face in a picture where both are found."""
     recs = [r for r in utkface.records(data) if not r.is_validation and 18 <= r.age <= 65]
     recs = recs[:: max(1, len(recs) // n)][:n]
     rng = np.random.default_rng(5)
