@@ -1,6 +1,6 @@
 """Training throughput on this CPU: contiguous vs channels_last, float32 vs bf16 autocast, per model family.
 
-Run: python benchmarks/train_speed.py [--family cam|cyclegan|lbam|all] [--steps 3] [--threads N] [--no-bf16]
+Run: python benchmarks/train_speed.py [--family cam|cyclegan|lbam|ugatit|all] [--steps 3] [--threads N] [--no-bf16]
 Prints images per second of full training steps (forward, backward, optimiser) with each
 family's own train_step and default sizes. This decided how every model here trains
 (float32 + channels_last) and how wide the GAN nets are.
@@ -65,7 +65,22 @@ def lbam_step(channels_last: bool, size: int = 128, batch: int = 8, channels=(32
     return (lambda: train_step(g, d, opt_g, opt_d, real, mask, 0.01)), batch
 
 
-FAMILIES = {"cam": cam_step, "cyclegan": cyclegan_step, "lbam": lbam_step}
+def ugatit_step(channels_last: bool, size: int = 96, batch: int = 4):
+    from gan_viz.models.ugatit.network import UGATIT, UGATITConfig
+    from gan_viz.models.ugatit.train import train_step
+    m = UGATIT(UGATITConfig(image_size=size))
+    xm, xf = torch.rand(batch, 3, size, size) * 2 - 1, torch.rand(batch, 3, size, size) * 2 - 1
+    if channels_last:
+        m = m.to(memory_format=torch.channels_last)
+        xm, xf = (t.contiguous(memory_format=torch.channels_last) for t in (xm, xf))
+    gens = [*m.male_to_female.parameters(), *m.female_to_male.parameters()]
+    discs = [p for n, p in m.named_parameters() if n.startswith("D_")]
+    opt_g, opt_d = torch.optim.Adam(gens, 1e-4), torch.optim.Adam(discs, 1e-4)
+    # train_step sets its own autocast, so it is told whether the caller's is on
+    return (lambda: train_step(m, opt_g, opt_d, xm, xf, bf16=torch.is_autocast_enabled("cpu"))), 2 * batch
+
+
+FAMILIES = {"cam": cam_step, "cyclegan": cyclegan_step, "lbam": lbam_step, "ugatit": ugatit_step}
 
 
 def images_per_second(make, channels_last: bool, bf16: bool, steps: int) -> float:
