@@ -81,7 +81,8 @@ def init_from_cyclegan(m: UGATIT, checkpoints: str) -> str:
 
 def build(args, device: torch.device):
     cfg = UGATITConfig(image_size=args.image_size)
-    # channels_last: 12% more steps a minute with bf16 on a 2-core Intel Xeon (58 against 52; 2026-12-06)
+    # channels_last, as the other trainers: with bf16 on a 2-core Intel Xeon a few per cent more images a second, within
+    # the spread of runs (benchmarks/train_speed.py --family ugatit; docs/benchmarks.md)
     m = UGATIT(cfg).to(device, memory_format=torch.channels_last)
     gens = [*m.male_to_female.parameters(), *m.female_to_male.parameters()]
     discs = [p for n, p in m.named_parameters() if n.startswith("D_")]
