@@ -1,7 +1,7 @@
 """Flip rate of a gender translator: the share of translated validation faces the CAM classifier assigns to the target gender.
 
 Run: python benchmarks/gender_flip_quality.py --data DIR [--translator cyclegan|ugatit] [--n 400] [--offset 0]
-     [--pictures] [--agreement] [--write-card]
+     [--pictures] [--agreement] [--write-card] [--strength S] [--direction D] [--no-cyclegan]
 Validation faces aged 18-65 (the salted-hash split of gan_viz/utkface.py), at UTKFace's own
 200 px, each sent through the same GenderFlipper.flip_photo the app's /gender_flip uses
 (detection, alignment, translation, blending back; the whole image when no face is found),
@@ -106,8 +106,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mask", default=DEFAULT_MASK, choices=faces.MASKS, help="where the change is added (faces.MASKS)")
     p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH,
                    help="the change added is strength x (G(x) - x); default: the translator's calibrated strength")
+    p.add_argument("--direction", default="both", choices=("both", *DIRECTION.values()),
+                   help="measure one direction only (a strength grid: --strength S --direction D --no-cyclegan)")
+    p.add_argument("--no-cyclegan", action="store_true",
+                   help="U-GAT-IT without the CycleGAN on the same faces beside it (half the time; no verdict)")
     p.add_argument("--write-card", action="store_true")
     args = p.parse_args(argv)
+    if args.write_card and (args.direction != "both" or args.no_cyclegan):
+        p.error("--write-card needs both directions and the CycleGAN beside U-GAT-IT")
     if args.agreement and args.translator != "ugatit":
         p.error("--agreement reads U-GAT-IT's own attention: add --translator ugatit")
     args.weights = args.weights or str(ROOT / "checkpoints" / args.translator)
@@ -207,6 +213,8 @@ def write_verdict(folder: Path, mode: str, rows: dict, cyclegan_rows: dict, n: i
 def run(args, flipper, cam, recs) -> dict:
     rows = {}
     for g in (0, 1):
+        if args.direction not in ("both", DIRECTION[g]):
+            continue
         rs = [r for r in recs if r.gender == g][args.offset: args.offset + args.n]
         rows[DIRECTION[g]] = measure(args, flipper, cam, utkface.load_images(rs, 200), g)
     return rows
@@ -222,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = run(args, flipper, cam, recs)
     table = markdown(args, rows)
     cyclegan_rows = None
-    if args.translator == "ugatit":  # the CycleGAN on the same faces, at its own settings: what U-GAT-IT must match
+    if args.translator == "ugatit" and not args.no_cyclegan:  # the CycleGAN on the same faces, at its own settings: what U-GAT-IT must match
         base = argparse.Namespace(**{**vars(args), "translator": "cyclegan", "agreement": False, "strength": None,
                                      "detail": None})
         cyclegan_rows = run(base, GenderFlipper.load(), cam, recs)
