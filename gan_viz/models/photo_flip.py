@@ -98,6 +98,11 @@ class PhotoFlipper:
     size: int
     CALIBRATED_STRENGTH: dict[str, float] = {"male_to_female": 1.0, "female_to_male": 1.0}
     DETAIL = "model"  # flip_photo's blend by default (BLENDS), measured per translator
+    # How much closer than the face finder's framing a face is cut for translate (faces.closer): both translators
+    # trained on random 96 px cuts of faces at 108 px (training.load_gender_domains), 9/8 closer. On 100 faces per
+    # direction in pictures: U-GAT-IT (step 20,853) flipped 63% -> 70% of the women at 9/8, the CycleGAN as many
+    # (97% / 83% -> 97% / 82%) keeping more of the face (SSIM grey 64 0.790 / 0.769 -> 0.823 / 0.796).
+    FRAMING_ZOOM = 9 / 8
 
     def translate(self, crop: np.ndarray, direction: str) -> Cycle:
         raise NotImplementedError
@@ -137,6 +142,7 @@ class PhotoFlipper:
             if direction == "auto":
                 p = float(p_female(fc.native if fc.native is not None else fc.crop))
                 d = "female_to_male" if p >= 0.5 else "male_to_female"
+            fc = faces.closer(img, fc, self.FRAMING_ZOOM)
             cyc = self.translate(fc.crop, d)
             k = self.CALIBRATED_STRENGTH[d] if strength is None else strength
             keep = keep_detail(cyc.change, strength=k) if detail == "model" else None

@@ -76,6 +76,23 @@ def test_crop_follows_the_affine_matrix(hopper):
     assert abs(u - 64) < 1e-4 and abs(v - 64) < 1e-4
 
 
+def test_a_closer_cut_is_the_middle_of_the_face_cut_larger_and_its_matrix_follows(hopper):
+    box = (148, 103, 230, 230)
+    face, larger = faces.crop_face(hopper, box, 96), faces.crop_face(hopper, box, 108)
+    near = faces.closer(hopper, face, 9 / 8)
+    assert near.crop.shape == (96, 96, 3) and not near.whole_image and near.box == face.box
+    assert np.array_equal(near.crop, larger.crop[6:102, 6:102])  # the translators' training cut: 96 of 108 px
+    p = np.array([200.0, 250.0, 1.0])
+    assert np.allclose(near.matrix @ p, larger.matrix @ p - 6)
+    assert faces.closer(hopper, face, 1.0) is face
+
+
+def test_a_whole_image_crop_is_not_cut_closer(hopper):
+    crop = faces.find_faces(hopper, 200, max_faces=1)[0].crop
+    whole = faces.find_faces(crop, 96)[0]
+    assert whole.whole_image and faces.closer(crop, whole, 9 / 8) is whole
+
+
 def test_tilted_face_is_levelled(hopper):
     h, w = hopper.shape[:2]
     rot = cv2.getRotationMatrix2D((w / 2, h / 2), 12, 1.0)
