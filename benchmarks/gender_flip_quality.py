@@ -112,8 +112,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="U-GAT-IT without the CycleGAN on the same faces beside it (half the time; no verdict)")
     p.add_argument("--write-card", action="store_true")
     args = p.parse_args(argv)
-    if args.write_card and (args.direction != "both" or args.no_cyclegan):
-        p.error("--write-card needs both directions and the CycleGAN beside U-GAT-IT")
+    if args.write_card and (args.direction != "both" or (args.no_cyclegan and not args.agreement)):
+        p.error("--write-card needs both directions, and the CycleGAN beside U-GAT-IT for the flip verdict")
     if args.agreement and args.translator != "ugatit":
         p.error("--agreement reads U-GAT-IT's own attention: add --translator ugatit")
     args.weights = args.weights or str(ROOT / "checkpoints" / args.translator)
