@@ -1,7 +1,7 @@
 """Flip rate of a gender translator: the share of translated validation faces the CAM classifier assigns to the target gender.
 
 Run: python benchmarks/gender_flip_quality.py --data DIR [--translator cyclegan|ugatit] [--n 400] [--offset 0]
-     [--pictures] [--agreement] [--write-card] [--strength S] [--direction D] [--no-cyclegan]
+     [--pictures] [--agreement] [--write-card] [--strength S] [--direction D] [--no-cyclegan] [--framing-zoom Z]
 Validation faces aged 18-65 (the salted-hash split of gan_viz/utkface.py), at UTKFace's own
 200 px, each sent through the same GenderFlipper.flip_photo the app's /gender_flip uses
 (detection, alignment, translation, blending back; the whole image when no face is found),
@@ -110,8 +110,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="measure one direction only (a strength grid: --strength S --direction D --no-cyclegan)")
     p.add_argument("--no-cyclegan", action="store_true",
                    help="U-GAT-IT without the CycleGAN on the same faces beside it (half the time; no verdict)")
+    p.add_argument("--framing-zoom", type=float, default=None,
+                   help="cut faces this much closer for the translator (PhotoFlipper.FRAMING_ZOOM; default its own)")
     p.add_argument("--write-card", action="store_true")
     args = p.parse_args(argv)
+    if args.write_card and args.framing_zoom is not None:
+        p.error("--write-card measures the translators as the app runs them: leave out --framing-zoom")
     if args.write_card and (args.direction != "both" or (args.no_cyclegan and not args.agreement)):
         p.error("--write-card needs both directions, and the CycleGAN beside U-GAT-IT for the flip verdict")
     if args.agreement and args.translator != "ugatit":
@@ -224,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     folder = Path(args.weights)
     flipper = TRANSLATORS[args.translator].from_weights(ResolvedWeights(args.translator, folder, "local", args.weights))
+    if args.framing_zoom is not None:
+        flipper.FRAMING_ZOOM = args.framing_zoom  # this instance only; the CycleGAN beside U-GAT-IT keeps its own
     cam = CAMExplainer.from_weights(ResolvedWeights("cam_classifier", Path(args.classifier), "local", args.classifier))
     recs = [r for r in utkface.records(args.data) if r.is_validation and 18 <= r.age <= 65]
     t0 = time.perf_counter()
