@@ -98,11 +98,11 @@ class PhotoFlipper:
     size: int
     CALIBRATED_STRENGTH: dict[str, float] = {"male_to_female": 1.0, "female_to_male": 1.0}
     DETAIL = "model"  # flip_photo's blend by default (BLENDS), measured per translator
-    # How much closer than the face finder's framing a face is cut for translate (faces.closer): both translators
-    # trained on random 96 px cuts of faces at 108 px (training.load_gender_domains), 9/8 closer. On 100 faces per
-    # direction in pictures: U-GAT-IT (step 20,853) flipped 63% -> 70% of the women at 9/8, the CycleGAN as many
-    # (97% / 83% -> 97% / 82%) keeping more of the face (SSIM grey 64 0.790 / 0.769 -> 0.823 / 0.796).
-    FRAMING_ZOOM = 9 / 8
+    # How much closer than the face finder's framing a face is cut for translate (faces.closer). Both translators
+    # trained on random 96 px cuts of faces at 108 px (training.load_gender_domains), 9/8 closer; the CycleGAN keeps
+    # the finder's framing, at which its strength was chosen: cut closer it kept more of each face and flipped fewer
+    # (docs/benchmarks.md, "The translators' framing").
+    FRAMING_ZOOM = 1.0
 
     def translate(self, crop: np.ndarray, direction: str) -> Cycle:
         raise NotImplementedError
