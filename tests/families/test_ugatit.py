@@ -172,3 +172,17 @@ def test_a_photo_goes_through_the_same_path_as_the_cyclegans(nets):
     assert np.abs(ph.result.astype(int) - face).mean() > 1  # the translation was blended in
     same = tr.flip_photo(face, "male_to_female", use_whole_image=True, strength=0.0)
     assert np.array_equal(same.result, face)  # strength 0 gives the photo back
+
+
+def test_a_face_in_a_picture_is_translated_at_its_training_framing_and_the_cyclegan_at_the_finders(nets):
+    from gan_viz import faces
+    from gan_viz.imaging import load_image
+    from gan_viz.models.cyclegan.visualize import GenderFlipper
+    from gan_viz.models.ugatit.visualize import UGATITTranslator
+
+    photo = load_image(str(Path(__file__).resolve().parents[2] / "assets" / "grace_hopper.jpg"))
+    found = faces.find_faces(photo, 256, max_faces=1)[0]
+    ug = UGATITTranslator(nets, torch.device("cpu")).flip_photo(photo, "female_to_male").faces[0].face
+    assert np.allclose(ug.matrix, faces.closer(photo, found, 9 / 8).matrix) and not np.allclose(ug.matrix, found.matrix)
+    cg = GenderFlipper.load().flip_photo(photo, "female_to_male").faces[0].face
+    assert np.allclose(cg.matrix, found.matrix)
