@@ -120,7 +120,9 @@ def test_a_run_exports_and_the_next_run_resumes_from_the_export(tiny_faces, tmp_
     export = tmp_path / "export"
     meta = json.loads((export / train.RESUME_FILE).read_text())
     assert meta["step"] == 2 and meta["images_seen"] == 4 and len(meta["runs"]) == 1
+    assert meta["runs"][0]["lr"] == "1.0e-04 -> 0.0e+00"  # linear to 0 over the second half of 2 steps
     card = (export / "README.md").read_text()
+    assert "| learning rate |" in card and "| 1.0e-04 -> 0.0e+00 |" in card
     assert "## Evaluation" in card and "## History" in card and "Steps: 2" in card
     shipped = hub.ResolvedWeights("ugatit", export, "bundled", "").state_dict()
     assert shipped["male_to_female.encoder.1.weight"].dtype == torch.float16  # generators float16, D int8

@@ -9,9 +9,10 @@ FAMILY = "ugatit"
 
 def _runs_table(runs: list[dict]) -> str:
     rows = [f"| {r.get('date', '?')} | {r.get('hardware', '?')} | {r.get('start_step', 0)} -> {r.get('end_step', '?')} "
-            f"| {r.get('image_size', '?')} px, batch {r.get('batch_size', '?')} per domain | {r.get('minutes', 0):.0f} |"
-            for r in runs]
-    return "| date | hardware | steps | images | minutes |\n|---|---|---|---|---|\n" + "\n".join(rows)
+            f"| {r.get('image_size', '?')} px, batch {r.get('batch_size', '?')} per domain | {r.get('lr', '1.0e-04')} "
+            f"| {r.get('minutes', 0):.0f} |" for r in runs]
+    return ("| date | hardware | steps | images | learning rate | minutes |\n|---|---|---|---|---|---|\n"
+            + "\n".join(rows))
 
 
 def _loss_table(records: list[dict]) -> str:

@@ -207,16 +207,20 @@ def main(argv: list[str] | None = None) -> None:
     gen = torch.Generator().manual_seed(args.seed * 7919 + meta["step"])
 
     def checkpoint():
-        run.update(end_step=meta["step"], minutes=round(budget.elapsed_minutes, 1))
+        run.update(end_step=meta["step"], minutes=round(budget.elapsed_minutes, 1),
+                   lr=f"{lr_at(run['start_step']):.1e} -> {lr_at(meta['step']):.1e}")
         training.save_training_state(args.run_dir, {"model": m}, {"G": opt_g, "D": opt_d}, meta)
         export(args, m, cfg, meta, log)
         print(f"checkpoint at step {meta['step']}", flush=True)
 
+    def lr_at(step: int) -> float:
+        # the paper's schedule: constant, then linear to 0 over the second half of --total-steps
+        return args.lr * min(1.0, max(0.0, (args.total_steps - step) / (args.total_steps / 2)))
+
     m.train()
     while meta["step"] < args.total_steps:
-        decay = min(1.0, max(0.0, (args.total_steps - meta["step"]) / (args.total_steps / 2)))
         for group in opt_g.param_groups + opt_d.param_groups:
-            group["lr"] = args.lr * decay
+            group["lr"] = lr_at(meta["step"])
         real_m, real_f = (training.domain_batch(images, idx, args.image_size, args.batch_size, gen)
                           .to(device).contiguous(memory_format=torch.channels_last) for idx in (idx_m, idx_f))
         losses = train_step(m, opt_g, opt_d, real_m, real_f, args.cam_weight, args.bf16)
