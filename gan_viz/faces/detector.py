@@ -16,6 +16,8 @@ PAD = 50  # replicate padding so faces touching the border (tight crops) are sti
 COARSE = 1.25  # step between window sizes of a coarse first look (detect(coarse=True)); the full search steps 1.1
 COARSE_NEIGHBORS = 1  # candidates of the coarse look need this many neighbours; their second search needs the caller's
 REFINE = 1.5  # a coarse candidate is searched again for faces from 1/REFINE to REFINE x its size
+SMALL_BAND = 48  # px (twice the cascade's 24 px model): the coarse look's windows below this come last
+BACKGROUND = 4  # ... and are skipped beside a face found this many times SMALL_BAND wide
 
 
 class FaceError(ValueError):
@@ -72,17 +74,44 @@ def _coarse_to_fine(cascade: cv2.CascadeClassifier, gray: np.ndarray, smallest: 
     sizes, at COARSE_NEIGHBORS, says which sizes hold candidates; then the full search runs only at the window sizes
     within REFINE x of a candidate's. Those are the full search's own windows (its sizes step from 24 px whatever the
     smallest asked), so a face whose boxes fall in them gets the very box the full search gives it.
+
+    The look goes down to SMALL_BAND first. Its windows below SMALL_BAND (a third of the portrait's look) are skipped
+    when a face BACKGROUND x wider is found: beside it, a face under SMALL_BAND is a passer-by far behind.
     """
-    sizes = sorted(int(w) for _, _, w, _ in cascade.detectMultiScale(gray, scaleFactor=COARSE,
+    sizes = _look(cascade, gray, max(smallest, SMALL_BAND), None)
+    if smallest < SMALL_BAND:
+        if any(w * REFINE >= BACKGROUND * SMALL_BAND for w in sizes):  # perhaps a face that large: refine and see
+            found = _refine(cascade, gray, _ranges(sizes, smallest), neighbors, scale_factor)
+            if any(w >= BACKGROUND * SMALL_BAND for _, _, w, _ in found):
+                return found
+        sizes = sorted(_look(cascade, gray, smallest, SMALL_BAND) + sizes)
+    return _refine(cascade, gray, _ranges(sizes, smallest), neighbors, scale_factor)
+
+
+def _look(cascade: cv2.CascadeClassifier, gray: np.ndarray, look_from: int, look_to: int | None) -> list[int]:
+    """Widths of the coarse look's candidates at window sizes look_from..look_to (None: no upper bound), smallest
+    first."""
+    bounds = {"maxSize": (look_to,) * 2} if look_to else {}
+    return sorted(int(w) for _, _, w, _ in cascade.detectMultiScale(gray, scaleFactor=COARSE,
                                                                    minNeighbors=COARSE_NEIGHBORS,
-                                                                   minSize=(smallest,) * 2))
+                                                                   minSize=(look_from,) * 2, **bounds))
+
+
+def _ranges(sizes: list[int], smallest: int) -> list[list[int]]:
+    """Window sizes within REFINE x of each candidate's (never below smallest), overlapping ranges merged."""
     ranges: list[list[int]] = []
-    for w in sizes:  # smallest first: merge ranges that overlap
+    for w in sizes:  # smallest first
         lo, hi = max(smallest, int(w / REFINE)), int(w * REFINE) + 1
         if ranges and lo <= ranges[-1][1]:
             ranges[-1][1] = max(ranges[-1][1], hi)
         else:
             ranges.append([lo, hi])
+    return ranges
+
+
+def _refine(cascade: cv2.CascadeClassifier, gray: np.ndarray, ranges: list[list[int]], neighbors: int,
+            scale_factor: float) -> list[tuple[int, int, int, int]]:
+    """The full search at the window sizes of each range; a face found in two ranges keeps the larger of its boxes."""
     found: list[tuple[int, int, int, int]] = []
     for lo, hi in ranges:
         found += [tuple(int(v) for v in b) for b in cascade.detectMultiScale(
@@ -90,7 +119,7 @@ def _coarse_to_fine(cascade: cv2.CascadeClassifier, gray: np.ndarray, smallest: 
     if len(ranges) < 2:
         return found
     kept: list[tuple[int, int, int, int]] = []
-    for box in sorted(found, key=lambda b: -b[2] * b[3]):  # a face in two ranges: the larger of its boxes
+    for box in sorted(found, key=lambda b: -b[2] * b[3]):
         if not any(centre_inside(box, k) or centre_inside(k, box) for k in kept):
             kept.append(box)
     return kept

@@ -241,6 +241,21 @@ def test_the_coarse_search_finds_the_boxes_of_the_full_search(hopper):
         assert abs(nearest[0] + nearest[2] / 2 - x - w / 2) <= 0.08 * w and abs(nearest[2] / w - 1) <= 0.1
 
 
+def test_the_coarse_look_leaves_out_a_passer_by_beside_a_face_four_times_wider(hopper):
+    """Windows under SMALL_BAND are looked at only when no face BACKGROUND x wider was found: a 43 px face is found
+    alone, and beside a 231 px face only by the full search."""
+    small = cv2.resize(load_image(sorted(HOPPER.parent.glob("sagan_face_seed*.png"))[1]), (40, 40),
+                       interpolation=cv2.INTER_AREA)
+    pic = np.full((500, 700, 3), 128, np.uint8)
+    pic[400:440, 600:640] = small
+    (alone,) = faces.detect(pic, coarse=True)
+    assert alone[2] < faces.detector.SMALL_BAND and 590 < alone[0] < 610
+    pic[20:280, 20:280] = cv2.resize(hopper[100:360, 140:400], (260, 260), interpolation=cv2.INTER_AREA)
+    (big,) = faces.detect(pic, coarse=True)
+    assert big[2] >= faces.detector.BACKGROUND * faces.detector.SMALL_BAND
+    assert any(abs(b[0] - alone[0]) <= 4 for b in faces.detect(pic))  # the full search still finds both
+
+
 def test_finding_faces_from_several_threads_at_once_gives_what_one_thread_gives(hopper):
     """Each request thread has its own cascades and dlib detectors: none is shared between threads."""
     from concurrent.futures import ThreadPoolExecutor
