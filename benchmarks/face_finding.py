@@ -9,6 +9,8 @@ Run: python benchmarks/face_finding.py [--data DIR] [--n 600] [--code DIR]
 - time: find_faces on the 600x512 Grace Hopper portrait and on the cat (a refusal), nothing remembered, median
   and p90 of --repeats, with OpenCV on every core and on one thread (as the app's request threads).
 --code DIR measures another checkout of this project (a git worktree of an older commit) on the same pictures.
+--boxes FILE writes the strict cascade's boxes (detector.detect(coarse=True)) of every picture to FILE, or, when FILE
+exists, counts the pictures whose boxes differ from it: run it with --code OLD first, then on this checkout.
 Prints a Markdown table.
 """
 from __future__ import annotations
@@ -80,12 +82,31 @@ def finding_ms(img: np.ndarray, repeats: int) -> tuple[float, float]:
     return timed(once, repeats)
 
 
+def compare_boxes(path: str, sets: dict[str, list[np.ndarray]]) -> list[tuple[str, str]]:
+    """Rows saying, per set of pictures, how many get the boxes written in path (written there first if absent)."""
+    import json
+
+    from gan_viz.faces import detector
+    boxes = {name: [[list(b) for b in detector.detect(img, coarse=True)] for img in imgs] for name, imgs in sets.items()}
+    if not Path(path).exists():
+        Path(path).write_text(json.dumps(boxes))
+        return [("boxes written", path)]
+    before = json.loads(Path(path).read_text())
+    rows = []
+    for name, now in boxes.items():
+        same = sum(a == b for a, b in zip(before[name], now))
+        first = sum(a[:1] == b[:1] for a, b in zip(before[name], now))
+        rows.append((f"{name}: boxes as in {Path(path).name} (all / the first)", f"{same} / {first} of {len(now)}"))
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", help="UTKFace folder: adds validation faces placed in pictures")
     p.add_argument("--n", type=int, default=600, help="validation adults to place in pictures")
     p.add_argument("--code", help="another checkout of this project to measure instead of this one")
-    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--repeats", type=int, default=30, help="timings of each picture (0: no timing)")
+    p.add_argument("--boxes", help="write every picture's boxes here, or compare with those written here before")
     args = p.parse_args()
     non_faces = _setup(args.code)
     import cv2
@@ -97,6 +118,11 @@ def main() -> None:
         rows.append(("the same pictures scaled 0.25-0.4 (faces 50-80 px) found",
                      f"{np.mean([found(x) for x in small]):.1%} of {len(small)}"))
     known = known_faces()
+    if args.boxes:
+        sets = {"known": [img for _, img in known], "non-faces": [img for _, img in non_faces()]}
+        if args.data:
+            sets.update(pictures=pics, small=small)
+        rows += compare_boxes(args.boxes, sets)
     missed = [name for name, img in known if not found(img)]
     rows.append(("the app's and packages' faces found", f"{len(known) - len(missed)} of {len(known)}"
                  + (f" (missed: {', '.join(missed)})" if missed else "")))
@@ -106,7 +132,7 @@ def main() -> None:
     from gan_viz.imaging import load_image
     for name, img in (("Grace Hopper portrait (600x512)", load_image(str(ROOT / "assets" / "grace_hopper.jpg"))),
                       ("the cat, no face (451x300)", dict(non_faces())["cat"])):
-        for threads in (-1, 1):  # -1: OpenCV's default, every core; 1: as the app's request threads (ui/serving.py)
+        for threads in (-1, 1) if args.repeats else ():  # -1: OpenCV's default, every core; 1: as the app's request threads (ui/serving.py)
             cv2.setNumThreads(threads)
             med, p90 = finding_ms(img, args.repeats)
             rows.append((f"time on {name}, {'all cores' if threads < 0 else 'one OpenCV thread'}, median / p90",
