@@ -1,5 +1,6 @@
 """Finding the faces of a photo: the cascade's candidates (strict, tilted, lenient), each confirmed by the HOG
-detector, the HOG detector's own finds, the CNN detector's word on the nearest misses, and a cache of recent photos."""
+detector, the HOG detector's own finds, the CNN detector's word on the nearest misses and its own look, and a cache of
+recent photos."""
 from __future__ import annotations
 
 import hashlib
@@ -88,7 +89,8 @@ def warm() -> None:
 def _find_faces(img: np.ndarray, size: int, use_whole_image: bool, max_faces: int) -> list[FaceCrop]:
     """The first of these passes that finds a face confirmed by the HOG detector: the strict cascade, the cascade on
     the picture turned both ways, the HOG detector on its own, the cascade at its most lenient, the picture itself as a
-    face crop. Then the CNN detector's opinion on the best few candidates HOG doubted. Else a FaceError saying why.
+    face crop. Then the CNN detector's opinion on the best few candidates HOG doubted, then its own look over the whole
+    picture. Else a FaceError saying why.
 
     Only the strict cascade's few candidates are confirmed at the lower VERIFY_AT; the later passes offer many more
     candidates (every round coin turned 15 degrees), so each needs the HOG detector's own threshold."""
@@ -113,6 +115,9 @@ def _find_faces(img: np.ndarray, size: int, use_whole_image: bool, max_faces: in
     found = [f for _, f in best if mmod.is_face(img, f.matrix, size)]
     if found:
         return found[:1]  # the CNN judges only the best few: one face, the first it confirms
+    found = [_crop(img, b, size) for b in mmod.find(img)[:max_faces]]
+    if found:
+        return found
     raise _no_face(img)
 
 

@@ -158,6 +158,19 @@ def test_a_face_the_strict_pass_misses_is_taken_from_the_lenient_pass_when_the_h
     faces.forget()
 
 
+def test_where_every_other_pass_misses_the_cnn_detector_looks_and_frames_the_face_as_the_cascade(hopper, monkeypatch):
+    """The last pass: the CNN detector over the whole picture, its box mapped to the cascade's framing."""
+    pic = np.full((600, 800, 3), 90, np.uint8)  # wider than a crop, the face 90 px at the CNN's CNN_SIDE
+    pic[40:560, 150:662] = hopper[:520]
+    (cascade,) = faces.detect(pic, coarse=True)[:1]
+    _strict_pass_misses(monkeypatch, lenient_boxes=[])
+    (face,) = faces.find_faces(pic, 64)
+    (x, y, w, h), (cx, cy, cw, _) = face.box, cascade
+    assert abs(x + w / 2 - cx - cw / 2) <= 0.1 * cw and abs(y + h / 2 - cy - cw / 2) <= 0.1 * cw
+    assert 0.85 <= w / cw <= 1.18 and not face.whole_image
+    faces.forget()
+
+
 def test_a_lenient_box_the_hog_detector_does_not_confirm_is_not_a_face(monkeypatch):
     noise = (np.random.default_rng(0).random((400, 500, 3)) * 255).astype(np.uint8)
     _strict_pass_misses(monkeypatch, lenient_boxes=[(100, 80, 200, 200)])
