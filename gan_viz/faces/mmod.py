@@ -3,8 +3,8 @@
 Where no candidate passes the HOG detector, the few best are shown to this small convolutional detector, which
 sees faces turned half away or cut off by a tight crop that HOG misses, and fired on none of the project's non-face
 pictures. It costs about 0.13 s a candidate on one CPU core, so it judges only the candidates HOG doubted, and looks
-over the whole picture (at CNN_SIDE px, about 0.6 s) only when every other pass found nothing: there it finds most
-of the faces the cascades miss, which are most often dark-skinned faces (docs/benchmarks.md).
+over the whole picture (at CNN_SIDE px, about 0.45 s) only when every other pass found nothing: there it finds most
+of the faces the cascades miss, most often faces UTKFace labels Black (docs/benchmarks.md).
 Its weights are `mmod_human_face_detector.dat` from the pip package face-recognition-models (dlib's own file format,
 read by dlib: no pickle), found on disk without importing that package (its __init__ needs the retired
 pkg_resources).
@@ -25,8 +25,9 @@ MODEL = "mmod_human_face_detector.dat"
 FIND_AT = 0.0  # the detector's own threshold: on the non-face set nothing reached it, most faces score near 1
 VIEW = 160  # px of the view it judges: the face about 100 px wide, above the 80 px it was trained to find
 CNN_SIDE = 320  # px of a picture's longer side when it looks on its own: a face of a quarter of that side is 80 px
-# Its box is tighter than the cascade's: on 145 training faces in pictures where both fire, the cascade's box is 1.15x
-# as wide (quartiles 1.09-1.24), its centre 0.04 of the CNN's width to the right and 0.01 higher.
+# Its box is tighter than the cascade's (scripts/calibrate_cnn_box.py): on 145 training faces in pictures where both
+# fire, the cascade's box is 1.15x as wide (quartiles 1.09-1.24), its centre 0.04 of the CNN's width to the right and
+# 0.01 higher.
 HAAR_WIDTH, HAAR_DX, HAAR_DY = 1.15, 0.04, -0.01
 
 
