@@ -41,19 +41,28 @@ def groups_of(r: utkface.Record) -> dict[str, str]:
     return {"gender": GENDERS[r.gender], "age group": utkface.AGE_GROUPS[utkface.age_group(r.age)], "race label": race}
 
 
+def found_face(photo: np.ndarray) -> faces.FaceCrop | None:
+    """The face /classify would answer on (the largest found), or None where it answers "no face found"."""
+    try:
+        return faces.find_faces(photo, 256, max_faces=1)[0]
+    except faces.FaceError:
+        return None
+
+
 def classify_all(models: dict, recs: list, seed: int = 0) -> dict[str, dict[str, list[bool]]]:
-    """model -> mode -> right or wrong per face, through classify_photo (models judge the same found face)."""
+    """model -> mode -> right or wrong per face, through classify_photo's path (models judge the same found face; a
+    face not found gets no answer and counts as wrong, as in `evaluate --app-path`)."""
     out = {name: {"crops": [], "pictures": []} for name in models}
     rng = np.random.default_rng(seed)
-    for img in utkface.load_images(recs, 200):
+    for r, img in zip(recs, utkface.load_images(recs, 200)):
         img = np.ascontiguousarray(img)
         for mode, photo in (("crops", img), ("pictures", utkface.in_picture(img, rng)[0])):
-            face = faces.face_to_classify(photo, 256)
-            crop = face.native if face.native is not None else face.crop
+            face = found_face(photo)
+            crop = None if face is None else face.native if face.native is not None else face.crop
             for name, m in models.items():
-                out[name][mode].append(m.classify(crop)["gender"]["female"] >= 0.5)
-    g = np.array([r.gender for r in recs])
-    return {n: {mode: list(np.array(v) == g) for mode, v in modes.items()} for n, modes in out.items()}
+                right = crop is not None and (m.classify(crop)["gender"]["female"] >= 0.5) == bool(r.gender)
+                out[name][mode].append(right)
+    return out
 
 
 def flip_all(flipper: GenderFlipper, judge: CAMExplainer, recs: list, seed: int = 1) -> list[bool]:
@@ -68,9 +77,9 @@ def flip_all(flipper: GenderFlipper, judge: CAMExplainer, recs: list, seed: int 
             ph = flipper.flip_photo(pic, direction)
         except faces.FaceError:
             ph = flipper.flip_photo(pic, direction, use_whole_image=True)
+        # judged where the face is known (the validation crop's framing), as gender_flip_quality.py judges
         region = np.ascontiguousarray(ph.result[y0:y0 + img.shape[0], x0:x0 + img.shape[1]])
-        face = faces.face_to_classify(region, 256)
-        p = judge.classify(face.native if face.native is not None else face.crop)["gender"]["female"]
+        p = judge.classify(region)["gender"]["female"]
         flipped.append((p >= 0.5) != bool(r.gender))
     return flipped
 
@@ -112,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--flip-n", type=int, default=300, help="faces per gender for the flip")
     p.add_argument("--parts", nargs="+", default=["classifiers", "flip"], choices=["classifiers", "flip"])
     p.add_argument("--write-cards", action="store_true")
+    p.add_argument("--hardware", default="CPU", help="what the cards say it ran on, e.g. '2 vCPU Intel Xeon'")
     args = p.parse_args(argv)
     ck = ROOT / "checkpoints"
     models = {"standard": load("cam_classifier", str(ck / "cam_classifier")),
@@ -125,8 +135,10 @@ def main(argv: list[str] | None = None) -> None:
     for name, folder in pairs:
         cols = {"right on crops": right[name]["crops"], "right in pictures": right[name]["pictures"]}
         sections[folder] = ("Gender accuracy through the app's /classify path on every validation face (all ages), "
-                            "as uploaded crops and placed in larger pictures (`python benchmarks/by_group.py "
-                            "--data DIR`):\n\n" + table(recs, cols))
+                            f"as uploaded crops and placed in larger pictures ({measured(args)}; `python "
+                            "benchmarks/by_group.py --data DIR`). UTKFace's labels: binary gender, age, and the race "
+                            "label its annotators gave; a group's figure is only as good as its count.\n\n"
+                            + table(recs, cols))
         print(f"### {name}\n\n{table(recs, cols)}\n", flush=True)
     if "flip" not in args.parts:
         return finish(args, sections, t0)
@@ -135,10 +147,15 @@ def main(argv: list[str] | None = None) -> None:
     flipped = flip_all(load("cyclegan", str(ck / "cyclegan")), models["standard"], flip_recs)
     sections["cyclegan"] = (f"Flip rate in pictures through the app's /gender_flip path, judged by the standard "
                             f"classifier, on {args.flip_n} validation faces of each gender drawn at random (all ages; the "
-                            f"translator was trained on 18-65) (`python benchmarks/by_group.py --data DIR`):\n\n"
+                            f"translator was trained on 18-65) ({measured(args)}; `python benchmarks/by_group.py --data DIR`):\n\n"
                             + table(flip_recs, {"flipped": flipped}))
     print(f"### CycleGAN flip\n\n{table(flip_recs, {'flipped': flipped})}\n")
     finish(args, sections, t0)
+
+
+def measured(args) -> str:
+    """When and on what the tables were measured, for the cards: "2026-12-06, 2 vCPU Intel Xeon"."""
+    return f"{time.strftime('%Y-%m-%d')}, {args.hardware}"
 
 
 def finish(args, sections: dict[str, str], t0: float) -> None:
