@@ -96,6 +96,47 @@ def test_one_training_step_moves_every_net_and_keeps_rho_in_range():
     assert all(0 <= n.rho.min() and n.rho.max() <= 1 for n in m.male_to_female.adalin_layers())
 
 
+def test_the_shipped_generators_are_the_moving_average_of_the_trained_ones():
+    torch.manual_seed(4)
+    m = UGATIT(UGATITConfig())
+    ema = train.make_ema(m, 0.9)
+    key = "male_to_female.encoder.1.weight"
+    w0 = m.state_dict()[key].clone()
+    ema.update_parameters(train.generators(m))  # the first update copies
+    expected = w0.clone()
+    for _ in range(3):
+        with torch.no_grad():
+            m.male_to_female.encoder[1].weight.add_(torch.randn_like(w0))
+        ema.update_parameters(train.generators(m))
+        expected = 0.9 * expected + 0.1 * m.state_dict()[key]
+    torch.testing.assert_close(ema.module.state_dict()[key], expected)
+    assert not torch.allclose(ema.module.state_dict()[key], m.state_dict()[key])
+    assert train.make_ema(m, 0.0) is None
+
+
+def test_the_export_ships_the_average_and_a_run_goes_on_from_the_trained_generators(tmp_path):
+    torch.manual_seed(5)
+    args = type("A", (), {"image_size": 64, "lr": 1e-3, "export_dir": str(tmp_path / "export"),
+                          "run_dir": str(tmp_path / "none")})()
+    cfg, m, opt_g, opt_d = train.build(args, torch.device("cpu"))
+    ema = train.make_ema(m, 0.5)
+    ema.update_parameters(train.generators(m))
+    with torch.no_grad():
+        m.female_to_male.up[-2].weight.add_(1.0)  # the trained generator moves away from its average
+    meta = {"step": 7, "images_seen": 14, "init": "test", "runs": [{"start_step": 0, "end_step": 7, "ema_decay": 0.5}]}
+    train.export(args, m, cfg, meta, train.training.MetricsLog(tmp_path / "log.json"), ema)
+    key = f"female_to_male.up.{len(m.female_to_male.up) - 2}.weight"  # the output conv, moved above
+    shipped = hub.ResolvedWeights("ugatit", tmp_path / "export", "bundled", "").state_dict()
+    torch.testing.assert_close(shipped[key].float(), ema.module.state_dict()[key].half().float())
+    assert "exponential moving average" in (tmp_path / "export" / "README.md").read_text()
+    _, m2, opt_g2, opt_d2 = train.build(args, torch.device("cpu"))
+    ema2 = train.make_ema(m2, 0.5)
+    assert train.restore(args, m2, opt_g2, opt_d2, ema2)["step"] == 7
+    torch.testing.assert_close(m2.state_dict()[key], m.state_dict()[key].half().float())  # training goes on from G
+    torch.testing.assert_close(ema2.module.state_dict()[key], shipped[key].float())  # the average from the shipped
+    assert int(ema2.n_averaged) == 1
+
+
 @pytest.fixture(scope="module")
 def tiny_faces(tmp_path_factory):
     """24 random 'faces' of adults named the UTKFace way, made here."""

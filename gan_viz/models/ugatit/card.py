@@ -45,6 +45,16 @@ STATIC = {  # the card's fixed sections (gan_viz/cards.py)
 }
 
 
+def _average_note(runs: list[dict]) -> str:
+    """Since which step the shipped generators are the moving average of the trained ones (train.make_ema)."""
+    first = next((r for r in runs if r.get("ema_decay")), None)
+    if first is None:
+        return ""
+    return (f" (from step {first['start_step']:,} on, the exponential moving average of the trained generators, decay "
+            f"{first['ema_decay']} per step; the generators as trained, which a run goes on from, beside them in "
+            f"`resume_generators.safetensors`)")
+
+
 def model_card(config: dict, meta: dict, records: list[dict]) -> str:
     """The card in the Hugging Face form: what the nets are, the runs so far and their losses."""
     description = f"""U-GAT-IT (Kim, Kim, Kang and Lee, ICLR 2020), light mode, at this project's CycleGAN scale: generators
@@ -59,7 +69,8 @@ Data: {cards.UTKFACE} Adults aged 18-65, split into domains by the gender label.
 Started from: {meta.get('init', '?')}. Steps: {meta['step']:,}; images seen: {meta.get('images_seen', 0):,}.
 Losses as the paper: least-squares adversarial 1 (global and local D, and their CAM logits), cycle L1 10, identity
 L1 10, the generators' CAM loss 1000; Adam 1e-4, betas (0.5, 0.999), weight decay 1e-4; rho clipped to [0, 1].
-Stored as: generators float16, discriminators int8 per output channel (`gan_viz/quantize.py`).
+Stored as: generators float16{_average_note(meta.get('runs', []))}, discriminators int8 per output channel
+(`gan_viz/quantize.py`).
 
 {_runs_table(meta.get('runs', []))}
 

@@ -8,7 +8,8 @@ decay 1e-4; rho clipped to [0, 1] after every generator step. Faces aged 18-65, 
 
 The encoder and decoder start from the bundled CycleGAN where the shapes allow (--init-cyclegan).
 Resumable from --run-dir; stops at --max-minutes; exports to checkpoints/ugatit with its card and the
-state a later run resumes from (resume.json beside the weights), so CPU and GPU runs add up.
+state a later run resumes from (resume.json and the generators as trained beside the weights), so CPU and GPU runs
+add up. The exported generators are an exponential moving average of the trained ones (--ema-decay).
 """
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ import time
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gan_viz import hub, training
 from gan_viz.models.ugatit.card import model_card
@@ -26,6 +30,8 @@ from gan_viz.models.ugatit.network import UGATIT, UGATITConfig
 from gan_viz.quantize import quantise_state
 
 RESUME_FILE = "resume.json"  # beside the export: step, images seen, runs so far
+RAW_GENERATORS = "resume_generators.safetensors"  # beside the export: the generators as trained, which a run goes on from
+DIRECTIONS = ("male_to_female", "female_to_male")
 WEIGHTS = {"adv": 1.0, "cycle": 10.0, "identity": 10.0, "cam": 1000.0}
 
 
@@ -36,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--total-steps", type=int, default=100_000, help="schedule length; lr decays over its second half")
     p.add_argument("--cam-weight", type=float, default=WEIGHTS["cam"])
+    p.add_argument("--ema-decay", type=float, default=0.999,
+                   help="the exported generators average the trained ones with this decay per step (0: no average)")
     p.add_argument("--init-cyclegan", default=str(training.REPO_ROOT / "checkpoints"),
                    help="checkpoints folder whose cyclegan/ starts the generators ('' = from scratch)")
     p.add_argument("--limit", type=int, default=0, help="use only this many files (smoke tests)")
@@ -89,6 +97,20 @@ def build(args, device: torch.device):
     opt_g = torch.optim.Adam(gens, lr=args.lr, betas=(0.5, 0.999), weight_decay=1e-4)
     opt_d = torch.optim.Adam(discs, lr=args.lr, betas=(0.5, 0.999), weight_decay=1e-4)
     return cfg, m, opt_g, opt_d
+
+
+def generators(m: UGATIT) -> nn.ModuleDict:
+    """The two generators under their names in m's state dict (what the app loads)."""
+    return nn.ModuleDict({d: m.generator(d) for d in DIRECTIONS})
+
+
+def make_ema(m: UGATIT, decay: float) -> AveragedModel | None:
+    """An exponential moving average of the generators' weights, ema <- decay * ema + (1 - decay) * G, after every
+    step; the export ships it. At a constant learning rate the two directions trade places from run to run (the
+    card's History); an average over the last ~1/(1 - decay) steps (Yazici et al., ICLR 2019) smooths that out."""
+    if not decay:
+        return None
+    return AveragedModel(generators(m), multi_avg_fn=get_ema_multi_avg_fn(decay))
 
 
 # ---------------------------------------------------------------- losses
@@ -156,24 +178,33 @@ def train_step(m: UGATIT, opt_g, opt_d, real_m, real_f, cam_weight: float = WEIG
 # ---------------------------------------------------------------- export
 
 
-def export(args, m: UGATIT, cfg: UGATITConfig, meta: dict, log: training.MetricsLog) -> None:
-    """Generators in float16, discriminators in int8 (gan_viz/quantize.py), config, card and resume.json.
+def _half(state: dict) -> dict:
+    return {k: (v.half() if v.is_floating_point() else v).detach().cpu().contiguous() for k, v in state.items()}
+
+
+def export(args, m: UGATIT, cfg: UGATITConfig, meta: dict, log: training.MetricsLog, ema=None) -> None:
+    """Generators in float16 (their moving average when there is one), discriminators in int8 (gan_viz/quantize.py),
+    config, card, resume.json and the generators as trained (float16).
 
     A later run resumes from exactly these weights (optimiser moments restart), so runs on any machine
     add up through the committed export; the generators, which the app shows, lose nothing to int8.
     """
-    state = {k: v.detach().cpu().float() for k, v in m.state_dict().items()}
-    g = {k: v.half() if v.is_floating_point() else v for k, v in state.items() if not k.startswith("D_")}
-    d = quantise_state({k: v for k, v in state.items() if k.startswith("D_")})
+    raw = _half(generators(m).state_dict())
+    shown = _half(ema.module.state_dict()) if ema is not None else raw
+    d = quantise_state({k: v.detach().cpu().float() for k, v in m.state_dict().items() if k.startswith("D_")})
     card = model_card(cfg.to_dict(), meta, log.records)
-    training.export_weights(args.export_dir, g | d, cfg.to_dict(), card,
+    training.export_weights(args.export_dir, shown | d, cfg.to_dict(), card,
                             {"training_log.json": json.dumps(log.records).encode(),
-                             RESUME_FILE: json.dumps(meta, indent=1).encode()})
+                             RESUME_FILE: json.dumps(meta, indent=1).encode(), RAW_GENERATORS: save(raw)})
 
 
-def restore(args, m, opt_g, opt_d) -> dict:
-    """Resume from --run-dir, else from the export (weights + resume.json), else start from the CycleGAN or scratch."""
-    meta = training.load_training_state(args.run_dir, {"model": m}, {"G": opt_g, "D": opt_d})
+def restore(args, m, opt_g, opt_d, ema=None) -> dict:
+    """Resume from --run-dir, else from the export (weights + resume.json), else start from the CycleGAN or scratch.
+
+    From the export, the average goes on from the shipped generators and training from the generators as trained
+    (an export without them: from the shipped ones)."""
+    modules = {"model": m} | ({"ema": ema} if ema is not None else {})
+    meta = training.load_training_state(args.run_dir, modules, {"G": opt_g, "D": opt_d})
     if meta is not None:
         print(f"resumed from {args.run_dir} at step {meta['step']}", flush=True)
         return meta
@@ -181,6 +212,11 @@ def restore(args, m, opt_g, opt_d) -> dict:
     if (folder / RESUME_FILE).exists() and (folder / "model.safetensors").exists():
         sd = hub.ResolvedWeights("ugatit", folder, "bundled", "").state_dict()
         m.load_state_dict({k: v.float() for k, v in sd.items()})
+        if ema is not None:
+            ema.module.load_state_dict(generators(m).state_dict())
+            ema.n_averaged.fill_(1)  # an average already: the next step blends into it instead of replacing it
+        if (folder / RAW_GENERATORS).exists():
+            generators(m).load_state_dict({k: v.float() for k, v in load_file(folder / RAW_GENERATORS).items()})
         meta = json.loads((folder / RESUME_FILE).read_text())
         print(f"resumed from the export {folder} at step {meta['step']} (optimiser restarts)", flush=True)
         return meta
@@ -198,9 +234,10 @@ def main(argv: list[str] | None = None) -> None:
     random.seed(args.seed)
     images, idx_m, idx_f = training.load_gender_domains(args.data, args.image_size, args.limit)
     cfg, m, opt_g, opt_d = build(args, device)
-    meta = restore(args, m, opt_g, opt_d)
+    ema = make_ema(m, args.ema_decay)
+    meta = restore(args, m, opt_g, opt_d, ema)
     run = {"start_step": meta["step"], "hardware": training.hardware_line(device), "date": time.strftime("%Y-%m-%d"),
-           "batch_size": args.batch_size, "image_size": args.image_size, "minutes": 0.0}
+           "batch_size": args.batch_size, "image_size": args.image_size, "minutes": 0.0, "ema_decay": args.ema_decay}
     meta["runs"].append(run)
     log = training.MetricsLog(training.Path(args.run_dir) / "metrics.json")
     budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
@@ -209,8 +246,9 @@ def main(argv: list[str] | None = None) -> None:
     def checkpoint():
         run.update(end_step=meta["step"], minutes=round(budget.elapsed_minutes, 1),
                    lr=f"{lr_at(run['start_step']):.1e} -> {lr_at(meta['step']):.1e}")
-        training.save_training_state(args.run_dir, {"model": m}, {"G": opt_g, "D": opt_d}, meta)
-        export(args, m, cfg, meta, log)
+        modules = {"model": m} | ({"ema": ema} if ema is not None else {})
+        training.save_training_state(args.run_dir, modules, {"G": opt_g, "D": opt_d}, meta)
+        export(args, m, cfg, meta, log, ema)
         print(f"checkpoint at step {meta['step']}", flush=True)
 
     def lr_at(step: int) -> float:
@@ -218,12 +256,15 @@ def main(argv: list[str] | None = None) -> None:
         return args.lr * min(1.0, max(0.0, (args.total_steps - step) / (args.total_steps / 2)))
 
     m.train()
+    trained = generators(m)
     while meta["step"] < args.total_steps:
         for group in opt_g.param_groups + opt_d.param_groups:
             group["lr"] = lr_at(meta["step"])
         real_m, real_f = (training.domain_batch(images, idx, args.image_size, args.batch_size, gen)
                           .to(device).contiguous(memory_format=torch.channels_last) for idx in (idx_m, idx_f))
         losses = train_step(m, opt_g, opt_d, real_m, real_f, args.cam_weight, args.bf16)
+        if ema is not None:
+            ema.update_parameters(trained)
         meta["images_seen"] += 2 * args.batch_size
         if training.end_of_step(meta, losses, log, budget, training.Dist(device=device), checkpoint):
             break
