@@ -51,8 +51,7 @@ def _average_note(runs: list[dict]) -> str:
     if first is None:
         return ""
     return (f" (from step {first['start_step']:,} on, the exponential moving average of the trained generators, decay "
-            f"{first['ema_decay']} per step; the generators as trained, which a run goes on from, beside them in "
-            f"`resume_generators.safetensors`)")
+            f"{first['ema_decay']} per step, which a run resumed from here goes on from)")
 
 
 def model_card(config: dict, meta: dict, records: list[dict]) -> str:

@@ -8,8 +8,8 @@ decay 1e-4; rho clipped to [0, 1] after every generator step. Faces aged 18-65, 
 
 The encoder and decoder start from the bundled CycleGAN where the shapes allow (--init-cyclegan).
 Resumable from --run-dir; stops at --max-minutes; exports to checkpoints/ugatit with its card and the
-state a later run resumes from (resume.json and the generators as trained beside the weights), so CPU and GPU runs
-add up. The exported generators are an exponential moving average of the trained ones (--ema-decay).
+state a later run resumes from (resume.json beside the weights), so CPU and GPU runs add up. The exported generators
+are an exponential moving average of the trained ones (--ema-decay); a run resumed from the export goes on from it.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
@@ -30,7 +29,6 @@ from gan_viz.models.ugatit.network import UGATIT, UGATITConfig
 from gan_viz.quantize import quantise_state
 
 RESUME_FILE = "resume.json"  # beside the export: step, images seen, runs so far
-RAW_GENERATORS = "resume_generators.safetensors"  # beside the export: the generators as trained, which a run goes on from
 DIRECTIONS = ("male_to_female", "female_to_male")
 WEIGHTS = {"adv": 1.0, "cycle": 10.0, "identity": 10.0, "cam": 1000.0}
 
@@ -184,25 +182,26 @@ def _half(state: dict) -> dict:
 
 def export(args, m: UGATIT, cfg: UGATITConfig, meta: dict, log: training.MetricsLog, ema=None) -> None:
     """Generators in float16 (their moving average when there is one), discriminators in int8 (gan_viz/quantize.py),
-    config, card, resume.json and the generators as trained (float16).
+    config, card and resume.json.
 
-    A later run resumes from exactly these weights (optimiser moments restart), so runs on any machine
-    add up through the committed export; the generators, which the app shows, lose nothing to int8.
+    A later run resumes from exactly these weights (optimiser moments restart; the generators as trained are in the
+    run folder only: beside the export they would take the repository past its size budget,
+    tests/house/test_repository_size.py), so runs on any machine add up through the committed export; the generators,
+    which the app shows, lose nothing to int8.
     """
-    raw = _half(generators(m).state_dict())
-    shown = _half(ema.module.state_dict()) if ema is not None else raw
+    shown = _half(ema.module.state_dict() if ema is not None else generators(m).state_dict())
     d = quantise_state({k: v.detach().cpu().float() for k, v in m.state_dict().items() if k.startswith("D_")})
     card = model_card(cfg.to_dict(), meta, log.records)
     training.export_weights(args.export_dir, shown | d, cfg.to_dict(), card,
                             {"training_log.json": json.dumps(log.records).encode(),
-                             RESUME_FILE: json.dumps(meta, indent=1).encode(), RAW_GENERATORS: save(raw)})
+                             RESUME_FILE: json.dumps(meta, indent=1).encode()})
 
 
 def restore(args, m, opt_g, opt_d, ema=None) -> dict:
     """Resume from --run-dir, else from the export (weights + resume.json), else start from the CycleGAN or scratch.
 
-    From the export, the average goes on from the shipped generators and training from the generators as trained
-    (an export without them: from the shipped ones)."""
+    From the export, both training and the average go on from the shipped generators (the average of the run before:
+    like a restart of Lookahead's fast weights from its slow ones, Zhang et al., NeurIPS 2019)."""
     modules = {"model": m} | ({"ema": ema} if ema is not None else {})
     meta = training.load_training_state(args.run_dir, modules, {"G": opt_g, "D": opt_d})
     if meta is not None:
@@ -215,8 +214,6 @@ def restore(args, m, opt_g, opt_d, ema=None) -> dict:
         if ema is not None:
             ema.module.load_state_dict(generators(m).state_dict())
             ema.n_averaged.fill_(1)  # an average already: the next step blends into it instead of replacing it
-        if (folder / RAW_GENERATORS).exists():
-            generators(m).load_state_dict({k: v.float() for k, v in load_file(folder / RAW_GENERATORS).items()})
         meta = json.loads((folder / RESUME_FILE).read_text())
         print(f"resumed from the export {folder} at step {meta['step']} (optimiser restarts)", flush=True)
         return meta
