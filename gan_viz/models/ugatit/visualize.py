@@ -33,12 +33,12 @@ from gan_viz.models.ugatit.network import DIRECTIONS, UGATIT, UGATITConfig
 MAPS = ("gap", "gmp", "fused", "d_global", "d_local")
 # How far along G(x) - x a photo is moved, per direction: the strongest flip that keeps the face's structure (SSIM of
 # 64 px grey faces >= 0.75 on crops), chosen as for the CycleGAN, again with each export (the weights move). On the
-# first 100 validation crops per direction at step 25,378 (`benchmarks/gender_flip_quality.py --n 100 --strength S
-# --no-cyclegan`): male -> female 1.0 / 1.1 / 1.15 / 1.2 kept 0.806 / 0.775 / 0.759 / 0.743 and flipped 98% / 98% /
-# 98% / 100%; female -> male kept 0.792 / 0.758 / 0.741 / 0.723 and flipped 87% / 90% / 92% / 95% (the CycleGAN 99% /
-# 85% on those faces). Its blend keeps the photo's detail ("photo"): with the CycleGAN's ("model") U-GAT-IT, which
-# redraws more of the face, kept 0.73 / 0.58 of it in pictures at s 1.2 (step 4,728), and on 100 women in pictures at
-# step 20,853 flipped 67% against 63% while keeping 0.44 of the detail against 0.80.
+# first 100 validation crops per direction at step 26,121 (`benchmarks/gender_flip_quality.py --n 100 --strength S
+# --no-cyclegan`): male -> female 1.1 / 1.15 / 1.2 kept 0.775 / 0.759 / 0.744 and flipped 100% each; female -> male
+# kept 0.758 / 0.741 / 0.724 and flipped 90% / 90% / 92% (the CycleGAN 99% / 85% on those faces). Its blend keeps
+# the photo's detail ("photo"): with the CycleGAN's ("model") U-GAT-IT, which redraws more of the face, kept 0.73 /
+# 0.58 of it in pictures at s 1.2 (step 4,728), and on 100 women in pictures at step 20,853 flipped 67% against 63%
+# while keeping 0.44 of the detail against 0.80.
 CALIBRATED_STRENGTH = {"male_to_female": 1.15, "female_to_male": 1.1}
 
 
