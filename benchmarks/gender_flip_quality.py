@@ -111,9 +111,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-cyclegan", action="store_true",
                    help="U-GAT-IT without the CycleGAN on the same faces beside it (half the time; no verdict)")
     p.add_argument("--framing-zoom", type=float, default=None,
-                   help="cut faces this much closer for the translator (PhotoFlipper.FRAMING_ZOOM; default its own)")
+                   help="cut faces this much closer in both directions, below 1 looser (PhotoFlipper.FRAMING_ZOOM; default the translator's own per direction)")
     p.add_argument("--write-card", action="store_true")
     args = p.parse_args(argv)
+    if args.framing_zoom is not None and not 0.5 <= args.framing_zoom <= 2:
+        p.error("--framing-zoom must be between 0.5 and 2")
     if args.write_card and args.framing_zoom is not None:
         p.error("--write-card measures the translators as the app runs them: leave out --framing-zoom")
     if args.write_card and (args.direction != "both" or (args.no_cyclegan and not args.agreement)):
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     folder = Path(args.weights)
     flipper = TRANSLATORS[args.translator].from_weights(ResolvedWeights(args.translator, folder, "local", args.weights))
     if args.framing_zoom is not None:
-        flipper.FRAMING_ZOOM = args.framing_zoom  # this instance only; the CycleGAN beside U-GAT-IT keeps its own
+        flipper.FRAMING_ZOOM = dict.fromkeys(flipper.FRAMING_ZOOM, args.framing_zoom)  # this instance only
     cam = CAMExplainer.from_weights(ResolvedWeights("cam_classifier", Path(args.classifier), "local", args.classifier))
     recs = [r for r in utkface.records(args.data) if r.is_validation and 18 <= r.age <= 65]
     t0 = time.perf_counter()

@@ -102,15 +102,15 @@ def closer(img: np.ndarray, face: FaceCrop, zoom: float) -> FaceCrop:
     """The same face at the same size, framed zoom x closer about the crop's centre: the framing of a model trained
     on random size-px cuts of faces enlarged to zoom x size (the translators' training, gan_viz/training.py).
 
-    Cut as that training data was: the face at round(zoom x size) px, then its middle size px. A whole-image crop is
-    given back as it is: nothing lies around it, so a closer cut would leave a ring of it that no model sees."""
+    Cut as that training data was: the face at round(zoom x size) px, then its middle size px (below 1 the face
+    smaller, the photo around it filling the rest). A whole-image crop is given back as it is: nothing lies around
+    it, so a closer cut would leave a ring of it that no model sees."""
     s = face.crop.shape[0]
     big = int(round(s * zoom))
     if big == s or face.whole_image:
         return face
     m = face.matrix * (big / s)  # original -> pixels of the enlarged crop
-    grown = cv2.warpAffine(img, m, (big, big), borderMode=cv2.BORDER_REPLICATE,
-                           flags=cv2.INTER_AREA if np.hypot(*m[0, :2]) < 1 else cv2.INTER_CUBIC)
-    o = (big - s) // 2
-    m[:, 2] -= o
-    return FaceCrop(np.ascontiguousarray(grown[o:o + s, o:o + s]), face.box, face.angle, m, whole_image=False)
+    m[:, 2] -= (big - s) // 2  # -> pixels of its middle s px, warped directly
+    cut = cv2.warpAffine(img, m, (s, s), borderMode=cv2.BORDER_REPLICATE,
+                         flags=cv2.INTER_AREA if np.hypot(*m[0, :2]) < 1 else cv2.INTER_CUBIC)
+    return FaceCrop(cut, face.box, face.angle, m, whole_image=False)

@@ -98,11 +98,11 @@ class PhotoFlipper:
     size: int
     CALIBRATED_STRENGTH: dict[str, float] = {"male_to_female": 1.0, "female_to_male": 1.0}
     DETAIL = "model"  # flip_photo's blend by default (BLENDS), measured per translator
-    # How much closer than the face finder's framing a face is cut for translate (faces.closer). Both translators
-    # trained on random 96 px cuts of faces at 108 px (training.load_gender_domains), 9/8 closer; the CycleGAN keeps
-    # the finder's framing, at which its strength was chosen: cut closer it kept more of each face and flipped fewer
-    # (docs/benchmarks.md, "The translators' framing").
-    FRAMING_ZOOM = 1.0
+    # Per direction, how much closer than the face finder's framing a face is cut for translate (faces.closer). Both
+    # translators trained on random 96 px cuts of faces at 108 px (training.load_gender_domains), 9/8 closer; the
+    # CycleGAN keeps the finder's framing, at which its strength was chosen: cut closer it kept more of each face and
+    # flipped fewer (docs/benchmarks.md, "The translators' framing").
+    FRAMING_ZOOM: dict[str, float] = {"male_to_female": 1.0, "female_to_male": 1.0}
 
     def translate(self, crop: np.ndarray, direction: str) -> Cycle:
         raise NotImplementedError
@@ -142,7 +142,7 @@ class PhotoFlipper:
             if direction == "auto":
                 p = float(p_female(fc.native if fc.native is not None else fc.crop))
                 d = "female_to_male" if p >= 0.5 else "male_to_female"
-            fc = faces.closer(img, fc, self.FRAMING_ZOOM)
+            fc = faces.closer(img, fc, self.FRAMING_ZOOM[d])
             cyc = self.translate(fc.crop, d)
             k = self.CALIBRATED_STRENGTH[d] if strength is None else strength
             keep = keep_detail(cyc.change, strength=k) if detail == "model" else None

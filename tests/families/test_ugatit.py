@@ -217,7 +217,7 @@ def test_a_photo_goes_through_the_same_path_as_the_cyclegans(nets):
     assert np.array_equal(same.result, face)  # strength 0 gives the photo back
 
 
-def test_a_face_in_a_picture_is_translated_at_its_training_framing_and_the_cyclegan_at_the_finders(nets):
+def test_a_face_in_a_picture_is_cut_at_its_directions_framing_and_the_cyclegan_at_the_finders(nets):
     from gan_viz import faces
     from gan_viz.imaging import load_image
     from gan_viz.models.cyclegan.visualize import GenderFlipper
@@ -225,7 +225,12 @@ def test_a_face_in_a_picture_is_translated_at_its_training_framing_and_the_cycle
 
     photo = load_image(str(Path(__file__).resolve().parents[2] / "assets" / "grace_hopper.jpg"))
     found = faces.find_faces(photo, 256, max_faces=1)[0]
-    ug = UGATITTranslator(nets, torch.device("cpu")).flip_photo(photo, "female_to_male").faces[0].face
-    assert np.allclose(ug.matrix, faces.closer(photo, found, 9 / 8).matrix) and not np.allclose(ug.matrix, found.matrix)
+    tr = UGATITTranslator(nets, torch.device("cpu"))
+    for zoom in (dict(UGATITTranslator.FRAMING_ZOOM), {"female_to_male": 9 / 8, "male_to_female": 1.0}):
+        tr.FRAMING_ZOOM = zoom
+        for d in ("female_to_male", "male_to_female"):
+            ug = tr.flip_photo(photo, d).faces[0].face
+            assert np.allclose(ug.matrix, faces.closer(photo, found, zoom[d]).matrix)
+            assert np.allclose(ug.matrix, found.matrix) == (zoom[d] == 1.0)
     cg = GenderFlipper.load().flip_photo(photo, "female_to_male").faces[0].face
     assert np.allclose(cg.matrix, found.matrix)

@@ -87,6 +87,15 @@ def test_a_closer_cut_is_the_middle_of_the_face_cut_larger_and_its_matrix_follow
     assert faces.closer(hopper, face, 1.0) is face
 
 
+def test_a_looser_cut_has_the_face_smaller_in_its_middle(hopper):
+    box = (148, 103, 230, 230)
+    face, smaller = faces.crop_face(hopper, box, 96), faces.crop_face(hopper, box, 72)
+    far = faces.closer(hopper, face, 0.75)
+    assert far.crop.shape == (96, 96, 3) and not far.whole_image
+    assert np.abs(far.crop[12:84, 12:84].astype(int) - smaller.crop).max() <= 2  # the face at 72 px, centred
+    assert far.crop[:12].std() > 0  # the photo around the face, not an empty border
+
+
 def test_a_whole_image_crop_is_not_cut_closer(hopper):
     crop = faces.find_faces(hopper, 200, max_faces=1)[0].crop
     whole = faces.find_faces(crop, 96)[0]
