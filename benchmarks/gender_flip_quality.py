@@ -111,7 +111,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-cyclegan", action="store_true",
                    help="U-GAT-IT without the CycleGAN on the same faces beside it (half the time; no verdict)")
     p.add_argument("--framing-zoom", type=float, default=None,
-                   help="cut faces this much closer in both directions, below 1 looser (PhotoFlipper.FRAMING_ZOOM; default the translator's own per direction)")
+                   help="cut faces this much closer in both directions, below 1 looser "
+                        "(PhotoFlipper.FRAMING_ZOOM; default: the translator's own per direction)")
     p.add_argument("--write-card", action="store_true")
     args = p.parse_args(argv)
     if args.framing_zoom is not None and not 0.5 <= args.framing_zoom <= 2:

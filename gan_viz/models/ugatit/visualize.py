@@ -33,9 +33,9 @@ from gan_viz.models.ugatit.network import DIRECTIONS, UGATIT, UGATITConfig
 MAPS = ("gap", "gmp", "fused", "d_global", "d_local")
 # How far along G(x) - x a photo is moved, per direction: the strongest flip that keeps the face's structure (SSIM of
 # 64 px grey faces >= 0.75 on crops), chosen as for the CycleGAN, again with each export (the weights move). On the
-# first 100 validation crops per direction at step 26,121 (`benchmarks/gender_flip_quality.py --n 100 --strength S
-# --no-cyclegan`): male -> female 1.1 / 1.15 / 1.2 kept 0.775 / 0.759 / 0.744 and flipped 100% each; female -> male
-# kept 0.758 / 0.741 / 0.724 and flipped 90% / 90% / 92% (the CycleGAN 99% / 85% on those faces). Its blend keeps
+# first 100 validation crops per direction at step 26,989 (`benchmarks/gender_flip_quality.py --n 100 --strength S
+# --no-cyclegan`): male -> female 1.1 / 1.15 / 1.2 kept 0.773 / 0.757 / 0.741 and flipped 100% each; female -> male
+# kept 0.760 / 0.743 / 0.725 and flipped 90% / 90% / 92% (the CycleGAN 99% / 85% on those faces). Its blend keeps
 # the photo's detail ("photo"): with the CycleGAN's ("model") U-GAT-IT, which redraws more of the face, kept 0.73 /
 # 0.58 of it in pictures at s 1.2 (step 4,728), and on 100 women in pictures at step 20,853 flipped 67% against 63%
 # while keeping 0.44 of the detail against 0.80.
@@ -73,10 +73,11 @@ class UGATITTranslator(ModelSurface, PhotoFlipper):
     FAMILY = FAMILY
     CALIBRATED_STRENGTH = CALIBRATED_STRENGTH
     DETAIL = "photo"
-    # Its framing per direction (PhotoFlipper): the loosest cut that keeps SSIM grey 64 >= 0.75 in pictures on 400
-    # validation faces per direction that the card does not use (faces 200-600). At step 26,121, 9/8 / 17/16 / 1
-    # closer flipped 92.5% / 95.0% / 97.0% of the men (SSIM 0.788 / 0.764 / 0.745) and 84.5% / 85.5% of the women
-    # (17/16 at 0.787; 1: 80% of 200); the CycleGAN 93.25% / 86.25% (docs/benchmarks.md, "U-GAT-IT's framing, again")
+    # Its framing per direction (PhotoFlipper): the cut that flips most while keeping SSIM grey 64 >= 0.75 in
+    # pictures on 400 validation faces per direction that the card does not use (faces 200-600). At step 26,121,
+    # 9/8 / 17/16 / 1 closer flipped 92.5% / 95.0% / 97.0% of the men (SSIM 0.788 / 0.764 / 0.745) and 84.5% / 85.5%
+    # of the women (17/16 at 0.787; 1: 80% of 200); the CycleGAN 93.25% / 86.25% (docs/benchmarks.md, "U-GAT-IT's
+    # framing, again")
     FRAMING_ZOOM = {"male_to_female": 17 / 16, "female_to_male": 17 / 16}
 
     def __init__(self, model: UGATIT, device: torch.device, source: hub.ResolvedWeights | None = None):
