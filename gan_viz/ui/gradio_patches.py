@@ -134,8 +134,16 @@ def _save_pil_to_cache_atomically(img, cache_dir: str, name: str = "image", form
     return str(target)
 
 
+JPEG_QUALITY = 92  # Gradio's own JPEGs are PIL's 75: blocks show around the marks drawn on a view
+
+
 def encode(img, format: str, png_level: int) -> bytes:
-    """Gradio's encode_pil_to_bytes (the same PNG metadata), with PNGs compressed at png_level."""
+    """Gradio's encode_pil_to_bytes (the same PNG metadata), with PNGs compressed at png_level, JPEGs at
+    JPEG_QUALITY."""
+    if format.lower() in ("jpeg", "jpg"):
+        with io.BytesIO() as out:
+            img.convert("RGB").save(out, format="jpeg", quality=JPEG_QUALITY)
+            return out.getvalue()
     if format.lower() != "png":
         return processing_utils.encode_pil_to_bytes(img, format)
     with io.BytesIO() as out:

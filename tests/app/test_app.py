@@ -115,6 +115,7 @@ def test_sagan_api_through_gradio_client(server):
     assert Image.open(img64).size == (64, 64) and Image.open(view).size == (256, 256)
     a, b = (client.predict(7, x, y, "default", "query", api_name="/sagan_attention") for x, y in ((5, 5), (50, 40)))
     for overlay, info in (a, b):
+        assert Image.open(overlay).format == "JPEG" and Image.open(overlay).size == (256, 256)  # a view: JPEG
         m = np.array(info["map"])
         assert m.shape == (info["feature_size"],) * 2 and abs(m.sum() - 1) < 1e-3  # the query reading sums to 1
         assert isinstance(info["gamma"], float)

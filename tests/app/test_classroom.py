@@ -190,6 +190,22 @@ def test_a_heavy_event_s_images_are_encoded_on_its_heavy_thread_and_arrive_uncha
     assert not encoded_on[-1].startswith("gan-viz-heavy")  # a light event's image: Gradio's own threads
 
 
+def test_a_jpeg_view_is_encoded_at_the_apps_quality_not_pils_default():
+    import io
+
+    view = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8).repeat(4, 0).repeat(4, 1)
+    img = Image.fromarray(view)
+    got = gradio_patches.encode(img, "jpeg", 1)
+    decoded = np.asarray(Image.open(io.BytesIO(got)))
+    assert Image.open(io.BytesIO(got)).format == "JPEG" and decoded.shape == view.shape
+    for quality, same in ((gradio_patches.JPEG_QUALITY, True), (75, False)):
+        with io.BytesIO() as out:
+            img.save(out, format="jpeg", quality=quality)
+            assert (out.getvalue() == got) is same
+    png = gradio_patches.encode(img, "png", 1)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), view)  # results that are not views stay lossless
+
+
 def test_a_view_shared_by_every_visitor_is_encoded_once_and_a_fresh_result_every_time(monkeypatch):
     import gradio as gr
 

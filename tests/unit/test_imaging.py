@@ -97,6 +97,21 @@ def test_overlay_and_colorbar():
         imaging.colorize(heat, "jet")
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_colorize_gives_matplotlibs_colours_from_its_table(dtype):
+    import matplotlib
+
+    heat = np.random.default_rng(0).random((40, 40))
+    heat[0, :6] = [0.0, 1.0, 0.5, 1 - 1e-9, 255 / 256, 1 / 256]  # the table's edges
+    heat[1, :3] = [np.nan, -3.0, 7.0]  # matplotlib's colour for NaN; below 0 and above 1 clipped
+    heat = heat.astype(dtype)
+    for cmap in imaging.COLORMAPS:
+        want = (matplotlib.colormaps[cmap](np.clip(heat, 0.0, 1.0))[..., :3] * 255).round().astype(np.uint8)
+        got = imaging.colorize(heat, cmap)
+        assert got.dtype == np.uint8 and got.shape == (40, 40, 3)
+        assert np.array_equal(got, want), cmap
+
+
 def test_png_bytes_are_lossless_at_any_level_and_the_level_is_used():
     x = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
     x[:24] = 90  # flat rows, so the zlib level changes the bytes
