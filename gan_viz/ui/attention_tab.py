@@ -174,7 +174,7 @@ class SaganTab:
                     self.face = gr.Image(self.landing, label="Generated face: click a pixel", format="png",
                                          interactive=False, elem_id="sagan-image", height=300)
                     # A click's view is a JPEG (its numbers are the reading beside it): encoding it as a PNG was
-                    # 5.5 ms of a click's server CPU on a 2 vCPU Intel Xeon, a JPEG 0.4 ms (docs/benchmarks.md)
+                    # 5.1-5.5 ms of a click's server CPU on a 2 vCPU Intel Xeon, a JPEG 0.2 ms (docs/benchmarks.md)
                     self.over = gr.Image(label="beta for the clicked pixel", format="jpeg", interactive=False,
                                          elem_id="sagan-overlay", height=300)
                 self.info = gr.Markdown("Click the face.", elem_id="sagan-info")
