@@ -96,6 +96,42 @@ def test_one_training_step_moves_every_net_and_keeps_rho_in_range():
     assert all(0 <= n.rho.min() and n.rho.max() <= 1 for n in m.male_to_female.adalin_layers())
 
 
+def test_the_focus_loss_is_its_formula_and_pulls_attention_to_the_change():
+    torch.manual_seed(5)
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    fake = x.clone()
+    fake[:, :, :8, :8] += 0.5  # the change: the top-left quarter only
+    heat = torch.rand(1, 4, 4, requires_grad=True)
+    loss = train.focus_loss(x, fake, heat)
+    c = torch.zeros(4, 4)
+    c[:2, :2] = 0.25  # |0.5| / 2: pixel units, pooled to the 4x4 grid
+    a = heat.detach()[0] / heat.detach().max()
+    h, k = heat.detach()[0] - heat.detach().mean(), c - c.mean()
+    r = (h * k).sum() / ((h ** 2).sum() * (k ** 2).sum()).sqrt()
+    assert torch.isclose(loss, ((1 - a) * c).mean() + 1 - r, atol=1e-6)
+    loss.backward()
+    g = heat.grad[0]
+    top = heat.detach().argmax()  # the map's maximum scales the others: leave it out of the sign check
+    changed = torch.zeros(4, 4, dtype=torch.bool)
+    changed[:2, :2] = True
+    keep = torch.ones(16, dtype=torch.bool)
+    keep[top] = False
+    assert (g.flatten()[changed.flatten() & keep] < 0).all() and (g.flatten()[~changed.flatten() & keep] > 0).all()
+    assert train.focus_loss(x, x, heat.detach()) == 1  # no change: G pays nothing, the map has nothing to follow
+    aligned, flat = c.clone()[None] + 1e-3, torch.ones(1, 4, 4)
+    assert train.focus_loss(x, fake, aligned) < train.focus_loss(x, fake, flat) < train.focus_loss(x, fake, 1 - c[None] * 4)
+
+
+def test_a_training_step_with_the_focus_loss_reports_it_and_the_papers_step_does_not():
+    torch.manual_seed(6)
+    args = type("A", (), {"image_size": 64, "lr": 1e-3})()
+    _, m, opt_g, opt_d = train.build(args, torch.device("cpu"))
+    faces = [torch.rand(2, 3, 64, 64) * 2 - 1 for _ in range(2)]
+    assert "loss_focus" not in train.train_step(m, opt_g, opt_d, *faces)
+    losses = train.train_step(m, opt_g, opt_d, *faces, focus_weight=10.0)
+    assert np.isfinite(losses["loss_focus"]) and losses["loss_focus"] > 0
+
+
 def test_the_shipped_generators_are_the_moving_average_of_the_trained_ones():
     torch.manual_seed(4)
     m = UGATIT(UGATITConfig())
@@ -234,3 +270,15 @@ def test_a_face_in_a_picture_is_cut_at_its_directions_framing_and_the_cyclegan_a
             assert np.allclose(ug.matrix, found.matrix) == (zoom[d] == 1.0)
     cg = GenderFlipper.load().flip_photo(photo, "female_to_male").faces[0].face
     assert np.allclose(cg.matrix, found.matrix)
+
+
+def test_the_card_says_when_the_focus_loss_joined_the_papers_losses_and_at_which_weights():
+    from gan_viz.models.ugatit.card import model_card
+    cfg = UGATITConfig().to_dict()
+    runs = [{"start_step": 0, "end_step": 9}, {"start_step": 9, "focus_weight": 10.0}, {"start_step": 12, "focus_weight": 30.0}]
+    records = [{"step": 1, "loss_adv": 1, "loss_cycle": 2, "loss_identity": 3, "loss_cam": 4, "loss_d": 5},
+               {"step": 12, "loss_adv": 1, "loss_cycle": 2, "loss_identity": 3, "loss_cam": 4, "loss_d": 5, "loss_focus": 0.25}]
+    card = model_card(cfg, {"step": 15, "runs": runs}, records)
+    assert "From step 9 on, beyond the paper, the focus loss at weight 10, 30 from step 12" in card
+    assert "| 1 | 1.000 | 2.000 | 3.000 | 4.000 | - | 5.000 |" in card and "| 0.250 | 5.000 |" in card
+    assert "focus loss at" not in model_card(cfg, {"step": 9, "runs": runs[:1]}, records[:1])

@@ -16,11 +16,12 @@ def _runs_table(runs: list[dict]) -> str:
 
 
 def _loss_table(records: list[dict]) -> str:
-    picked = loss_rows(records, "loss_adv")
-    rows = [f"| {r['step']} | {r['loss_adv']:.3f} | {r['loss_cycle']:.3f} | {r['loss_identity']:.3f} | "
-            f"{r['loss_cam']:.3f} | {r['loss_d']:.3f} |" for r in picked]
-    return ("| step | adversarial | cycle (x10) | identity (x10) | CAM (x1000) | D |\n|---|---|---|---|---|---|\n"
-            + "\n".join(rows))
+    def row(r: dict) -> str:
+        focus = f"{r['loss_focus']:.3f}" if "loss_focus" in r else "-"  # only runs with the focus loss log it
+        return (f"| {r['step']} | {r['loss_adv']:.3f} | {r['loss_cycle']:.3f} | {r['loss_identity']:.3f} | "
+                f"{r['loss_cam']:.3f} | {focus} | {r['loss_d']:.3f} |")
+    return ("| step | adversarial | cycle (x10) | identity (x10) | CAM (x1000) | focus | D |\n"
+            "|---|---|---|---|---|---|---|\n" + "\n".join(row(r) for r in loss_rows(records, "loss_adv")))
 
 
 STATIC = {  # the card's fixed sections (gan_viz/cards.py)
@@ -50,8 +51,25 @@ def _average_note(runs: list[dict]) -> str:
     first = next((r for r in runs if r.get("ema_decay")), None)
     if first is None:
         return ""
+    last = runs[-1]
+    now = f"; {last['ema_decay']} from step {last['start_step']:,}" if last.get("ema_decay", first["ema_decay"]) != \
+        first["ema_decay"] else ""
     return (f" (from step {first['start_step']:,} on, the exponential moving average of the trained generators, decay "
-            f"{first['ema_decay']} per step, which a run resumed from here goes on from)")
+            f"{first['ema_decay']} per step{now}, which a run resumed from here goes on from)")
+
+
+def _focus_note(runs: list[dict]) -> str:
+    """Since which step the focus loss (beyond the paper, train.focus_loss) has trained the attention, if ever."""
+    used = [r for r in runs if r.get("focus_weight")]
+    if not used:
+        return ""
+    first, weights = used[0], f"{used[0]['focus_weight']:g}"
+    for before, r in zip(used, used[1:]):
+        if r["focus_weight"] != before["focus_weight"]:
+            weights += f", {r['focus_weight']:g} from step {r['start_step']:,}"
+    return (f" From step {first['start_step']:,} on, beyond the paper, the focus loss at weight {weights} "
+            "(`train.focus_loss`): the fused attention map as a soft mask on where G may change a face, charging G for "
+            "change where attention is low and moving the map towards where the change is.")
 
 
 def model_card(config: dict, meta: dict, records: list[dict]) -> str:
@@ -67,7 +85,7 @@ of the translation: the auxiliary classifier's weights w_k re-weight the encoder
 Data: {cards.UTKFACE} Adults aged 18-65, split into domains by the gender label.
 Started from: {meta.get('init', '?')}. Steps: {meta['step']:,}; images seen: {meta.get('images_seen', 0):,}.
 Losses as the paper: least-squares adversarial 1 (global and local D, and their CAM logits), cycle L1 10, identity
-L1 10, the generators' CAM loss 1000; Adam 1e-4, betas (0.5, 0.999), weight decay 1e-4; rho clipped to [0, 1].
+L1 10, the generators' CAM loss 1000; Adam 1e-4, betas (0.5, 0.999), weight decay 1e-4; rho clipped to [0, 1].{_focus_note(meta.get('runs', []))}
 Stored as: generators float16{_average_note(meta.get('runs', []))}, discriminators int8 per output channel
 (`gan_viz/quantize.py`).
 
