@@ -275,10 +275,12 @@ def test_a_face_in_a_picture_is_cut_at_its_directions_framing_and_the_cyclegan_a
 def test_the_card_says_when_the_focus_loss_joined_the_papers_losses_and_at_which_weights():
     from gan_viz.models.ugatit.card import model_card
     cfg = UGATITConfig().to_dict()
-    runs = [{"start_step": 0, "end_step": 9}, {"start_step": 9, "focus_weight": 10.0}, {"start_step": 12, "focus_weight": 30.0}]
+    runs = [{"start_step": 0, "end_step": 9, "ema_decay": 0.999}, {"start_step": 9, "focus_weight": 10.0},
+            {"start_step": 12, "focus_weight": 30.0, "ema_decay": 0.995}]
     records = [{"step": 1, "loss_adv": 1, "loss_cycle": 2, "loss_identity": 3, "loss_cam": 4, "loss_d": 5},
                {"step": 12, "loss_adv": 1, "loss_cycle": 2, "loss_identity": 3, "loss_cam": 4, "loss_d": 5, "loss_focus": 0.25}]
     card = model_card(cfg, {"step": 15, "runs": runs}, records)
     assert "From step 9 on, beyond the paper, the focus loss at weight 10, 30 from step 12" in card
+    assert "decay 0.999 per step; 0.995 from step 12," in card
     assert "| 1 | 1.000 | 2.000 | 3.000 | 4.000 | - | 5.000 |" in card and "| 0.250 | 5.000 |" in card
     assert "focus loss at" not in model_card(cfg, {"step": 9, "runs": runs[:1]}, records[:1])

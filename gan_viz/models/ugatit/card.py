@@ -51,9 +51,9 @@ def _average_note(runs: list[dict]) -> str:
     first = next((r for r in runs if r.get("ema_decay")), None)
     if first is None:
         return ""
-    last = runs[-1]
-    now = f"; {last['ema_decay']} from step {last['start_step']:,}" if last.get("ema_decay", first["ema_decay"]) != \
-        first["ema_decay"] else ""
+    last = runs[-1]  # a later run may average over a shorter window
+    changed = last.get("ema_decay", first["ema_decay"]) != first["ema_decay"]
+    now = f"; {last['ema_decay']} from step {last['start_step']:,}" if changed else ""
     return (f" (from step {first['start_step']:,} on, the exponential moving average of the trained generators, decay "
             f"{first['ema_decay']} per step{now}, which a run resumed from here goes on from)")
 

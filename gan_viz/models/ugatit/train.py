@@ -145,7 +145,7 @@ def focus_loss(x: torch.Tensor, fake: torch.Tensor, heatmap: torch.Tensor) -> to
     the second moves the map towards where G changes the face (c held fixed), at a rate that does not depend on the
     size of the change. The paper's maps mark the source domain's evidence without deciding where the change goes
     (agreement +0.14 to +0.22 over 20,000 steps); a first form of this loss, mean(a (m - c) / m) for the map, stalled
-    at +0.27 (the card's History).
+    near +0.27 (docs/benchmarks.md, "U-GAT-IT's attention taught to steer").
     """
     c = F.adaptive_avg_pool2d((fake - x).abs().mean(1, keepdim=True).float() / 2, heatmap.shape[-2:])[:, 0]
     h = heatmap.float()
