@@ -186,11 +186,16 @@ def test_each_tab_opens_filled_with_captioned_examples_and_no_plumbing_column(pa
         page.locator("#sagan-image img").wait_for(state="visible", timeout=60_000)  # the page's first load is done
         page.wait_for_timeout(3000)  # the worked examples are computed (once) while the visitor looks at SAGAN
     joins = []  # events the tab's opening sends (a result computed on the click would join the queue)
-    page.on("request", lambda r: joins.append(r.url) if "/queue/join" in r.url else None)
+
+    def on_request(r):
+        if "/queue/join" in r.url:
+            joins.append(r.url)
+    page.on("request", on_request)
     page.get_by_role("tab", name=tab, exact=True).click()
     # Filled from the examples computed at start-up, with no event of its own; a bound in seconds here (1 s before)
     # failed beside a training run on a busy machine
     page.locator(output).first.wait_for(state="visible", timeout=30_000)
+    page.remove_listener("request", on_request)  # the page is shared with the next tests
     assert joins == [], joins
     panel = page.locator("[role=tabpanel]:visible")
     assert panel.get_by_text("already a crop", exact=False).count() or panel.locator(".gv-examples").count()
