@@ -118,6 +118,8 @@ def test_the_focus_loss_is_its_formula_and_pulls_attention_to_the_change():
     keep[top] = False
     assert (g.flatten()[changed.flatten() & keep] < 0).all() and (g.flatten()[~changed.flatten() & keep] > 0).all()
     assert train.focus_loss(x, x, heat.detach()) == 1  # no change: G pays nothing, the map has nothing to follow
+    charged = ((1 - a) * c).mean()
+    assert torch.isclose(train.focus_loss(x, fake, heat.detach(), charge=0.25), 0.25 * charged + 1 - r, atol=1e-6)
     aligned, flat = c.clone()[None] + 1e-3, torch.ones(1, 4, 4)
     assert train.focus_loss(x, fake, aligned) < train.focus_loss(x, fake, flat) < train.focus_loss(x, fake, 1 - c[None] * 4)
 
@@ -130,6 +132,8 @@ def test_a_training_step_with_the_focus_loss_reports_it_and_the_papers_step_does
     assert "loss_focus" not in train.train_step(m, opt_g, opt_d, *faces)
     losses = train.train_step(m, opt_g, opt_d, *faces, focus_weight=10.0)
     assert np.isfinite(losses["loss_focus"]) and losses["loss_focus"] > 0
+    gentle = train.train_step(m, opt_g, opt_d, *faces, focus_weight=10.0, focus_charge=0.0)
+    assert np.isfinite(gentle["loss_focus"]) and 0 <= gentle["loss_focus"] <= 20  # 10 (1 - r) per direction
 
 
 def test_the_shipped_generators_are_the_moving_average_of_the_trained_ones():
@@ -276,11 +280,13 @@ def test_the_card_says_when_the_focus_loss_joined_the_papers_losses_and_at_which
     from gan_viz.models.ugatit.card import model_card
     cfg = UGATITConfig().to_dict()
     runs = [{"start_step": 0, "end_step": 9, "ema_decay": 0.999}, {"start_step": 9, "focus_weight": 10.0},
-            {"start_step": 12, "focus_weight": 30.0, "ema_decay": 0.995}]
+            {"start_step": 12, "focus_weight": 30.0, "ema_decay": 0.995},
+            {"start_step": 14, "focus_weight": 30.0, "focus_charge": 0.25, "ema_decay": 0.995}]
     records = [{"step": 1, "loss_adv": 1, "loss_cycle": 2, "loss_identity": 3, "loss_cam": 4, "loss_d": 5},
                {"step": 12, "loss_adv": 1, "loss_cycle": 2, "loss_identity": 3, "loss_cam": 4, "loss_d": 5, "loss_focus": 0.25}]
     card = model_card(cfg, {"step": 15, "runs": runs}, records)
-    assert "From step 9 on, beyond the paper, the focus loss at weight 10, 30 from step 12" in card
+    assert ("From step 9 on, beyond the paper, the focus loss at weight 10, 30 from step 12, "
+            "30 (G charged at 0.25 of it) from step 14 (") in card
     assert "decay 0.999 per step; 0.995 from step 12," in card
     assert "| 1 | 1.000 | 2.000 | 3.000 | 4.000 | - | 5.000 |" in card and "| 0.250 | 5.000 |" in card
     assert "focus loss at" not in model_card(cfg, {"step": 9, "runs": runs[:1]}, records[:1])

@@ -51,9 +51,11 @@ def _average_note(runs: list[dict]) -> str:
     first = next((r for r in runs if r.get("ema_decay")), None)
     if first is None:
         return ""
-    last = runs[-1]  # a later run may average over a shorter window
-    changed = last.get("ema_decay", first["ema_decay"]) != first["ema_decay"]
-    now = f"; {last['ema_decay']} from step {last['start_step']:,}" if changed else ""
+    now, decay = "", first["ema_decay"]
+    for r in runs[runs.index(first) + 1:]:  # a later run may average over a shorter window
+        if r.get("ema_decay", decay) != decay:
+            decay = r["ema_decay"]
+            now += f"; {decay} from step {r['start_step']:,}"
     return (f" (from step {first['start_step']:,} on, the exponential moving average of the trained generators, decay "
             f"{first['ema_decay']} per step{now}, which a run resumed from here goes on from)")
 
@@ -63,10 +65,15 @@ def _focus_note(runs: list[dict]) -> str:
     used = [r for r in runs if r.get("focus_weight")]
     if not used:
         return ""
-    first, weights = used[0], f"{used[0]['focus_weight']:g}"
+
+    def setting(r: dict) -> str:  # the charge on G is named only where it is not the pull's equal
+        charge = r.get("focus_charge", 1.0)
+        return f"{r['focus_weight']:g}" + (f" (G charged at {charge:g} of it)" if charge != 1.0 else "")
+
+    first, weights = used[0], setting(used[0])
     for before, r in zip(used, used[1:]):
-        if r["focus_weight"] != before["focus_weight"]:
-            weights += f", {r['focus_weight']:g} from step {r['start_step']:,}"
+        if setting(r) != setting(before):
+            weights += f", {setting(r)} from step {r['start_step']:,}"
     return (f" From step {first['start_step']:,} on, beyond the paper, the focus loss at weight {weights} "
             "(`train.focus_loss`): the fused attention map as a soft mask on where G may change a face, charging G for "
             "change where attention is low and moving the map towards where the change is.")

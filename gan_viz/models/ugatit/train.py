@@ -43,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--focus-weight", type=float, default=0.0,
                    help="beyond the paper: the attention map as a soft mask on where G may change a face (focus_loss; "
                         "0: the paper's losses only)")
+    p.add_argument("--focus-charge", type=float, default=1.0,
+                   help="weight of focus_loss's charge on G (change where attention is low) against its pull on the "
+                        "map (1: equal; lower keeps more of G's change)")
     p.add_argument("--ema-decay", type=float, default=0.999,
                    help="the exported generators average the trained ones with this decay per step (0: no average)")
     p.add_argument("--init-cyclegan", default=str(training.REPO_ROOT / "checkpoints"),
@@ -137,10 +140,10 @@ def d_step(m: UGATIT, opt_d, real: dict, fake: dict) -> float:
     return loss.item()
 
 
-def focus_loss(x: torch.Tensor, fake: torch.Tensor, heatmap: torch.Tensor) -> torch.Tensor:
+def focus_loss(x: torch.Tensor, fake: torch.Tensor, heatmap: torch.Tensor, charge: float = 1.0) -> torch.Tensor:
     """Beyond the paper: the generator's fused attention map as a soft mask on where it may change x.
 
-    a = heatmap / its maximum, c = |G(x) - x| pooled to the map's grid: mean((1 - a) c) + mean(1 - r(heatmap, c)),
+    a = heatmap / its maximum, c = |G(x) - x| pooled to the map's grid: charge mean((1 - a) c) + mean(1 - r(heatmap, c)),
     r the Pearson correlation per face. The first term charges G for change where attention is low (a held fixed);
     the second moves the map towards where G changes the face (c held fixed), at a rate that does not depend on the
     size of the change. The paper's maps mark the source domain's evidence without deciding where the change goes
@@ -152,11 +155,11 @@ def focus_loss(x: torch.Tensor, fake: torch.Tensor, heatmap: torch.Tensor) -> to
     a = (h / h.amax((1, 2), keepdim=True).clamp_min(1e-6)).detach()
     hc, cc = h - h.mean((1, 2), keepdim=True), (c - c.mean((1, 2), keepdim=True)).detach()
     r = (hc * cc).sum((1, 2)) / ((hc ** 2).sum((1, 2)) * (cc ** 2).sum((1, 2))).sqrt().clamp_min(1e-12)
-    return ((1 - a) * c).mean() + (1 - r).mean()
+    return charge * ((1 - a) * c).mean() + (1 - r).mean()
 
 
 def g_losses(m: UGATIT, real_m: torch.Tensor, real_f: torch.Tensor, cam_weight: float,
-             focus_weight: float = 0.0) -> tuple[dict, dict]:
+             focus_weight: float = 0.0, focus_charge: float = 1.0) -> tuple[dict, dict]:
     """The generators' losses (the paper's four, and focus_loss when focus_weight > 0), and the translations."""
     fake_f, cam_m2f, heat_m2f = m.male_to_female(real_m)
     fake_m, cam_f2m, heat_f2m = m.female_to_male(real_f)
@@ -175,12 +178,13 @@ def g_losses(m: UGATIT, real_m: torch.Tensor, real_f: torch.Tensor, cam_weight: 
               "identity": WEIGHTS["identity"] * (F.l1_loss(idt_f, real_f) + F.l1_loss(idt_m, real_m)),
               "cam": cam_weight * cam}
     if focus_weight:
-        losses["focus"] = focus_weight * (focus_loss(real_m, fake_f, heat_m2f) + focus_loss(real_f, fake_m, heat_f2m))
+        losses["focus"] = focus_weight * (focus_loss(real_m, fake_f, heat_m2f, focus_charge)
+                                          + focus_loss(real_f, fake_m, heat_f2m, focus_charge))
     return losses, {"female": fake_f, "male": fake_m}
 
 
 def train_step(m: UGATIT, opt_g, opt_d, real_m, real_f, cam_weight: float = WEIGHTS["cam"], bf16: bool = False,
-               focus_weight: float = 0.0) -> dict:
+               focus_weight: float = 0.0, focus_charge: float = 1.0) -> dict:
     """One D update on the current translations, then one G update (the paper's order), then rho clipped."""
     with torch.autocast(real_m.device.type, dtype=torch.bfloat16, enabled=bf16):
         with torch.no_grad():
@@ -188,7 +192,7 @@ def train_step(m: UGATIT, opt_g, opt_d, real_m, real_f, cam_weight: float = WEIG
         loss_d = d_step(m, opt_d, {"male": real_m, "female": real_f}, fake)
         for p in (p for n, p in m.named_parameters() if n.startswith("D_")):
             p.requires_grad_(False)
-        losses, _ = g_losses(m, real_m, real_f, cam_weight, focus_weight)
+        losses, _ = g_losses(m, real_m, real_f, cam_weight, focus_weight, focus_charge)
     opt_g.zero_grad(set_to_none=True)
     sum(losses.values()).backward()
     opt_g.step()
@@ -262,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
            "batch_size": args.batch_size, "image_size": args.image_size, "minutes": 0.0, "ema_decay": args.ema_decay}
     if args.focus_weight:
         run["focus_weight"] = args.focus_weight
+        if args.focus_charge != 1.0:
+            run["focus_charge"] = args.focus_charge
     meta["runs"].append(run)
     log = training.MetricsLog(training.Path(args.run_dir) / "metrics.json")
     budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
@@ -286,7 +292,8 @@ def main(argv: list[str] | None = None) -> None:
             group["lr"] = lr_at(meta["step"])
         real_m, real_f = (training.domain_batch(images, idx, args.image_size, args.batch_size, gen)
                           .to(device).contiguous(memory_format=torch.channels_last) for idx in (idx_m, idx_f))
-        losses = train_step(m, opt_g, opt_d, real_m, real_f, args.cam_weight, args.bf16, args.focus_weight)
+        losses = train_step(m, opt_g, opt_d, real_m, real_f, args.cam_weight, args.bf16, args.focus_weight,
+                            args.focus_charge)
         if ema is not None:
             ema.update_parameters(trained)
         meta["images_seen"] += 2 * args.batch_size
