@@ -177,7 +177,8 @@ class SaganTab:
                     # 5.1-5.5 ms of a click's server CPU on a 2 vCPU Intel Xeon, a JPEG 0.2 ms (docs/benchmarks.md)
                     self.over = gr.Image(label="beta for the clicked pixel", format="jpeg", interactive=False,
                                          elem_id="sagan-overlay", height=300)
-                self.info = gr.Markdown("Click the face.", elem_id="sagan-info")
+                first = self._cached_view(self.default_seed, 1.0)[0] if self.landing is not None else None
+                self.info = gr.Markdown(_open_caption(first) if first else "Click the face.", elem_id="sagan-info")
                 self.link = gr.Markdown(elem_id="sagan-link")
 
     def _interpolation(self) -> None:
@@ -239,7 +240,7 @@ class SaganTab:
         self.face.select(user_errors(self.on_click), choices, [self.over, self.info, self.last_click, self.link],
                          api_visibility="private", **LIGHT_RAW)
         for comp in (self.layer, self.reading, self.topk, self.alpha):
-            comp.change(user_errors(redraw), [*choices, self.last_click], [self.over, self.info],
+            comp.change(user_errors(self.redraw), [*choices, self.last_click], [self.over, self.info],
                         api_visibility="private", **LIGHT_RAW)
 
     def explorer(self):
@@ -254,10 +255,19 @@ class SaganTab:
 
     def generate(self, s, p):
         g = self.explorer().generate(int(s), float(p))
-        return (g, imaging.upscale_nearest(g.image, VIEW), None,
-                f"Seed {g.seed}, psi {g.psi:.2f}: click a pixel of the face.", self._link(g), self._hover(g))
+        return g, imaging.upscale_nearest(g.image, VIEW), None, _open_caption(g), self._link(g), self._hover(g)
+
+    def shown(self, g: Generated | None) -> Generated | None:
+        """This visitor's face; before the page's first answer has stored it, the landing face the page shows."""
+        if g is None and self.landing is not None:
+            return self._cached_view(self.default_seed, 1.0)[0]
+        return g
+
+    def redraw(self, g, *view):
+        return redraw(self.shown(g), *view)
 
     def on_click(self, g: Generated, layer_name, reading_name, k, a, evt: gr.SelectData):
+        g = self.shown(g)
         if g is None:
             raise gr.Error("Generate a face first.")
         x, y = click_pixel(evt)
@@ -350,8 +360,12 @@ class SaganTab:
         g, view, packed = self._cached_view(*key)
         x, y = links.int_param(q, "x", 0, 63), links.int_param(q, "y", 0, 63)
         if x is None or y is None:
-            return (g, view, None, f"Seed {g.seed}, psi {g.psi:.2f}: click a pixel of the face.", self._link(g), g.seed,
-                    g.psi, None, packed)
+            # The landing face and its caption are in the page already, and a click may have come before this
+            # answer (on_click reads the landing face then): leave what the page shows as it is.
+            landing = key == (self.default_seed, 1.0)
+            return (g, gr.skip() if landing else view, gr.skip() if landing else None,
+                    gr.skip() if landing else _open_caption(g), self._link(g), g.seed, g.psi,
+                    gr.skip() if landing else None, packed)
         layer = self.default_layer
         o, r = attention_view(g.image, g.maps[layer], layer, x, y, "query", g.gammas[layer], 0.6, 5)
         return g, view, o, _reading_md(r, x, y), self._link(g, (x, y)), g.seed, g.psi, (x, y), packed
@@ -362,6 +376,10 @@ class SaganTab:
 
     def _face_view(self, g: Generated):
         return g, imaging.upscale_nearest(g.image, VIEW), self._hover(g)
+
+
+def _open_caption(g: Generated) -> str:
+    return f"Seed {g.seed}, psi {g.psi:.2f}: click a pixel of the face."
 
 
 def redraw(g, layer_name, reading_name, k, a, xy):

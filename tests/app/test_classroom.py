@@ -1,7 +1,9 @@
 """A class on one Space: readable API names, links that open a view, the light lane, truncation, the serving defaults."""
 import json
+import re
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
@@ -84,9 +86,28 @@ def test_a_sagan_link_opens_that_face_with_that_pixel_clicked():
                                                                                           y="30"))
     assert g.seed == 11 and seed == 11 and xy == (20, 30) and overlay is not None
     assert "seed=11" in link and "x=20" in link and "(20, 30)" in info
-    g0, *_, xy0, _ = _call(sagan_open.fn, FakeRequest())
+    g0, view0, overlay0, info0, _, seed0, _, xy0, _ = _call(sagan_open.fn, FakeRequest())
     judge = app.CONTEXT.families["cam_classifier"].get().top_class
-    assert xy0 is None and g0.seed == app.CONTEXT.families["sagan"].get().ranked_seeds(judge=judge)[0]  # the stated rule
+    assert g0.seed == seed0 == app.CONTEXT.families["sagan"].get().ranked_seeds(judge=judge)[0]  # the stated rule
+    # the landing face and its caption are in the page: the answer leaves them, and any early click, as they are
+    assert view0 == overlay0 == info0 == xy0 == gr.skip()
+    g2, view2, overlay2, _, _, seed2, *_ = _call(sagan_open.fn, FakeRequest(tab="sagan", seed="12"))
+    assert g2.seed == seed2 == 12 and isinstance(view2, np.ndarray) and overlay2 is None
+
+
+def test_a_click_on_the_landing_face_before_the_page_s_first_answer_reads_that_face():
+    tab = next(e.fn.__wrapped__.__self__ for e in app.demo.fns.values()
+               if getattr(e.fn, "__name__", "") == "open_view" and "sagan" in (e.fn.__wrapped__.__doc__ or ""))
+    landing = tab.open_view(FakeRequest())[0]
+    click = gr.SelectData(None, {"index": [100, 60], "value": None})
+    early = tab.on_click(None, tab.default_layer, "query", 5, 0.6, click)  # no stored face yet
+    late = tab.on_click(landing, tab.default_layer, "query", 5, 0.6, click)
+    untimed = [re.sub(r"[\d.]+ ms", "", answer[1]) for answer in (early, late)]  # the reading names its time
+    assert np.array_equal(early[0], late[0]) and untimed[0] == untimed[1] and early[2:] == late[2:]
+    other = tab.explorer().generate(landing.seed + 1, 1.0)
+    assert not np.array_equal(tab.on_click(other, tab.default_layer, "query", 5, 0.6, click)[0], early[0])
+    assert np.array_equal(tab.redraw(None, tab.default_layer, "key", 5, 0.6, early[2])[0],
+                          tab.redraw(landing, tab.default_layer, "key", 5, 0.6, early[2])[0])
 
 
 def test_a_cam_link_sets_the_tab_inputs():
