@@ -10,6 +10,7 @@ import argparse
 import gc
 import json
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -177,15 +178,31 @@ def broadcast_flag(flag: bool, d: Dist) -> bool:
 
 
 class TimeBudget:
-    """Wall-clock budget: `expired()` once max_minutes have passed; `due()` every `every_minutes`."""
+    """Wall-clock budget: `expired()` once max_minutes have passed, or once a signal from stop_on() came; `due()` every
+    `every_minutes`."""
 
     def __init__(self, max_minutes: float, every_minutes: float):
         self.start = self._last = time.monotonic()
         self.limit = max_minutes * 60.0
         self.every = every_minutes * 60.0
+        self.stopped_by: str | None = None
+
+    def stop_on(self, *signals: int) -> "TimeBudget":
+        """End the run after its current step, saved as when time is up, on these signals (Ctrl-C, `kill`) instead
+        of losing the steps since the last checkpoint; the same signal again ends it at once."""
+        def stop(signum, frame):
+            if self.stopped_by is not None:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+            self.stopped_by = signal.Signals(signum).name
+            print(f"{self.stopped_by}: stopping after this step and saving (again to stop at once)", flush=True)
+
+        for s in signals:
+            signal.signal(s, stop)
+        return self
 
     def expired(self) -> bool:
-        return time.monotonic() - self.start >= self.limit
+        return self.stopped_by is not None or time.monotonic() - self.start >= self.limit
 
     def due(self) -> bool:
         now = time.monotonic()
@@ -197,6 +214,12 @@ class TimeBudget:
     @property
     def elapsed_minutes(self) -> float:
         return (time.monotonic() - self.start) / 60.0
+
+
+def run_budget(args: argparse.Namespace) -> TimeBudget:
+    """A training script's budget from --max-minutes and --checkpoint-minutes, stopping cleanly on SIGTERM and
+    Ctrl-C (a checkpoint, then the export, as when time is up)."""
+    return TimeBudget(args.max_minutes, args.checkpoint_minutes).stop_on(signal.SIGTERM, signal.SIGINT)
 
 
 def end_of_step(meta: dict, losses: dict, log: "MetricsLog", budget: TimeBudget, d: Dist, checkpoint,

@@ -52,6 +52,19 @@ def test_time_budget():
     assert not training.TimeBudget(max_minutes=10, every_minutes=10).expired()
 
 
+def test_a_signal_ends_the_budget_instead_of_the_process():
+    import signal
+
+    before = signal.getsignal(signal.SIGUSR1)
+    try:
+        b = training.TimeBudget(max_minutes=10, every_minutes=10).stop_on(signal.SIGUSR1)
+        assert not b.expired()
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert b.expired() and b.stopped_by == "SIGUSR1"
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+
+
 def test_split_is_stable_and_about_a_tenth(tiny_data):
     recs = utkface.records(tiny_data)
     assert len(recs) == 40 and [r.is_validation for r in recs] == [r.is_validation for r in utkface.records(tiny_data)]

@@ -196,6 +196,27 @@ def _train(data, tmp_path, *extra):
     return r
 
 
+def test_a_run_stopped_by_sigterm_saves_its_steps_and_exits_cleanly(tiny_faces, tmp_path):
+    import signal
+
+    env = {**os.environ, "GAN_VIZ_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    run = subprocess.Popen([sys.executable, "-u", "-m", "gan_viz.models.ugatit.train", "--data", str(tiny_faces),
+                            "--image-size", "64", "--batch-size", "1", "--threads", "1", "--export-dir", "export",
+                            "--run-dir", "run", "--max-minutes", "30", "--checkpoint-minutes", "30"],
+                           cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in run.stdout:  # the first logged step: 20 steps that no checkpoint has saved yet
+            if line.startswith("step 20 "):
+                break
+        run.send_signal(signal.SIGTERM)
+        rest, _ = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 0 and "SIGTERM: stopping after this step" in rest, rest[-2000:]
+    meta = json.loads((tmp_path / "export" / train.RESUME_FILE).read_text())
+    assert meta["step"] >= 20 and meta["runs"][0]["end_step"] == meta["step"]
+
+
 def test_a_run_exports_and_the_next_run_resumes_from_the_export(tiny_faces, tmp_path):
     _train(tiny_faces, tmp_path, "--total-steps", "2", "--run-dir", "run1")
     export = tmp_path / "export"

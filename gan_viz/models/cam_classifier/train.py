@@ -286,7 +286,7 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(data.train_recs) / (args.batch_size * d.world_size))
         self.total_steps = args.epochs * self.steps_per_epoch
         self.log = training.MetricsLog(training.Path(args.run_dir) / "metrics.json")
-        self.budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
+        self.budget = training.run_budget(args)
         self.gen = torch.Generator().manual_seed(args.seed * 1000 + d.rank + meta["step"])
         self.settings = settings_table(args, meta, nets, d)
 

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
            "batch_size": args.batch_size, "image_size": args.image_size, "minutes": 0.0}
     meta["runs"].append(run)
     log = training.MetricsLog(training.Path(args.run_dir) / "metrics.json")
-    budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
+    budget = training.run_budget(args)
 
     def checkpoint():
         run.update(end_step=meta["step"], minutes=round(budget.elapsed_minutes, 1))

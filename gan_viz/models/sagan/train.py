@@ -275,7 +275,7 @@ def train(args, d_info: training.Dist) -> None:
     log = training.MetricsLog(training.Path(args.run_dir) / "metrics.json")
     if d_info.world_size > 1:
         nets.g, nets.d = nn.parallel.DistributedDataParallel(nets.g), nn.parallel.DistributedDataParallel(nets.d)
-    budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
+    budget = training.run_budget(args)
     fixed_z = torch.randn(64, nets.cfg.z_dim, generator=torch.Generator().manual_seed(1234)).to(dev)
     gen = torch.Generator().manual_seed(args.seed * 7919 + meta["step"] + d_info.rank)
     settings = settings_table(args, nets.cfg, d_info)

@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
             run["focus_charge"] = args.focus_charge
     meta["runs"].append(run)
     log = training.MetricsLog(training.Path(args.run_dir) / "metrics.json")
-    budget = training.TimeBudget(args.max_minutes, args.checkpoint_minutes)
+    budget = training.run_budget(args)
     gen = torch.Generator().manual_seed(args.seed * 7919 + meta["step"])
 
     def checkpoint():
