@@ -214,7 +214,7 @@ def write_verdict(folder: Path, mode: str, rows: dict, cyclegan_rows: dict, n: i
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     card = (folder / "README.md").read_text()
     (folder / "README.md").write_text(cards.put_lead(card, "Evaluation", gate.status(config)))
-    print(f"verdict ({mode}): " + ("offered in the app" if not failed else "; ".join(failed)))
+    print(f"verdict ({mode}): " + ("; ".join(failed) or "as good as the CycleGAN") + f". The app: {gate.status(config)}")
 
 
 def run(args, flipper, cam, recs) -> dict:

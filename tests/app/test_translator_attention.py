@@ -147,15 +147,19 @@ def test_ugatit_is_offered_only_once_measured_as_good_as_the_cyclegan(monkeypatc
     assert gate.verdict("crops", rows(0.95, 0.85, s=0.7, d=0.1), rows(0.9, 0.8)) != []  # SSIM; detail is not a crop's
     assert len(gate.verdict("crops", rows(0.95, 0.85, d=0.1), rows(0.9, 0.8))) == 0
     assert gate.status({}).startswith("Not offered in the app: not yet measured")
-    assert gate.status({"quality": {"crops": {"failed": []}, "pictures": {"failed": ["m->f flips less"]}}}) == (
+    crops, pictures = ({"failed": [], "faces_per_direction": n} for n in (200, 600))
+    assert gate.status({"quality": {"crops": crops, "pictures": pictures | {"failed": ["m->f flips less"]}}}) == (
         "Measured against the CycleGAN on the same faces (below); not offered in the app: m->f flips less.")
-    assert "so the app offers it" in gate.status({"quality": {"crops": {"failed": []}, "pictures": {"failed": []}}})
+    assert "so the app offers it" in gate.status({"quality": {"crops": crops, "pictures": pictures}})
+    # A verdict on too few faces does not count: placement alone moves 200 pictures by 2-3 faces.
+    few = {"crops": crops, "pictures": pictures | {"faces_per_direction": 599}}
+    assert gate.not_offered({"quality": few}) == (
+        "pictures measured on 599 faces per direction, fewer than the 600 a verdict needs (--n 600)")
 
     ug = app.CONTEXT.families["ugatit"]
-    passed = {"failed": []}
-    for config, offered in (({}, False), ({"quality": {"crops": passed}}, False),
-                            ({"quality": {"crops": passed, "pictures": {"failed": ["m->f flips less"]}}}, False),
-                            ({"quality": {"crops": passed, "pictures": passed}}, True)):
+    for config, offered in (({}, False), ({"quality": {"crops": crops}}, False),
+                            ({"quality": {"crops": crops, "pictures": pictures | {"failed": ["m->f less"]}}}, False),
+                            ({"quality": few}, False), ({"quality": {"crops": crops, "pictures": pictures}}, True)):
         weights = type("W", (), {"config": config, "detail": "bundled"})()
         fam = Family("ugatit", ug.title, ug.build, weights)
         monkeypatch.delenv("GAN_VIZ_OFFER_UGATIT", raising=False)

@@ -4,13 +4,17 @@ benchmarks/gender_flip_quality.py --translator ugatit --write-card measures both
 faces, through the app's photo path, judged by the same classifier, and writes the verdict into U-GAT-IT's
 config.json under "quality" (crops and pictures). A new export rewrites config.json without it, so weights that
 have not been measured are not offered. The targets are the issue's: flip rate at least the CycleGAN's in each
-direction, SSIM of the 64 px grey faces >= 0.75, and in pictures the detail kept >= 0.9.
+direction, SSIM of the 64 px grey faces >= 0.75, and in pictures the detail kept >= 0.9; the project's own rule
+adds how many faces a verdict needs (MIN_FACES).
 """
 from __future__ import annotations
 
 MODES = ("crops", "pictures")
 MIN_SSIM_GREY64 = 0.75
 MIN_DETAIL_KEPT = 0.9  # pictures only: on a crop the whole face is redrawn at the model's size
+# Faces per direction a verdict needs. In pictures, where each face is placed alone moves 200 men by 2-3 faces
+# (docs/benchmarks.md, 2026-12-07), the size of the gap the verdict has to judge, so pictures take 600.
+MIN_FACES = {"crops": 200, "pictures": 600}
 
 
 def verdict(mode: str, ugatit: dict[str, dict], cyclegan: dict[str, dict]) -> list[str]:
@@ -32,8 +36,12 @@ def not_offered(config: dict) -> str | None:
     missing = [m for m in MODES if m not in quality]
     if missing:
         return (f"not yet measured against the CycleGAN on {' and '.join(missing)} (python "
-                "benchmarks/gender_flip_quality.py --data DIR --translator ugatit [--pictures] --write-card)")
+                "benchmarks/gender_flip_quality.py --data DIR --translator ugatit --n 200 --write-card, and "
+                "--pictures --n 600)")
     failed = [f for m in MODES for f in quality[m]["failed"]]
+    failed += [f"{m} measured on {quality[m].get('faces_per_direction', 0)} faces per direction, fewer than the "
+               f"{MIN_FACES[m]} a verdict needs (--n {MIN_FACES[m]})"
+               for m in MODES if quality[m].get("faces_per_direction", 0) < MIN_FACES[m]]
     return "; ".join(failed) if failed else None
 
 
