@@ -23,6 +23,10 @@ IN_THE_LOOP_NOTE = (
     "before the decoder sees them, and the CAM loss trains the classifier, so the map shows what steered the "
     "translation. Its decoder's AdaLIN layers each learned rho: near 1 instance norm (textures and colours), near 0 "
     "layer norm (shapes).")
+FOCUS_NOTE = (
+    " Beyond the paper, these weights were also trained with a **focus loss** (weight {w:g}): it pulls the map towards "
+    "where G changes the face and charges G for change where the map is low, so the agreement below was partly "
+    "taught. What the map does to the output is what *attention off* shows.")
 
 
 def heat(m: np.ndarray) -> np.ndarray:
@@ -120,7 +124,8 @@ def ugatit_panels(att, cycle) -> list[tuple[np.ndarray, str]]:
 
 def ugatit_markdown(att) -> str:
     mean_rho = float(np.mean(att.rho))
-    return (ATTENTION_NOTE + IN_THE_LOOP_NOTE + f"\n\nFor this face the auxiliary classifier gives p(x is the source "
+    focus = FOCUS_NOTE.format(w=att.focus_weight) if att.focus_weight > 0 else ""
+    return (ATTENTION_NOTE + IN_THE_LOOP_NOTE + focus + f"\n\nFor this face the auxiliary classifier gives p(x is the source "
             f"gender) = **{att.p_source['gap']:.3f}** (GAP) / **{att.p_source['gmp']:.3f}** (GMP). Agreement of the "
             f"fused attention with the change |G(x) - x|: Spearman's rho = **{att.agreement_with_change:+.2f}**: "
             f"{agreement_words(att.agreement_with_change)}. With attention off the output moves by "
@@ -132,8 +137,8 @@ def ugatit_markdown(att) -> str:
 def ugatit_json(att) -> dict:
     return {"translator": "ugatit", "agreement_with_change": att.agreement_with_change,
             "aux_p_source": {"gap": att.p_source["gap"], "gmp": att.p_source["gmp"]}, "rho": att.rho,
-            "attention_off_change": att.attention_off_change, "heatmap": np.round(att.maps["fused"], 4).tolist(),
-            "seconds": round(att.seconds, 5),
+            "attention_off_change": att.attention_off_change, "focus_weight": att.focus_weight,
+            "heatmap": np.round(att.maps["fused"], 4).tolist(), "seconds": round(att.seconds, 5),
             "note": "U-GAT-IT's own CAM attention, trained inside the translator (it steers the decoder)"}
 
 

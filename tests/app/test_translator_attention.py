@@ -123,6 +123,7 @@ def test_ugatit_attention_api_answers_what_the_model_computes(ugatit_offered):
     direct = ug.attention(ug.flip_photo(load_image(HOPPER), "female_to_male").faces[0].cycle)
     assert info["agreement_with_change"] == pytest.approx(direct.agreement_with_change, abs=1e-6)
     assert info["aux_p_source"] == pytest.approx(direct.p_source, abs=1e-6)
+    assert info["focus_weight"] == direct.focus_weight == app.CONTEXT.families["ugatit"].weights.config["focus_weight"]
     assert info["rho"] == pytest.approx(direct.rho) and len(info["rho"]) == 2 * ug.model.config.n_res
     assert 0 < info["attention_off_change"] <= 1
     assert info["attention_off_change"] == pytest.approx(direct.attention_off_change, abs=1e-6)
@@ -169,3 +170,17 @@ def test_ugatit_is_offered_only_once_measured_as_good_as_the_cyclegan(monkeypatc
         fam.withheld = None
         app.withhold_ugatit(fam)
         assert fam.offered
+
+
+def test_the_tab_says_when_the_map_was_taught_to_mark_the_change():
+    import dataclasses
+
+    from gan_viz.ui import where_it_looks
+
+    ug = app.CONTEXT.families["ugatit"].get()
+    att = ug.attention(ug.flip_photo(load_image(HOPPER), "female_to_male").faces[0].cycle)
+    taught = where_it_looks.ugatit_markdown(dataclasses.replace(att, focus_weight=10.0))
+    paper = where_it_looks.ugatit_markdown(dataclasses.replace(att, focus_weight=0.0))
+    assert "**focus loss** (weight 10)" in taught and "partly taught" in taught
+    assert "focus loss" not in paper
+    assert paper.split("\n\n", 1)[1] == taught.split("\n\n", 1)[1]  # the same reading of the face either way

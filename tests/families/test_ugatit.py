@@ -157,7 +157,7 @@ def test_the_shipped_generators_are_the_moving_average_of_the_trained_ones():
 def test_the_export_ships_the_average_and_a_run_resumed_from_it_goes_on_from_the_average(tmp_path):
     torch.manual_seed(5)
     args = type("A", (), {"image_size": 64, "lr": 1e-3, "export_dir": str(tmp_path / "export"),
-                          "run_dir": str(tmp_path / "none")})()
+                          "run_dir": str(tmp_path / "none"), "focus_weight": 0.0})()
     cfg, m, opt_g, opt_d = train.build(args, torch.device("cpu"))
     ema = train.make_ema(m, 0.5)
     ema.update_parameters(train.generators(m))
@@ -228,11 +228,16 @@ def test_a_run_exports_and_the_next_run_resumes_from_the_export(tiny_faces, tmp_
     assert "## Evaluation" in card and "## History" in card and "Steps: 2" in card
     shipped = hub.ResolvedWeights("ugatit", export, "bundled", "").state_dict()
     assert shipped["male_to_female.encoder.1.weight"].dtype == torch.float16  # generators float16, D int8
+    assert json.loads((export / "config.json").read_text())["focus_weight"] == 0  # the paper's losses only
     # A fresh run dir: the run continues from the export (weights and step), as on another machine.
-    out = _train(tiny_faces, tmp_path, "--total-steps", "3", "--run-dir", "run2")
+    out = _train(tiny_faces, tmp_path, "--total-steps", "3", "--run-dir", "run2", "--focus-weight", "3")
     assert "resumed from the export" in out.stdout
     meta = json.loads((export / train.RESUME_FILE).read_text())
     assert meta["step"] == 3 and len(meta["runs"]) == 2 and meta["runs"][1]["start_step"] == 2
+    # the app reads from config.json that the map was taught to mark the change (where_it_looks.FOCUS_NOTE)
+    from gan_viz.models.ugatit.visualize import UGATITTranslator
+    assert json.loads((export / "config.json").read_text())["focus_weight"] == 3.0
+    assert UGATITTranslator.from_weights(hub.ResolvedWeights("ugatit", export, "bundled", "")).focus_weight == 3.0
 
 
 

@@ -65,6 +65,7 @@ class Attention:
     agreement_with_change: float  # Spearman of the fused map with |G(x) - x| (agreement above)
     attention_off_change: float  # mean |G(x) - G_off(x)| in [0, 1] pixel units: how much attention moves the output
     seconds: float
+    focus_weight: float = 0.0  # > 0: the weights' last run also taught the map to mark the change (train.focus_loss)
 
 
 class UGATITTranslator(ModelSurface, PhotoFlipper):
@@ -83,6 +84,7 @@ class UGATITTranslator(ModelSurface, PhotoFlipper):
     def __init__(self, model: UGATIT, device: torch.device, source: hub.ResolvedWeights | None = None):
         super().__init__(model, device, source)
         self.size = model.config.image_size
+        self.focus_weight = float(source.config.get("focus_weight", 0.0)) if source is not None else 0.0
 
     @classmethod
     def build_model(cls, config: dict) -> UGATIT:
@@ -124,7 +126,8 @@ class UGATITTranslator(ModelSurface, PhotoFlipper):
             direction=cycle.direction, fake_attention_off=to_uint8(off[0]), maps=maps,
             p_source={"gap": p[0], "gmp": p[1]}, rho=[float(n.rho.mean()) for n in g.adalin_layers()],
             agreement_with_change=agreement(maps["fused"], cycle.change),
-            attention_off_change=float((fake - off).abs().mean() / 2), seconds=time.perf_counter() - t0)
+            attention_off_change=float((fake - off).abs().mean() / 2), seconds=time.perf_counter() - t0,
+            focus_weight=self.focus_weight)
 
 
 __all__ = ["DIRECTIONS", "FAMILY", "MAPS", "Attention", "UGATITTranslator", "agreement"]
