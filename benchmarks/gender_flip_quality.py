@@ -21,6 +21,9 @@ of input and output face as 64 px grey images.
 adds what its attention does, per face: Spearman of the fused attention map with |G(x) - x| (the translator's own
 crop), the flip rate of the raw G(x) and of the raw G(x) with attention off (every w_k replaced by the mean of w),
 and the mean |G(x) - G_off(x)|.
+
+--write-card with --translator ugatit writes the verdict the app reads (gan_viz/models/ugatit/gate.py); it counts
+only when measured on at least gate.MIN_FACES faces per direction: --n 200 on crops, --n 600 in pictures.
 """
 from __future__ import annotations
 
