@@ -119,3 +119,21 @@ def test_png_bytes_are_lossless_at_any_level_and_the_level_is_used():
     for data in (fast, small, imaging.to_png_bytes(x)):  # the default level too
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), x)
     assert fast != small
+
+
+def test_the_fast_paths_give_what_numpy_and_pil_gave():
+    """overlay, upsample_map and upscale_nearest run in OpenCV for speed; each against its plain definition."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    for shape, size in (((32, 32), (256, 256)), ((7, 5), (40, 60)), ((64, 64), (32, 16))):  # enlarging, and shrinking
+        heat = rng.random(shape, dtype=np.float32)
+        pil = np.asarray(Image.fromarray(heat, mode="F").resize(size, Image.Resampling.BILINEAR))
+        np.testing.assert_allclose(imaging.upsample_map(heat, size), pil, atol=1e-5)
+    heat = rng.random((32, 32), dtype=np.float32)
+    colored = imaging.colorize(imaging.upsample_map(heat, (256, 256)), "magma").astype(np.float32)
+    plain = (0.4 * img.astype(np.float32) + 0.6 * colored).round().clip(0, 255)
+    assert np.abs(imaging.overlay(img, heat, 0.6, "magma").astype(np.float32) - plain).max() <= 1  # rounding only
+    small = img[:64:2, :48:2]  # not contiguous
+    assert (imaging.upscale_nearest(small, 4) == np.repeat(np.repeat(small, 4, axis=0), 4, axis=1)).all()
