@@ -238,6 +238,8 @@ def test_a_run_exports_and_the_next_run_resumes_from_the_export(tiny_faces, tmp_
     from gan_viz.models.ugatit.visualize import UGATITTranslator
     assert json.loads((export / "config.json").read_text())["focus_weight"] == 3.0
     assert UGATITTranslator.from_weights(hub.ResolvedWeights("ugatit", export, "bundled", "")).focus_weight == 3.0
+    _train(tiny_faces, tmp_path, "--total-steps", "4", "--run-dir", "run3")  # the paper's losses again: still taught
+    assert json.loads((export / "config.json").read_text())["focus_weight"] == 3.0
 
 
 

@@ -221,8 +221,9 @@ def export(args, m: UGATIT, cfg: UGATITConfig, meta: dict, log: training.Metrics
     shown = _half(ema.module.state_dict() if ema is not None else generators(m).state_dict())
     d = quantise_state({k: v.detach().cpu().float() for k, v in m.state_dict().items() if k.startswith("D_")})
     card = model_card(cfg.to_dict(), meta, log.records)
-    # The app tells its users when the map was taught to mark the change (the focus loss): it reads this key.
-    config = cfg.to_dict() | {"focus_weight": args.focus_weight}
+    # The app tells its users when the map was taught to mark the change (the focus loss) in any run behind these
+    # weights, not only the last: it reads this key.
+    config = cfg.to_dict() | {"focus_weight": max([r.get("focus_weight", 0.0) for r in meta["runs"]], default=0.0)}
     training.export_weights(args.export_dir, shown | d, config, card,
                             {"training_log.json": json.dumps(log.records).encode(),
                              RESUME_FILE: json.dumps(meta, indent=1).encode()})

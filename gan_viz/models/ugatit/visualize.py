@@ -65,7 +65,7 @@ class Attention:
     agreement_with_change: float  # Spearman of the fused map with |G(x) - x| (agreement above)
     attention_off_change: float  # mean |G(x) - G_off(x)| in [0, 1] pixel units: how much attention moves the output
     seconds: float
-    focus_weight: float = 0.0  # > 0: the weights' last run also taught the map to mark the change (train.focus_loss)
+    focus_weight: float = 0.0  # > 0: a run behind the weights also taught the map to mark the change (train.focus_loss)
 
 
 class UGATITTranslator(ModelSurface, PhotoFlipper):
