@@ -125,8 +125,8 @@ def ugatit_panels(att, cycle) -> list[tuple[np.ndarray, str]]:
 def ugatit_markdown(att) -> str:
     mean_rho = float(np.mean(att.rho))
     focus = FOCUS_NOTE.format(w=att.focus_weight) if att.focus_weight > 0 else ""
-    return (ATTENTION_NOTE + IN_THE_LOOP_NOTE + focus + f"\n\nFor this face the auxiliary classifier gives p(x is the source "
-            f"gender) = **{att.p_source['gap']:.3f}** (GAP) / **{att.p_source['gmp']:.3f}** (GMP). Agreement of the "
+    return (ATTENTION_NOTE + IN_THE_LOOP_NOTE + focus + "\n\nFor this face the auxiliary classifier gives p(x is the "
+            f"source gender) = **{att.p_source['gap']:.3f}** (GAP) / **{att.p_source['gmp']:.3f}** (GMP). Agreement of the "
             f"fused attention with the change |G(x) - x|: Spearman's rho = **{att.agreement_with_change:+.2f}**: "
             f"{agreement_words(att.agreement_with_change)}. With attention off the output moves by "
             f"**{att.attention_off_change:.3f}** on average (in [0, 1] pixel units). Mean rho of the AdaLIN layers "
