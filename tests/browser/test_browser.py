@@ -462,7 +462,11 @@ def test_gender_tab_translator_choice_shows_u_gat_it_s_own_attention(page):
         info.get_by_text("probe", exact=False).first.wait_for(timeout=90_000)  # it opens on the CycleGAN
         pg.locator("#flip-translator").get_by_text("U-GAT-IT", exact=False).click()
         info.get_by_text("in the loop", exact=False).first.wait_for(timeout=90_000)
-        assert "AdaLIN" in info.inner_text()
+        shown = info.inner_text()
+        assert "AdaLIN" in shown
+        # the bundled weights' map was also taught to mark the change: the page says so, with the loss's weight
+        weight = fams["ugatit"].get().focus_weight
+        assert weight > 0 and f"focus loss (weight {weight:g})" in shown and "partly taught" in shown
         pg.wait_for_function("() => document.querySelectorAll('#flip-attention img').length === 10", timeout=30_000)
         pg.close()
     finally:

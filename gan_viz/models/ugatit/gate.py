@@ -36,8 +36,8 @@ def not_offered(config: dict) -> str | None:
     missing = [m for m in MODES if m not in quality]
     if missing:
         return (f"not yet measured against the CycleGAN on {' and '.join(missing)} (python "
-                "benchmarks/gender_flip_quality.py --data DIR --translator ugatit --n 200 --write-card, and "
-                "--pictures --n 600)")
+                f"benchmarks/gender_flip_quality.py --data DIR --translator ugatit --n {MIN_FACES['crops']} "
+                f"--write-card, and --pictures --n {MIN_FACES['pictures']})")
     failed = [f for m in MODES for f in quality[m]["failed"]]
     failed += [f"{m} measured on {quality[m].get('faces_per_direction', 0)} faces per direction, fewer than the "
                f"{MIN_FACES[m]} a verdict needs (--n {MIN_FACES[m]})"

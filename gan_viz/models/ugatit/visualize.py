@@ -84,7 +84,7 @@ class UGATITTranslator(ModelSurface, PhotoFlipper):
     def __init__(self, model: UGATIT, device: torch.device, source: hub.ResolvedWeights | None = None):
         super().__init__(model, device, source)
         self.size = model.config.image_size
-        self.focus_weight = float(source.config.get("focus_weight", 0.0)) if source is not None else 0.0
+        self.focus_weight = 0.0  # from_weights reads it from config.json
 
     @classmethod
     def build_model(cls, config: dict) -> UGATIT:
@@ -92,9 +92,12 @@ class UGATITTranslator(ModelSurface, PhotoFlipper):
 
     @classmethod
     def from_weights(cls, w: hub.ResolvedWeights) -> "UGATITTranslator":
-        model = cls.build_model(w.config)
+        config = w.config
+        model = cls.build_model(config)
         model.load_state_dict({k: v.float() for k, v in w.state_dict().items()})  # float16 / int8 on disk
-        return cls(model, get_device(), w)
+        translator = cls(model, get_device(), w)
+        translator.focus_weight = float(config.get("focus_weight", 0.0))
+        return translator
 
     @torch.inference_mode()
     def translate(self, crop: np.ndarray, direction: str) -> Cycle:
