@@ -1,7 +1,8 @@
 """Every place gan-viz reaches into Gradio's internals, each checked against Gradio 6.31.0 (requirements.txt).
 
-- processing_utils.save_pil_to_cache: written atomically, PNGs at the app's zlib level (install);
-- processing_utils.save_img_array_to_cache: a read-only array (a view shared by every visitor) saved once (install);
+- processing_utils.save_pil_to_cache: written atomically, PNGs by fpng or at the app's zlib level (install);
+- processing_utils.save_img_array_to_cache: a read-only array (a view shared by every visitor) saved once, compressed
+  harder (install);
 - state_holder.SessionState: a visitor's session made lazily (LazySessionState, install);
 - Image.postprocess called on a heavy thread so Gradio's shared threads only record a path (encoded_images);
 - the queue's polling interval when it has nothing to start (calm_queue);
@@ -19,10 +20,14 @@ import weakref
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 from gradio import brotli_middleware, processing_utils, state_holder
+from PIL import Image
+
+from gan_viz import imaging
 
 
-def install(png_level: int) -> None:
+def install(png_level: int | str) -> None:
     """Call once at start-up (serving.configure_threads)."""
     processing_utils.save_pil_to_cache = functools.partial(_save_pil_to_cache_atomically, png_level=png_level)
     processing_utils.save_img_array_to_cache = functools.partial(_save_array_once,
@@ -53,18 +58,22 @@ _saved: dict[tuple[int, str, str], tuple[weakref.ref, str]] = {}  # (id(array), 
 _saved_lock = threading.RLock()  # re-entrant: a garbage collection inside the lock may run _forget
 
 
+SHARED_PNG_LEVEL = 6  # zlib level of a view shared by every visitor: encoded once, downloaded by each
+
+
 def _save_array_once(arr, cache_dir: str, format: str = "webp", *, save):
     """Gradio's save_img_array_to_cache, but an array made read-only (examples.CACHE freezes the views it shares) is
     encoded only the first time: every visitor's page load answers with the same worked examples, and encoding their
-    images again for each visitor was most of what an arrival cost the server (docs/benchmarks.md)."""
-    if getattr(arr, "flags", None) is None or arr.flags.writeable:
+    images again for each visitor was most of what an arrival cost the server (docs/benchmarks.md). Being encoded
+    once, such a PNG is worth compressing hard (SHARED_PNG_LEVEL): every visitor downloads fewer bytes."""
+    if getattr(arr, "flags", None) is None or arr.flags.writeable or arr.dtype != np.uint8:
         return save(arr, cache_dir, format=format)
     key = (id(arr), str(cache_dir), format)
     with _saved_lock:
         hit = _saved.get(key)
     if hit is not None and hit[0]() is arr and os.path.exists(hit[1]):
         return hit[1]
-    path = save(arr, cache_dir, format=format)
+    path = _save_pil_to_cache_atomically(Image.fromarray(arr), cache_dir, format=format, png_level=SHARED_PNG_LEVEL)
     with _saved_lock:  # forgotten with the array (the id may then be reused by another)
         _saved[key] = (weakref.ref(arr, lambda _, key=key: _forget(key)), path)
     return path
@@ -97,7 +106,6 @@ def encoded_images(result, outputs: list):
     Given a path, Gradio's postprocess only records it. Anything else (updates, galleries, a dict) is left as it is.
     """
     import gradio as gr
-    import numpy as np
     from PIL import Image as PILImage
 
     single = len(outputs) == 1
@@ -115,7 +123,7 @@ def encoded_images(result, outputs: list):
 
 
 def _save_pil_to_cache_atomically(img, cache_dir: str, name: str = "image", format: str = "webp",
-                                  png_level: int = 1) -> str:
+                                  png_level: int | str = imaging.FAST_PNG) -> str:
     """Gradio's save_pil_to_cache, written to a temporary name and renamed into place.
 
     Gradio stores an output image under a hash of its bytes and rewrites that file in place, so two
@@ -137,17 +145,20 @@ def _save_pil_to_cache_atomically(img, cache_dir: str, name: str = "image", form
 JPEG_QUALITY = 92  # Gradio's own JPEGs are PIL's 75: blocks show around the marks drawn on a view
 
 
-def encode(img, format: str, png_level: int) -> bytes:
-    """Gradio's encode_pil_to_bytes (the same PNG metadata), with PNGs compressed at png_level, JPEGs at
-    JPEG_QUALITY."""
+def encode(img, format: str, png_level: int | str) -> bytes:
+    """Gradio's encode_pil_to_bytes (the same PNG metadata), with PNGs compressed at png_level (imaging.to_png_bytes:
+    a zlib level, or FAST_PNG), JPEGs at JPEG_QUALITY."""
     if format.lower() in ("jpeg", "jpg"):
         with io.BytesIO() as out:
             img.convert("RGB").save(out, format="jpeg", quality=JPEG_QUALITY)
             return out.getvalue()
     if format.lower() != "png":
         return processing_utils.encode_pil_to_bytes(img, format)
-    with io.BytesIO() as out:
-        img.save(out, format="png", pnginfo=processing_utils.get_pil_metadata(img), compress_level=png_level)
+    metadata = processing_utils.get_pil_metadata(img)
+    if img.mode in ("RGB", "RGBA") and not metadata.chunks:  # every image the app makes: an array's pixels only
+        return imaging.to_png_bytes(np.asarray(img), png_level)
+    with io.BytesIO() as out:  # text to keep, or a palette, grey levels...: PIL, at zlib level 1 for FAST_PNG
+        img.save(out, format="png", pnginfo=metadata, compress_level=1 if png_level == imaging.FAST_PNG else png_level)
         return out.getvalue()
 
 

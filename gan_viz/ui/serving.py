@@ -36,16 +36,17 @@ import cv2
 import torch
 
 from gan_viz.ui import gradio_patches, memory
-from gan_viz.ui.env import HEAVY_THREADS, int_env
+from gan_viz.ui.env import HEAVY_THREADS, int_env, png_level_env
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 HEAVY_SLOTS = int_env("GAN_VIZ_HEAVY_SLOTS", max(1, CORES // HEAVY_THREADS))
 LIGHT_SLOTS = int_env("GAN_VIZ_LIGHT_SLOTS", 16)
 QUEUE_MAX = int_env("GAN_VIZ_QUEUE_MAX", 128)
 WARM_UP_DELAY_S = 10.0  # app.py computes the worked examples this long after start-up, not before its first answer
-# zlib level of every PNG the app sends. PIL's default (6) spends several times the CPU of level 1 for files a
-# little smaller: on 2 cores serving a class, CPU is what is short, not bytes on the wire. Lossless at every level.
-PNG_LEVEL = min(9, int_env("GAN_VIZ_PNG_LEVEL", 1))
+# How every PNG the app sends is compressed: imaging.FAST_PNG (fpng, the default) or a zlib level 0-9. On 2 cores
+# serving a class, CPU is what is short, not bytes on the wire: fpng spends a twentieth of zlib level 1's CPU for
+# files 10-20% larger, and PIL's default level 6 several times level 1's for files a little smaller. Lossless always.
+PNG_LEVEL = png_level_env("GAN_VIZ_PNG_LEVEL")
 
 # Niceness added to the threads that run heavy events (see lower_heavy_priority): when the cores are busy, the OS
 # gives a click, a redraw and the queue's own bookkeeping the CPU first, and the heavy work everything left over.

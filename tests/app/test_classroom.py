@@ -261,18 +261,21 @@ def test_a_view_shared_by_every_visitor_is_encoded_once_and_a_fresh_result_every
     assert all(np.array_equal(np.asarray(Image.open(f).convert("RGB")), shared) for f in fresh)
 
 
-def test_a_shared_view_saved_from_many_threads_at_once_is_right_for_each_and_then_saved_no_more(tmp_path):
+def test_a_shared_view_saved_from_many_threads_at_once_is_right_for_each_and_then_saved_no_more(tmp_path, monkeypatch):
     """Visitors arrive together: the first saves of one read-only array race; each must get a file of that image,
-    and once they are done a later visitor's save is answered from the memo."""
+    compressed at SHARED_PNG_LEVEL, and once they are done a later visitor's save is answered from the memo."""
+    import io
     import threading
 
     from gradio import processing_utils
 
     calls = []
     barrier = threading.Barrier(8)
+    real_encode = gradio_patches.encode
+    monkeypatch.setattr(gradio_patches, "encode",
+                        lambda img, format, level: calls.append(level) or real_encode(img, format, level))
 
     def save(arr, cache_dir, format="webp"):
-        calls.append(1)
         return processing_utils.save_img_array_to_cache(arr, cache_dir, format=format)
 
     def saved_once(arr):
@@ -296,11 +299,15 @@ def test_a_shared_view_saved_from_many_threads_at_once_is_right_for_each_and_the
         t.join()
     assert not errors and len(paths) == 8
     assert all(np.array_equal(np.asarray(Image.open(p).convert("RGB")), shared) for p in set(paths))
+    level6 = io.BytesIO()
+    Image.fromarray(shared).save(level6, format="png", compress_level=gradio_patches.SHARED_PNG_LEVEL)
+    assert {Path(p).read_bytes() for p in paths} == {level6.getvalue()}
+    assert set(calls) == {gradio_patches.SHARED_PNG_LEVEL}
     before = len(calls)
     assert saved_once(shared) in paths and len(calls) == before  # later visitors: no encoding
     writable = shared.copy()
     saved_once(writable)
-    assert len(calls) == before + 1  # an array that may change is always saved anew
+    assert calls[before:] == [serving.PNG_LEVEL]  # an array that may change is always saved anew, at the app's level
 
 
 def test_freed_heap_pages_are_handed_back_by_one_trimming_thread():
@@ -391,16 +398,20 @@ def test_output_pngs_are_lossless_at_the_fast_level_and_written_where_gradio_loo
 
     from gradio import processing_utils
 
+    from gan_viz import imaging
+
     rng = np.random.default_rng(0)
     pixels = (rng.random((64, 80, 3)) * 255).astype(np.uint8)
     pixels[:32] = 40  # some flat area, so the level changes the bytes
     img = Image.fromarray(pixels)
     data = gradio_patches.encode(img, "png", serving.PNG_LEVEL)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), pixels)
-    level1, level6 = io.BytesIO(), io.BytesIO()
-    img.save(level1, format="png", pnginfo=processing_utils.get_pil_metadata(img), compress_level=serving.PNG_LEVEL)
-    img.save(level6, format="png", pnginfo=processing_utils.get_pil_metadata(img))
-    assert data == level1.getvalue() and (serving.PNG_LEVEL == 6 or data != level6.getvalue())
+    assert data == imaging.to_png_bytes(pixels, serving.PNG_LEVEL)
+    assert serving.PNG_LEVEL != imaging.FAST_PNG or data != imaging.to_png_bytes(pixels, 1)  # fpng's, by default
+    img.info["Comment"] = "kept"  # text to keep: PIL writes it, as Gradio's own encoder did
+    assert Image.open(io.BytesIO(gradio_patches.encode(img, "png", serving.PNG_LEVEL))).info["Comment"] == "kept"
+    palette = img.convert("P")  # not RGB: PIL keeps the mode
+    assert Image.open(io.BytesIO(gradio_patches.encode(palette, "png", serving.PNG_LEVEL))).mode == "P"
     # the app's outputs go through it (serving.configure_threads installed it when app.py was imported)
     assert processing_utils.save_pil_to_cache.func is gradio_patches._save_pil_to_cache_atomically
     assert processing_utils.save_pil_to_cache.keywords == {"png_level": serving.PNG_LEVEL}

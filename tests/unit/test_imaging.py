@@ -116,9 +116,27 @@ def test_png_bytes_are_lossless_at_any_level_and_the_level_is_used():
     x = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
     x[:24] = 90  # flat rows, so the zlib level changes the bytes
     fast, small = imaging.to_png_bytes(x, 1), imaging.to_png_bytes(x, 6)
-    for data in (fast, small, imaging.to_png_bytes(x)):  # the default level too
+    fpng_made = imaging.to_png_bytes(x, imaging.FAST_PNG)
+    for data in (fast, small, imaging.to_png_bytes(x), fpng_made):  # the default level too
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), x)
-    assert fast != small
+    assert len({fast, small, fpng_made}) == 3  # fpng's encoder, not zlib's at level 1, made the fast one
+
+
+def test_fast_png_takes_rgb_and_rgba_and_hands_the_rest_to_pil(monkeypatch):
+    import sys
+
+    rng = np.random.default_rng(1)
+    for shape in ((1, 1, 3), (7, 9, 4), (33, 17, 3)):
+        x = rng.integers(0, 256, shape, dtype=np.uint8)
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(imaging.to_png_bytes(x, imaging.FAST_PNG)))), x)
+        strided = x[:, ::2]  # a view whose rows are not contiguous
+        got = imaging.to_png_bytes(strided, imaging.FAST_PNG)
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(got))), strided)
+    grey = rng.integers(0, 256, (12, 10), dtype=np.uint8)  # fpng takes 3 or 4 channels only: PIL at level 1
+    assert imaging.to_png_bytes(grey, imaging.FAST_PNG) == imaging.to_png_bytes(grey, 1)
+    x = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    monkeypatch.setitem(sys.modules, "fpng", None)  # not installed: zlib level 1, the same pixels
+    assert imaging.to_png_bytes(x, imaging.FAST_PNG) == imaging.to_png_bytes(x, 1)
 
 
 def test_the_fast_paths_give_what_numpy_and_pil_gave():
@@ -137,3 +155,15 @@ def test_the_fast_paths_give_what_numpy_and_pil_gave():
     assert np.abs(imaging.overlay(img, heat, 0.6, "magma").astype(np.float32) - plain).max() <= 1  # rounding only
     small = img[:64:2, :48:2]  # not contiguous
     assert (imaging.upscale_nearest(small, 4) == np.repeat(np.repeat(small, 4, axis=0), 4, axis=1)).all()
+
+
+def test_the_png_level_setting_reads_fast_or_a_zlib_level(monkeypatch):
+    from gan_viz.ui.env import png_level_env
+
+    for raw, want in ((None, imaging.FAST_PNG), ("fast", imaging.FAST_PNG), (" FAST ", imaging.FAST_PNG), ("1", 1),
+                      ("6", 6), ("12", 9), ("-3", 0), ("zip", imaging.FAST_PNG)):
+        if raw is None:
+            monkeypatch.delenv("GAN_VIZ_TEST_PNG", raising=False)
+        else:
+            monkeypatch.setenv("GAN_VIZ_TEST_PNG", raw)
+        assert png_level_env("GAN_VIZ_TEST_PNG") == want, raw
