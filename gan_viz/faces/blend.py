@@ -15,6 +15,7 @@ def _crop_to_photo(face: FaceCrop, patch_size: int) -> np.ndarray:
 
 MASKS = ("ellipse", "square", "change")  # the shape a face's change is added under (face_alpha)
 CHANGE_FROM, CHANGE_FULL = 0.03, 0.08  # "change" mask: mean |G(x) - x| (0-1 units) where it starts, where it is 1
+ALPHA_SIZE = 256  # px of the square face_alpha draws its weight in, before warping it into the photo
 
 
 def crop_alpha(s: int, whole_image: bool = False, feather: float = 0.08, mask: str = "ellipse",
@@ -51,17 +52,37 @@ def crop_alpha(s: int, whole_image: bool = False, feather: float = 0.08, mask: s
 
 
 def face_alpha(face: FaceCrop, shape: tuple[int, int], feather: float = 0.08, mask: str = "ellipse",
-               change: np.ndarray | None = None) -> np.ndarray:
+               change: np.ndarray | None = None, region: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """float32 (H, W) weight in [0, 1] of where a face crop lands in the photo.
 
     A feathered ellipse over the face and hair, or the crop's square (a whole-image crop: its whole
-    square), so that an edited face meets the untouched photo without a seam.
+    square), so that an edited face meets the untouched photo without a seam. region (x0, y0, x1, y1): only that
+    part of the photo, (y1 - y0, x1 - x0).
     """
-    s = 256
+    s = ALPHA_SIZE
     a = crop_alpha(s, face.whole_image, feather, mask, change)
-    a = cv2.warpAffine(a, _crop_to_photo(face, s), (shape[1], shape[0]), flags=cv2.INTER_LINEAR,
+    x0, y0, x1, y1 = region or (0, 0, shape[1], shape[0])
+    a = cv2.warpAffine(a, _into(_crop_to_photo(face, s), x0, y0), (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return np.clip(a, 0.0, 1.0)  # interpolation can overshoot 1 by a rounding error
+
+
+def _into(m: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    """The affine map m into the photo, then into its part whose top-left corner is (x0, y0)."""
+    out = m.copy()
+    out[:, 2] -= (x0, y0)
+    return out
+
+
+def landing_region(face: FaceCrop, shape: tuple[int, ...], margin: int = 0) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the part of the photo the face's crop square lands on (so the only part a change to the
+    crop can touch), grown by margin px, inside the photo."""
+    s = ALPHA_SIZE
+    inv = _crop_to_photo(face, s)
+    corners = inv @ np.array([[-1, -1, 1], [s, -1, 1], [-1, s, 1], [s, s, 1]], float).T  # (2, 4): the square, and
+    lo = np.floor(corners.min(axis=1)).astype(int) - 2 - margin  # the weight's pixel beyond it that interpolation reads
+    hi = np.ceil(corners.max(axis=1)).astype(int) + 3 + margin
+    return max(0, lo[0]), max(0, lo[1]), min(shape[1], hi[0]), min(shape[0], hi[1])
 
 
 def add_to_photo(photo: np.ndarray, face: FaceCrop, delta: np.ndarray, keep_detail: np.ndarray | None = None,
@@ -73,16 +94,35 @@ def add_to_photo(photo: np.ndarray, face: FaceCrop, delta: np.ndarray, keep_deta
     keep_detail (S, S) in [0, 1], optional: where it is 0 the model redrew that part, so the
     photo's detail finer than one model pixel is dropped there too (otherwise, say, a beard's
     texture would survive under a translated chin).
+    Only the part of the photo under the crop's square is computed (landing_region): outside it the weight is 0, and
+    a small face in a large photo costs what the face costs, not what the photo does.
     """
     h, w = photo.shape[:2]
     s = delta.shape[0]
     inv = _crop_to_photo(face, s)
-    change = cv2.warpAffine(delta.astype(np.float32), inv, (w, h), flags=cv2.INTER_CUBIC,
+    x0, y0, x1, y1 = landing_region(face, photo.shape)
+    part = photo[y0:y1, x0:x1]
+    change = cv2.warpAffine(delta.astype(np.float32), _into(inv, x0, y0), (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC,
                             borderMode=cv2.BORDER_REPLICATE)  # replicate: no ringing at the edge
     if keep_detail is not None:
-        model_px = float(np.hypot(*inv[0, :2]))  # photo pixels per model pixel
-        low = cv2.GaussianBlur(photo, (0, 0), sigmaX=max(0.5, 0.5 * model_px))
-        drop = 1.0 - cv2.warpAffine(keep_detail.astype(np.float32), inv, (w, h), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_REPLICATE)
-        change = change - np.clip(drop, 0.0, 1.0)[..., None] * (photo - low)
-    return photo + change * face_alpha(face, (h, w), mask=mask, change=change_map)[..., None]
+        change = change - _detail_dropped(photo, inv, keep_detail, (x0, y0, x1, y1))
+    out = photo.copy()
+    out[y0:y1, x0:x1] = part + change * face_alpha(face, (h, w), mask=mask, change=change_map,
+                                                   region=(x0, y0, x1, y1))[..., None]
+    return out
+
+
+def _detail_dropped(photo: np.ndarray, inv: np.ndarray, keep_detail: np.ndarray,
+                    region: tuple[int, int, int, int]) -> np.ndarray:
+    """(y1 - y0, x1 - x0, 3): the photo's detail finer than one model pixel, where keep_detail says the model redrew
+    it. The blur reads a margin of photo around the region, so the region's values are the whole photo's."""
+    x0, y0, x1, y1 = region
+    h, w = photo.shape[:2]
+    model_px = float(np.hypot(*inv[0, :2]))  # photo pixels per model pixel
+    sigma = max(0.5, 0.5 * model_px)
+    r = int(np.ceil(4 * sigma)) + 1  # OpenCV's float kernel reaches 4 sigma
+    bx0, by0, bx1, by1 = max(0, x0 - r), max(0, y0 - r), min(w, x1 + r), min(h, y1 + r)
+    low = cv2.GaussianBlur(photo[by0:by1, bx0:bx1], (0, 0), sigmaX=sigma)[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0]
+    drop = 1.0 - cv2.warpAffine(keep_detail.astype(np.float32), _into(inv, x0, y0), (x1 - x0, y1 - y0),
+                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return np.clip(drop, 0.0, 1.0)[..., None] * (photo[y0:y1, x0:x1] - low)

@@ -340,3 +340,35 @@ def test_warm_builds_every_detector_once():
     faces.forget()
     faces.find_faces(load_image(str(HOPPER)), 256)
     assert [p.built for p in pools] == before  # one thread: what warm built is reused
+
+
+def _whole_photo_blend(photo, face, delta, keep, mask, change_map):
+    """add_to_photo's definition, every map drawn over the whole photo (as it was computed before landing_region)."""
+    h, w = photo.shape[:2]
+    inv = cv2.invertAffineTransform(face.matrix * (delta.shape[0] / face.crop.shape[0]))
+    change = cv2.warpAffine(delta, inv, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    low = cv2.GaussianBlur(photo, (0, 0), sigmaX=max(0.5, 0.5 * float(np.hypot(*inv[0, :2]))))
+    drop = 1.0 - cv2.warpAffine(keep, inv, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    change = change - np.clip(drop, 0.0, 1.0)[..., None] * (photo - low)
+    return photo + change * faces.face_alpha(face, (h, w), mask=mask, change=change_map)[..., None]
+
+
+@pytest.mark.parametrize("scale, size, mask", [(1.0, 128, "ellipse"), (1.0, 96, "change"), (3.0, 256, "square")])
+def test_a_change_blended_where_the_crop_lands_is_the_whole_photo_blend(hopper, scale, size, mask):
+    """Only the part of the photo under the crop's square is computed; the rest is the photo, to the bit, and the part
+    is the whole-photo blend to within OpenCV's fixed-point sampling (1/32 px: a grey level or two at a few pixels)."""
+    photo = cv2.resize(hopper, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    face = faces.find_faces(photo.astype(np.uint8), size)[0]
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    delta = (40 * np.stack([np.sin(6 * xx), np.cos(5 * yy), xx * yy], -1)).astype(np.float32)  # smooth, as G's
+    keep = np.clip(1.5 - 2 * xx, 0, 1).astype(np.float32)
+    change_map = (0.1 * yy).astype(np.float32)
+    got = faces.add_to_photo(photo, face, delta, keep, mask, change_map)
+    want = _whole_photo_blend(photo, face, delta, keep, mask, change_map)
+    x0, y0, x1, y1 = faces.blend.landing_region(face, photo.shape)
+    outside = np.ones(photo.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert outside.any() and np.array_equal(got[outside], photo[outside]) and np.array_equal(want[outside], photo[outside])
+    diff = np.abs(got - want)
+    assert diff.max() < 3 and (diff > 0.5).mean() < 1e-3
+    assert np.abs(want - photo).max() > 20  # the change is there to be compared
