@@ -59,6 +59,21 @@ def test_huge_image_is_downscaled(tmp_path):
     assert max(out.shape[:2]) == imaging.MAX_SIDE and out.shape[2] == 3
 
 
+@pytest.mark.parametrize("size, want", [((4032, 3024), (1512, 2016)), ((4096, 3072), (1536, 2048)),
+                                        ((3000, 2000), (1365, 2048)), ((2000, 8064), (2016, 500))])
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_where_that_comes_near_enough(tmp_path, size, want):
+    """A phone photo (4032x3024) comes out at half scale, 2016 px, by the JPEG decoder's own scaling; where no scale
+    of 1/2, 1/4, 1/8 lands within DRAFT_SLACK of MAX_SIDE, the image is resized to MAX_SIDE as a PNG is."""
+    yy, xx = np.mgrid[0:size[1], 0:size[0]]
+    pixels = np.stack([xx * 255 // size[0], yy * 255 // size[1], (xx + yy) % 256], -1).astype(np.uint8)
+    p = _save(tmp_path, Image.fromarray(pixels), "photo.jpg")
+    out = load_image(p)
+    assert out.shape == (*want, 3)
+    assert imaging.DRAFT_SLACK * imaging.MAX_SIDE <= max(out.shape[:2]) <= imaging.MAX_SIDE
+    resized = np.asarray(Image.fromarray(pixels).resize(want[::-1], Image.Resampling.BOX), np.float32)
+    assert np.abs(out[..., :2] - resized[..., :2]).mean() < 3  # the picture itself, at that size (smooth channels)
+
+
 def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 2x this is a bomb
     with pytest.raises(ImageError, match="too large"):
