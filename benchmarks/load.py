@@ -39,7 +39,7 @@ HOPPER = ROOT / "assets" / "grace_hopper.jpg"
 SAGAN_FACE = sorted((ROOT / "assets").glob("sagan_face_*.png"))[0]
 
 # The mix of a class working through the tabs: a click is the most common thing a student does.
-SAGAN_SEEDS = 8  # the faces the clicks are on: each made by G once, at its first click, then read from the cache
+SAGAN_SEEDS = 8  # the faces the clicks are on: made before the clock (a page shows its face before it is clicked)
 MIX = {"sagan_attention": 3, "sagan_generate": 1, "classify": 1, "cam": 2, "gender_flip": 2, "inpaint": 1}
 LAB_STEPS = 1000  # --lab N adds /gan_lab runs of this many steps (N in the mix's units): the GAN lab training beside
 LAB_DISTRIBUTIONS = ("ring8", "grid25", "spiral", "two_moons", "line")
@@ -374,7 +374,10 @@ def main() -> None:
     if args.lab:
         label += f", GAN lab in the mix (weight {args.lab}, {LAB_STEPS} steps)"
     try:
-        make_client(url).predict(3, api_name="/sagan_generate")  # models loaded before round 1
+        warm = make_client(url)
+        warm.predict(3, api_name="/sagan_generate")  # models loaded before round 1
+        for seed in range(SAGAN_SEEDS):  # the faces the clicks are on, made as a page's Generate makes them
+            warm.predict(seed, 0, 0, "default", "query", api_name="/sagan_attention")
         tmp = Path(tempfile.mkdtemp(prefix="gan-viz-load-"))
         mask = make_mask(tmp)
         if args.other_photos:
