@@ -6,8 +6,9 @@ Run: python benchmarks/face_finding.py [--data DIR] [--n 600] [--code DIR]
   first 300 of those pictures scaled down so the faces are 50-80 px wide, the app's SAGAN faces and the
   public-domain portraits it ships or its packages hold;
 - non-faces: tests/non_faces.py (136 pictures from scikit-image's and matplotlib's samples and synthetic textures);
-- time: find_faces on the 600x512 Grace Hopper portrait and on the cat (a refusal), nothing remembered, median
-  and p90 of --repeats, with OpenCV on every core and on one thread (as the app's request threads).
+- large: the first --large pictures enlarged 1-2x in textured 1600-2400 px photos (a phone's photo, in_large_photos);
+- time: find_faces on the 600x512 Grace Hopper portrait, on the portrait in such a photo and on the cat (a refusal),
+  nothing remembered, median and p90 of --repeats, with OpenCV on every core and on one thread (as the app's request threads).
 --code DIR measures another checkout of this project (a git worktree of an older commit) on the same pictures.
 --boxes FILE writes the strict cascade's boxes (detector.detect(coarse=True)) of every picture to FILE, or, when FILE
 exists, counts the pictures whose boxes differ from it: run it with --code OLD first, then on this checkout.
@@ -80,6 +81,29 @@ def small_faces(pics: list[np.ndarray]) -> list[np.ndarray]:
     return [cv2.resize(p, None, fx=k, fy=k, interpolation=cv2.INTER_AREA) for p, k in zip(pics, scales)]
 
 
+BACKGROUNDS = ("coffee", "rocket")  # scikit-image's samples without a face (CC0 and NASA's, public domain)
+
+
+def in_large_photos(pics: list[np.ndarray], seed: int = 2) -> list[np.ndarray]:
+    """Each picture enlarged 1-2x on one of BACKGROUNDS grown to 1600-2400 px, at a random spot: a phone's photo
+    as the app keeps it (faces 200-400 px in a textured scene, found by a search at 1024 px)."""
+    import cv2
+    import skimage.data
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, pic in enumerate(pics):
+        side = int(rng.uniform(1600, 2400))
+        bg = getattr(skimage.data, BACKGROUNDS[i % len(BACKGROUNDS)])()
+        scene = cv2.resize(bg, (side, side * 3 // 4), interpolation=cv2.INTER_CUBIC)
+        k = rng.uniform(1.0, 2.0)
+        p = cv2.resize(pic, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)[:scene.shape[0], :scene.shape[1]]
+        y, x = (int(rng.integers(0, scene.shape[j] - p.shape[j] + 1)) for j in (0, 1))
+        scene[y:y + p.shape[0], x:x + p.shape[1]] = p
+        out.append(scene)
+    return out
+
+
 def finding_ms(img: np.ndarray, repeats: int) -> tuple[float, float]:
     """Median and p90 ms of find_faces on one picture, nothing remembered, a refusal included."""
     from timing import timed
@@ -120,6 +144,7 @@ def main() -> None:
     p.add_argument("--code", help="another checkout of this project to measure instead of this one")
     p.add_argument("--repeats", type=int, default=30, help="timings of each picture (0: no timing)")
     p.add_argument("--boxes", help="write every picture's boxes here, or compare with those written here before")
+    p.add_argument("--large", type=int, default=100, help="pictures placed in large photos (in_large_photos)")
     args = p.parse_args()
     non_faces = _setup(args.code)
     import cv2
@@ -133,11 +158,14 @@ def main() -> None:
         small = small_faces(pics[:300])
         rows.append(("the same pictures scaled 0.25-0.4 (faces 50-80 px) found",
                      f"{np.mean([found(x) for x in small]):.1%} of {len(small)}"))
+        large = in_large_photos(pics[:args.large])
+        rows.append((f"the first {len(large)} enlarged 1-2x in textured 1600-2400 px photos (in_large_photos) found",
+                     f"{np.mean([found(x) for x in large]):.1%} of {len(large)}"))
     known = known_faces()
     if args.boxes:
         sets = {"known": [img for _, img in known], "non-faces": [img for _, img in non_faces()]}
         if args.data:
-            sets.update(pictures=pics, small=small)
+            sets.update(pictures=pics, small=small, large=large)
         rows += compare_boxes(args.boxes, sets)
     missed = [name for name, img in known if not found(img)]
     rows.append(("the app's and packages' faces found", f"{len(known) - len(missed)} of {len(known)}"
@@ -146,7 +174,10 @@ def main() -> None:
     rows.append(("non-faces with a face found", f"{len(taken)} of {len(non_faces())}"
                  + (f": {', '.join(taken)}" if taken else "")))
     from gan_viz.imaging import load_image
-    for name, img in (("Grace Hopper portrait (600x512)", load_image(str(ROOT / "assets" / "grace_hopper.jpg"))),
+    portrait = load_image(str(ROOT / "assets" / "grace_hopper.jpg"))
+    (phone,) = in_large_photos([portrait], seed=0)
+    for name, img in (("Grace Hopper portrait (600x512)", portrait),
+                      (f"the portrait in a {phone.shape[1]}x{phone.shape[0]} photo (in_large_photos)", phone),
                       ("the cat, no face (451x300)", dict(non_faces())["cat"])):
         for threads in (-1, 1) if args.repeats else ():  # -1: OpenCV's default, every core; 1: as the app's request threads (ui/serving.py)
             cv2.setNumThreads(threads)

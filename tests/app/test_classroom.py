@@ -1,6 +1,7 @@
 """A class on one Space: readable API names, links that open a view, the light lane, truncation, the serving defaults."""
 import json
 import re
+import sys
 from pathlib import Path
 
 import gradio as gr
@@ -449,3 +450,11 @@ def test_only_the_page_its_config_and_api_info_are_added_to_what_gradio_compress
     for path in ("/gradio_api/queue/data", "/gradio_api/file=/tmp/gradio/ab/image.png", "/gradio_api/upload",
                  "/gradio_api/heartbeat/abc123"):  # event streams, files and uploads stay as Gradio sends them
         assert not middleware._is_compressible_file_type({"path": path}), path
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop has no Windows build")
+def test_the_server_runs_on_uvloop_with_the_c_http_parser(client):
+    """requirements.txt installs uvloop and httptools, and uvicorn picks them up itself: less CPU per event."""
+    server = app.demo.server
+    assert server.config.http_protocol_class.__name__ == "HttpToolsProtocol"
+    assert server.servers and all(type(s).__module__.startswith("uvloop") for s in server.servers)
