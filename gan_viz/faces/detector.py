@@ -38,11 +38,12 @@ CASCADES = {name: Pool(lambda name=name: _load(name))
 
 
 def detect(img: np.ndarray, min_size: int = MIN_FACE, neighbors: int = 5, scale_factor: float = 1.1,
-           coarse: bool = False) -> list[tuple[int, int, int, int]]:
+           coarse: bool = False, largest: bool = False) -> list[tuple[int, int, int, int]]:
     """Frontal face boxes (x, y, w, h) in image pixels, largest first.
 
     coarse: look first with COARSE steps between window sizes, then run the search asked for only at the window sizes
     near the candidates' (_coarse_to_fine): the strict pass's boxes at two thirds of the cost.
+    largest (with coarse): only the first box is wanted; it is the first box of coarse=True, the rest may be missing.
     """
     gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     scale = 1.0
@@ -54,7 +55,7 @@ def detect(img: np.ndarray, min_size: int = MIN_FACE, neighbors: int = 5, scale_
     smallest = max(8, int(min_size * scale * 0.75))
     with CASCADES["haarcascade_frontalface_default.xml"].lend() as cascade:
         if coarse:
-            boxes = _coarse_to_fine(cascade, gray, smallest, neighbors, scale_factor)
+            boxes = _coarse_to_fine(cascade, gray, smallest, neighbors, scale_factor, largest)
         else:
             boxes = cascade.detectMultiScale(gray, scaleFactor=scale_factor, minNeighbors=neighbors,
                                              minSize=(smallest,) * 2)
@@ -67,7 +68,7 @@ def detect(img: np.ndarray, min_size: int = MIN_FACE, neighbors: int = 5, scale_
 
 
 def _coarse_to_fine(cascade: cv2.CascadeClassifier, gray: np.ndarray, smallest: int, neighbors: int,
-                    scale_factor: float) -> list[tuple[int, int, int, int]]:
+                    scale_factor: float, largest: bool = False) -> list[tuple[int, int, int, int]]:
     """What the full search finds, at less cost where faces are large.
 
     Most of a search is its smallest windows over the whole picture. So a first look with COARSE steps between window
@@ -77,15 +78,38 @@ def _coarse_to_fine(cascade: cv2.CascadeClassifier, gray: np.ndarray, smallest: 
 
     The look goes down to SMALL_BAND first. Its windows below SMALL_BAND (a third of the portrait's look) are skipped
     when a face BACKGROUND x wider is found: beside it, a face under SMALL_BAND is a passer-by far behind.
+    largest: the ranges are searched largest first, down to the first that holds a face (_largest_range).
     """
+    searched: dict[tuple[int, int], list] = {}  # each range's boxes: a range in both searches below is searched once
     sizes = _look(cascade, gray, max(smallest, SMALL_BAND), None)
+    if largest:
+        found = _largest_range(cascade, gray, _ranges(sizes, smallest), neighbors, scale_factor, searched,
+                               final=smallest >= SMALL_BAND)
+        if found:
+            return found
     if smallest < SMALL_BAND:
         if any(w * REFINE >= BACKGROUND * SMALL_BAND for w in sizes):  # perhaps a face that large: refine and see
-            found = _refine(cascade, gray, _ranges(sizes, smallest), neighbors, scale_factor)
+            found = _refine(cascade, gray, _ranges(sizes, smallest), neighbors, scale_factor, searched)
             if any(w >= BACKGROUND * SMALL_BAND for _, _, w, _ in found):
                 return found
         sizes = sorted(_look(cascade, gray, smallest, SMALL_BAND) + sizes)
-    return _refine(cascade, gray, _ranges(sizes, smallest), neighbors, scale_factor)
+    return _refine(cascade, gray, _ranges(sizes, smallest), neighbors, scale_factor, searched)
+
+
+def _largest_range(cascade: cv2.CascadeClassifier, gray: np.ndarray, ranges: list[list[int]], neighbors: int,
+                   scale_factor: float, searched: dict, final: bool) -> list[tuple[int, int, int, int]]:
+    """The boxes of the largest range that holds a face, or [] when the small band may still change the answer.
+
+    Ranges do not overlap, so the largest box of the whole search lies in the largest range holding any. The small
+    band's candidates (none wider than SMALL_BAND) reach ranges up to SMALL_BAND x REFINE only: a range starting above
+    that is the one the whole search would refine, so its boxes are the answer even before the small band is looked
+    at (final: there is no small band).
+    """
+    for lo, hi in reversed(ranges):
+        found = _refine(cascade, gray, [[lo, hi]], neighbors, scale_factor, searched)
+        if found:
+            return found if final or lo > int(SMALL_BAND * REFINE) + 1 else []
+    return []
 
 
 def _look(cascade: cv2.CascadeClassifier, gray: np.ndarray, look_from: int, look_to: int | None) -> list[int]:
@@ -110,12 +134,16 @@ def _ranges(sizes: list[int], smallest: int) -> list[list[int]]:
 
 
 def _refine(cascade: cv2.CascadeClassifier, gray: np.ndarray, ranges: list[list[int]], neighbors: int,
-            scale_factor: float) -> list[tuple[int, int, int, int]]:
-    """The full search at the window sizes of each range; a face found in two ranges keeps the larger of its boxes."""
+            scale_factor: float, searched: dict | None = None) -> list[tuple[int, int, int, int]]:
+    """The full search at the window sizes of each range; a face found in two ranges keeps the larger of its boxes.
+    searched: boxes of ranges already searched (read and filled)."""
+    searched = {} if searched is None else searched
     found: list[tuple[int, int, int, int]] = []
     for lo, hi in ranges:
-        found += [tuple(int(v) for v in b) for b in cascade.detectMultiScale(
-            gray, scaleFactor=scale_factor, minNeighbors=neighbors, minSize=(lo, lo), maxSize=(hi, hi))]
+        if (lo, hi) not in searched:
+            searched[lo, hi] = [tuple(int(v) for v in b) for b in cascade.detectMultiScale(
+                gray, scaleFactor=scale_factor, minNeighbors=neighbors, minSize=(lo, lo), maxSize=(hi, hi))]
+        found += searched[lo, hi]
     if len(ranges) < 2:
         return found
     kept: list[tuple[int, int, int, int]] = []

@@ -133,7 +133,7 @@ def _crop(img: np.ndarray, box: tuple[int, int, int, int], size: int) -> FaceCro
 
 def _cascade_faces(img: np.ndarray, size: int, max_faces: int) -> list[FaceCrop]:
     """The strict cascade's faces, largest first; a first box on part of a face gives way to the face."""
-    boxes = detector.detect(img, coarse=True)
+    boxes = detector.detect(img, coarse=True, largest=max_faces == 1)
     if boxes:
         outer = _enclosing_face(img, boxes[0])
         if outer is not None:  # the largest box was part of a face: that face, and the boxes outside it

@@ -148,7 +148,7 @@ def _strict_pass_misses(monkeypatch, lenient_boxes=None):
     lenient pass is real or given."""
     real = faces.detect
 
-    def detect(img, min_size=faces.MIN_FACE, neighbors=5, scale_factor=1.1, coarse=False):
+    def detect(img, min_size=faces.MIN_FACE, neighbors=5, scale_factor=1.1, coarse=False, largest=False):
         if neighbors >= 5:
             return []
         return lenient_boxes if lenient_boxes is not None else real(img, min_size, neighbors, scale_factor)
@@ -219,7 +219,7 @@ def test_a_box_on_part_of_a_face_gives_way_to_the_face_around_it(monkeypatch):
     window_origin = np.array([730 - 300, 680 - 300])  # the lenient pass searches 5 part-widths around its centre
     calls = []
 
-    def fake_detect(im, min_size=faces.MIN_FACE, neighbors=5, scale_factor=1.1, coarse=False):
+    def fake_detect(im, min_size=faces.MIN_FACE, neighbors=5, scale_factor=1.1, coarse=False, largest=False):
         calls.append(neighbors)
         if neighbors == 5:
             return [part, elsewhere]  # strict: the part of the face, and a face elsewhere
@@ -237,7 +237,8 @@ def test_a_box_on_part_of_a_face_gives_way_to_the_face_around_it(monkeypatch):
     # A first box of a third of the picture or more is taken as it is, with no lenient pass.
     calls.clear()
     big = (100, 100, 350, 350)
-    monkeypatch.setattr(faces.detector, "detect", lambda im, min_size=40, neighbors=5, scale_factor=1.1, coarse=False:
+    monkeypatch.setattr(faces.detector, "detect",
+                        lambda im, min_size=40, neighbors=5, scale_factor=1.1, coarse=False, largest=False:
                         calls.append(neighbors) or [big])
     assert [f.box for f in faces.finder._cascade_faces(img, 64, 8)] == [big] and calls == [5]
 
@@ -372,3 +373,71 @@ def test_a_change_blended_where_the_crop_lands_is_the_whole_photo_blend(hopper, 
     diff = np.abs(got - want)
     assert diff.max() < 3 and (diff > 0.5).mean() < 1e-3
     assert np.abs(want - photo).max() > 20  # the change is there to be compared
+
+
+class _CountingCascade:
+    """A cascade that records the (minSize, maxSize) of every search it runs."""
+
+    def __init__(self, cascade, log: list):
+        self.cascade, self.log = cascade, log
+
+    def detectMultiScale(self, *args, **kwargs):  # noqa: N802 - OpenCV's name
+        self.log.append((kwargs.get("scaleFactor"), kwargs.get("minSize"), kwargs.get("maxSize")))
+        return self.cascade.detectMultiScale(*args, **kwargs)
+
+
+@pytest.fixture
+def searches(monkeypatch):
+    """The strict cascade's searches, recorded (a fresh pool of counting cascades for the test)."""
+    from gan_viz.faces import detector
+    from gan_viz.faces.pool import Pool
+
+    name = "haarcascade_frontalface_default.xml"
+    log: list = []
+    monkeypatch.setitem(detector.CASCADES, name, Pool(lambda: _CountingCascade(detector._load(name), log)))
+    return log
+
+
+def _pictures(hopper) -> list[np.ndarray]:
+    import skimage.data
+
+    grid = np.concatenate([np.concatenate([hopper[::2, ::2]] * 3, 1)] * 2, 0)  # six faces of one size
+    return [hopper, _faces_at_sizes(hopper), cv2.resize(hopper, None, fx=0.6, fy=0.6), grid,
+            skimage.data.astronaut(), dict(non_faces())["cat"], np.full((300, 400, 3), 90, np.uint8)]
+
+
+def test_the_largest_face_alone_is_the_first_box_of_the_whole_search_for_less(hopper, searches):
+    """largest=True stops at the largest range holding a face (before the small band when that cannot change it):
+    its first box is the whole search's, and the portrait at 0.6x (a 136 px face) is found without the small band."""
+    from gan_viz.faces import detector
+
+    for pic in _pictures(hopper):
+        assert faces.detect(pic, coarse=True, largest=True)[:1] == faces.detect(pic, coarse=True)[:1]
+    smaller = cv2.resize(hopper, None, fx=0.6, fy=0.6)
+    searches.clear()
+    faces.detect(smaller, coarse=True)
+    whole = list(searches)
+    searches.clear()
+    faces.detect(smaller, coarse=True, largest=True)
+    small_band = [s for s in whole if s[2] == (detector.SMALL_BAND,) * 2]  # the look below SMALL_BAND
+    assert small_band and not [s for s in searches if s in small_band] and len(searches) < len(whole)
+
+
+def test_a_size_range_is_searched_once_per_picture(hopper, searches):
+    """The first search of the ranges (to see whether a face is large enough to skip the small band) and the last
+    share ranges: each is searched once, and the boxes are those of searching each again."""
+    for pic in _pictures(hopper):
+        searches.clear()
+        faces.detect(pic, coarse=True)
+        fine = [s for s in searches if s[0] != faces.detector.COARSE]
+        assert len(fine) == len(set(fine)), fine
+    from gan_viz.faces import detector
+
+    pic = cv2.resize(hopper, None, fx=0.6, fy=0.6)
+    gray = cv2.copyMakeBorder(cv2.cvtColor(pic, cv2.COLOR_RGB2GRAY), *(detector.PAD,) * 4, cv2.BORDER_REPLICATE)
+    with detector.CASCADES["haarcascade_frontalface_default.xml"].lend() as cascade:
+        ranges = detector._ranges(detector._look(cascade, gray, 30, None), 30)
+        once = detector._refine(cascade, gray, ranges, 5, 1.1, {})
+        memo: dict = {}
+        detector._refine(cascade, gray, ranges[-1:], 5, 1.1, memo)
+        assert detector._refine(cascade, gray, ranges, 5, 1.1, memo) == once and once
