@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import io
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def images() -> dict[str, np.ndarray]:
@@ -35,21 +34,12 @@ def images() -> dict[str, np.ndarray]:
             "heatmap overlay 256x256": imaging.overlay(panel, heat, 0.5, "viridis"), "face 96x96": face}
 
 
-def timed(encode, img: np.ndarray, repeats: int) -> tuple[float, bytes]:
-    data = encode(img)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        encode(img)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000, data
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=50)
     args = p.parse_args()
     import cv2
+    from timing import timed
 
     from gan_viz import imaging
 
@@ -61,7 +51,8 @@ def main() -> None:
     for label, img in images().items():
         cells = []
         for level in settings.values():
-            ms, data = timed(lambda x, level=level: imaging.to_png_bytes(x, level), img, args.repeats)
+            data = imaging.to_png_bytes(img, level)
+            ms, _ = timed(lambda _, level=level: imaging.to_png_bytes(img, level), args.repeats)
             if not np.array_equal(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), img):
                 raise SystemExit(f"{label} at {level}: the PNG does not decode to the image")
             cells.append(f"{ms:.2f} / {len(data) / 1024:.0f}")

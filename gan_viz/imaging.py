@@ -201,7 +201,7 @@ def to_png_bytes(img: np.ndarray, compress_level: int | str = 6) -> bytes:
     """Lossless PNG of a uint8 (H, W, 3 or 4) array.
 
     compress_level: zlib's 0-9 through PIL (1: fastest, PIL's default 6: 7-10% smaller, 3-4x the CPU), or FAST_PNG:
-    fpng's encoder (richgel999/fpng), about a twentieth of PIL's CPU at zlib level 1 for files 10-20% larger
+    fpng's encoder (richgel999/fpng), about a twentieth of PIL's CPU at zlib level 1 for files 8-21% larger
     (benchmarks/png.py). Where fpng is not installed, or for other arrays, FAST_PNG falls back to zlib level 1.
     """
     if compress_level == FAST_PNG:

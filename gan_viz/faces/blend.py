@@ -74,14 +74,14 @@ def _into(m: np.ndarray, x0: int, y0: int) -> np.ndarray:
     return out
 
 
-def landing_region(face: FaceCrop, shape: tuple[int, ...], margin: int = 0) -> tuple[int, int, int, int]:
+def landing_region(face: FaceCrop, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1): the part of the photo the face's crop square lands on (so the only part a change to the
-    crop can touch), grown by margin px, inside the photo."""
+    crop can touch), inside the photo."""
     s = ALPHA_SIZE
     inv = _crop_to_photo(face, s)
     corners = inv @ np.array([[-1, -1, 1], [s, -1, 1], [-1, s, 1], [s, s, 1]], float).T  # (2, 4): the square, and
-    lo = np.floor(corners.min(axis=1)).astype(int) - 2 - margin  # the weight's pixel beyond it that interpolation reads
-    hi = np.ceil(corners.max(axis=1)).astype(int) + 3 + margin
+    lo = np.floor(corners.min(axis=1)).astype(int) - 2  # the weight's pixel beyond it that interpolation reads
+    hi = np.ceil(corners.max(axis=1)).astype(int) + 3
     return max(0, lo[0]), max(0, lo[1]), min(shape[1], hi[0]), min(shape[0], hi[1])
 
 

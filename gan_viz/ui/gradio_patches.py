@@ -64,8 +64,9 @@ SHARED_PNG_LEVEL = 6  # zlib level of a view shared by every visitor: encoded on
 def _save_array_once(arr, cache_dir: str, format: str = "webp", *, save):
     """Gradio's save_img_array_to_cache, but an array made read-only (examples.CACHE freezes the views it shares) is
     encoded only the first time: every visitor's page load answers with the same worked examples, and encoding their
-    images again for each visitor was most of what an arrival cost the server (docs/benchmarks.md). Being encoded
-    once, such a PNG is worth compressing hard (SHARED_PNG_LEVEL): every visitor downloads fewer bytes."""
+    images again for each visitor was most of what an arrival cost the server (docs/benchmarks.md). Encoded once and
+    downloaded by every visitor, such a PNG is compressed at SHARED_PNG_LEVEL instead of by fpng (whose files are
+    8-21% larger, benchmarks/png.py)."""
     if getattr(arr, "flags", None) is None or arr.flags.writeable or arr.dtype != np.uint8:
         return save(arr, cache_dir, format=format)
     key = (id(arr), str(cache_dir), format)

@@ -45,7 +45,7 @@ QUEUE_MAX = int_env("GAN_VIZ_QUEUE_MAX", 128)
 WARM_UP_DELAY_S = 10.0  # app.py computes the worked examples this long after start-up, not before its first answer
 # How every PNG the app sends is compressed: imaging.FAST_PNG (fpng, the default) or a zlib level 0-9. On 2 cores
 # serving a class, CPU is what is short, not bytes on the wire: fpng spends a twentieth of zlib level 1's CPU for
-# files 10-20% larger, and PIL's default level 6 several times level 1's for files a little smaller. Lossless always.
+# files 8-21% larger, and PIL's default level 6 several times level 1's for files a little smaller. Lossless always.
 PNG_LEVEL = png_level_env("GAN_VIZ_PNG_LEVEL")
 
 # Niceness added to the threads that run heavy events (see lower_heavy_priority): when the cores are busy, the OS

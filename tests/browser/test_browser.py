@@ -75,6 +75,11 @@ def test_gender_tab_upload_shows_result_and_cycle(page):
     info.get_by_text("cycle L1", exact=False).first.wait_for(timeout=30_000)
     assert "p(female)" in info.inner_text()
     assert page.locator("#flip-cycle img").count() >= 7
+    # The result and the cycle's panels are the server's own PNGs (fpng's): Chromium decodes every one of them.
+    page.wait_for_function("() => [...document.querySelectorAll('#flip-result img, #flip-cycle img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)", timeout=30_000)
+    src = page.locator("#flip-result img").first.get_attribute("src")
+    assert src and ".png" in src
 
 
 def test_inpainting_tab_draw_a_hole_and_fill_it(page):

@@ -402,7 +402,8 @@ def _pictures(hopper) -> list[np.ndarray]:
     import skimage.data
 
     grid = np.concatenate([np.concatenate([hopper[::2, ::2]] * 3, 1)] * 2, 0)  # six faces of one size
-    return [hopper, _faces_at_sizes(hopper), cv2.resize(hopper, None, fx=0.6, fy=0.6), grid,
+    return [hopper, _faces_at_sizes(hopper), cv2.resize(hopper, None, fx=0.6, fy=0.6),
+            cv2.resize(hopper, None, fx=0.7, fy=0.7), grid,  # 0.7x: a 161 px face, too small to skip the small band
             skimage.data.astronaut(), dict(non_faces())["cat"], np.full((300, 400, 3), 90, np.uint8)]
 
 
@@ -425,7 +426,8 @@ def test_the_largest_face_alone_is_the_first_box_of_the_whole_search_for_less(ho
 
 def test_a_size_range_is_searched_once_per_picture(hopper, searches):
     """The first search of the ranges (to see whether a face is large enough to skip the small band) and the last
-    share ranges: each is searched once, and the boxes are those of searching each again."""
+    share ranges (the portrait at 0.7x: a 160 px candidate, a 161 px face): each is searched once, and the boxes are
+    those of searching each again."""
     for pic in _pictures(hopper):
         searches.clear()
         faces.detect(pic, coarse=True)
