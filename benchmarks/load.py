@@ -219,7 +219,8 @@ def run_round(url: str, users: int, requests: int, seed: int, mask: str) -> tupl
 
 
 def _user_group(url, users, first, requests, seed, mask, barrier, out) -> None:
-    """One client process (--client-processes): its share of the users as threads; results and its CPU to `out`."""
+    """One client process (--client-processes): its share of the users as threads; results, its CPU and each user's
+    replica (the proxy's cookie) to `out`."""
     clients = {i: make_client(url) for i in range(first, first + users)}
     results, lock = [], threading.Lock()
     threads = [threading.Thread(target=one_user, args=(c, i, requests, seed, mask, results, lock))
@@ -230,7 +231,7 @@ def _user_group(url, users, first, requests, seed, mask, barrier, out) -> None:
         t.start()
     for t in threads:
         t.join()
-    out.put((results, time.process_time() - cpu0))
+    out.put((results, time.process_time() - cpu0, [c.cookies.get(REPLICA_COOKIE, "no cookie") for c in clients.values()]))
 
 
 def run_round_processes(url: str, users: int, requests: int, seed: int, mask: str, processes: int):
@@ -252,7 +253,9 @@ def run_round_processes(url: str, users: int, requests: int, seed: int, mask: st
     wall = time.perf_counter() - t0
     for p_ in procs:
         p_.join()
-    return [r for res, _ in got for r in res], wall, sum(c for _, c in got)
+    for _, _, replicas in got:
+        REPLICAS.update(replicas)
+    return [r for res, _, _ in got for r in res], wall, sum(c for _, c, _ in got)
 
 
 def print_server_times(url: str) -> None:

@@ -36,9 +36,10 @@ import cv2
 import torch
 
 from gan_viz.ui import gradio_patches, memory
+from gan_viz.ui.cores import available_cores
 from gan_viz.ui.env import HEAVY_THREADS, int_env, png_level_env
 
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+CORES = available_cores()  # the affinity's, capped by a container's CPU quota
 HEAVY_SLOTS = int_env("GAN_VIZ_HEAVY_SLOTS", max(1, CORES // HEAVY_THREADS))
 LIGHT_SLOTS = int_env("GAN_VIZ_LIGHT_SLOTS", 16)
 QUEUE_MAX = int_env("GAN_VIZ_QUEUE_MAX", 128)

@@ -41,7 +41,8 @@ def proxy():
             pytest.fail("nginx is missing in CI: .ci/run must install it")
         pytest.skip("nginx not installed (apt-get install nginx-light)")
     port = _free_block(2)
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GAN_VIZ_TRIM_SECONDS": "0"}
+    env = {k: v for k, v in os.environ.items() if k not in ("GAN_VIZ_HEAVY_SLOTS", "GAN_VIZ_THREADS")}  # the defaults
+    env.update(GRADIO_ANALYTICS_ENABLED="False", GAN_VIZ_TRIM_SECONDS="0")
     proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "serve_replicas.sh"), "2", str(port)], cwd=ROOT, env=env,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -102,6 +103,31 @@ def test_gradio_client_calls_through_the_proxy_work(proxy):
     assert Path(image).exists() and Path(view).exists()
     out = client.predict(handle_file(HOPPER), api_name="/classify")
     assert set(out["gender"]) == {"male", "female"}
+
+
+def _replica_environments(script_pid: int) -> list[dict[str, str]]:
+    """The environment of every app.py the script started (its children, read from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+            if ppid == script_pid and any(arg.endswith(b"app.py") for arg in cmdline):
+                pairs = (stat.parent / "environ").read_bytes().split(b"\0")
+                out.append(dict(p.decode().split("=", 1) for p in pairs if b"=" in p))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def test_the_replicas_share_the_machine_s_cores_between_their_heavy_lanes(proxy):
+    from gan_viz.ui.cores import available_cores
+
+    _, _, proc, _ = proxy
+    envs = _replica_environments(proc.pid)
+    assert len(envs) == 2
+    # two replicas on C cores: C / 2 heavy events each (at least one), as many at once as one process would run
+    assert [e.get("GAN_VIZ_HEAVY_SLOTS") for e in envs] == [str(max(1, available_cores() // 2))] * 2
 
 
 def _listening(port: int) -> bool:
