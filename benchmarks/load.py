@@ -258,6 +258,26 @@ def run_round_processes(url: str, users: int, requests: int, seed: int, mask: st
     return [r for res, _, _ in got for r in res], wall, sum(c for _, c, _ in got)
 
 
+def warm_up(url: str, most: int = 8) -> list[str | None]:
+    """Before round 1, on every replica behind a proxy: the models loaded and the faces the clicks are on made, as a
+    page's Generate makes them. A newcomer goes to the next replica in turn, so new clients are made until one lands
+    on a replica already warmed (at most `most`); an app without the proxy's cookie is warmed once. Returns the
+    replicas warmed (None: no proxy)."""
+    warmed: list[str | None] = []
+    for _ in range(most):
+        client = make_client(url)
+        replica = client.cookies.get(REPLICA_COOKIE)
+        if replica in warmed:
+            break
+        client.predict(3, api_name="/sagan_generate")
+        for seed in range(SAGAN_SEEDS):
+            client.predict(seed, 0, 0, "default", "query", api_name="/sagan_attention")
+        warmed.append(replica)
+        if replica is None:
+            break
+    return warmed
+
+
 def print_server_times(url: str) -> None:
     """Gradio's traces (GRADIO_PROFILING=1) per endpoint: time from joining the queue to the result, inside the server."""
     import httpx
@@ -377,10 +397,7 @@ def main() -> None:
     if args.lab:
         label += f", GAN lab in the mix (weight {args.lab}, {LAB_STEPS} steps)"
     try:
-        warm = make_client(url)
-        warm.predict(3, api_name="/sagan_generate")  # models loaded before round 1
-        for seed in range(SAGAN_SEEDS):  # the faces the clicks are on, made as a page's Generate makes them
-            warm.predict(seed, 0, 0, "default", "query", api_name="/sagan_attention")
+        warm_up(url)
         tmp = Path(tempfile.mkdtemp(prefix="gan-viz-load-"))
         mask = make_mask(tmp)
         if args.other_photos:

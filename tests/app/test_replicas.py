@@ -105,6 +105,16 @@ def test_gradio_client_calls_through_the_proxy_work(proxy):
     assert set(out["gender"]) == {"male", "female"}
 
 
+def test_the_load_benchmark_warms_every_replica_before_its_clock(proxy):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import load
+
+    url, replicas, _, _ = proxy
+    assert sorted(load.warm_up(url)) == sorted(replicas)  # each replica once, then a newcomer lands on a warm one
+
+
 def _replica_environments(script_pid: int) -> list[dict[str, str]]:
     """The environment of every app.py the script started (its children, read from /proc)."""
     out = []
