@@ -6,8 +6,8 @@ of them slows down (oversubscription). Instead:
 
 - every request computes with HEAVY_THREADS torch threads (default 1) and OpenCV single-threaded;
 - the heavy events (face detection, the four image models) share one concurrency group of
-  HEAVY_SLOTS (default: the number of cores / HEAVY_THREADS), so the cores are busy but never
-  oversubscribed, whatever the number of users;
+  HEAVY_SLOTS (default: the cores this process may use, cores.py, / HEAVY_THREADS), so the cores are busy but never
+  oversubscribed, whatever the number of users (replicas sharing a machine split them: scripts/serve_replicas.sh);
 - cheap events (answered from session state or a small cache: a SAGAN click, a slider redraw)
   run in their own group, so Gradio's queue never puts them behind a flip or an inpainting, and those whose
   inputs are plain values skip Gradio's per-input preprocessing (LIGHT_RAW);
