@@ -25,6 +25,16 @@ def test_a_cgroup_v1_quota_is_read_and_minus_one_means_none(tmp_path):
     assert cores.quota_cores(tmp_path) is None
 
 
+def test_a_v2_quota_is_read_from_this_process_s_own_group_below_the_root(tmp_path):
+    (tmp_path / "docker" / "abc").mkdir(parents=True)
+    (tmp_path / "docker" / "abc" / "cpu.max").write_text("200000 100000\n")
+    own = tmp_path / "self_cgroup"
+    own.write_text("0::/docker/abc\n")
+    assert cores.quota_cores(tmp_path, own) == 2.0  # the root has no cpu.max here, as on a host
+    own.write_text("0::/\n")
+    assert cores.quota_cores(tmp_path, own) is None
+
+
 def test_no_readable_cgroup_means_no_quota(tmp_path):
     assert cores.quota_cores(tmp_path) is None
     assert cores.quota_cores(_v2(tmp_path, "garbage")) is None
