@@ -325,12 +325,10 @@ def wait_until_idle(pid: int | None, below: float = 0.05, window_s: float = 3.0,
 
 def print_costs(url: str, pid: int | None, k: int, mask: str) -> None:
     """One user, K requests per endpoint in turn: the server's CPU time per request (app otherwise idle, after two
-    requests per endpoint that fill its caches, and a click on every face the clicks use: a click's cost, not G's)."""
+    requests per endpoint that fill its caches; warm_up made every face the clicks use: a click's cost, not G's)."""
     client = make_client(url)
     rng = random.Random(0)
     wait_until_idle(pid)
-    for seed in range(SAGAN_SEEDS):
-        client.predict(seed, 0, 0, "default", "query", api_name="/sagan_attention")
     for kind in MIX:
         for _ in range(2):
             one_request(client, kind, rng, mask)
